@@ -1,0 +1,20 @@
+//! The public face: the home page, the programs, their syllabus and free-preview lessons.
+
+mod handlers;
+pub mod store;
+pub mod view;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::web::AppState;
+pub use store::Site;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(handlers::home))
+        .route("/courses", get(handlers::courses))
+        .route("/courses/{slug}", get(handlers::course))
+        .route("/courses/{slug}/lessons/{lesson}", get(handlers::lesson))
+        .route("/preenroll", get(handlers::preenroll))
+}

@@ -1,0 +1,123 @@
+//! Every SQL statement of the public catalogue.
+
+use serde::Serialize;
+
+use crate::db::Db;
+use crate::db_run;
+
+/// The practice, as imported from `site.toml`.
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct Site {
+    pub name: String,
+    pub tagline: String,
+    pub about_html: String,
+    pub instructor_name: String,
+    pub instructor_title: String,
+    pub instructor_bio_html: String,
+    pub contact_email: String,
+    pub address: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub bundle_price_cents: i64,
+    pub early_bird_percent: i64,
+    pub early_bird_days: i64,
+    pub notice: String,
+}
+
+/// A program as listed: enough for a card.
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct CourseSummary {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub promise: String,
+    pub price_cents: i64,
+    pub status: String,
+    pub module_count: i64,
+    pub lesson_count: i64,
+    pub total_minutes: i64,
+}
+
+/// A program's own page.
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct Course {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub promise: String,
+    pub description_html: String,
+    pub who_for: String,
+    pub not_for: String,
+    pub faq: String,
+    pub price_cents: i64,
+    pub status: String,
+}
+
+/// One row per lesson, with its module: the syllabus in one query.
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct SyllabusRow {
+    pub module_id: i64,
+    pub module_slug: String,
+    pub module_title: String,
+    pub module_summary: String,
+    pub lesson_id: i64,
+    pub lesson_slug: String,
+    pub lesson_title: String,
+    pub duration_minutes: i64,
+    pub free_preview: bool,
+}
+
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct Lesson {
+    pub id: i64,
+    pub module_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub duration_minutes: i64,
+    pub free_preview: bool,
+    pub video_url: Option<String>,
+    pub downloads: String,
+    pub body_html: String,
+}
+
+pub async fn site(db: &Db) -> sqlx::Result<Option<Site>> {
+    const SQL: &str = "SELECT name, tagline, about_html, instructor_name, instructor_title, instructor_bio_html, \
+        contact_email, address, currency, time_zone, bundle_price_cents, early_bird_percent, early_bird_days, \
+        notice FROM site WHERE id = 1";
+    db_run!(db, pool => sqlx::query_as::<_, Site>(SQL).fetch_optional(pool).await)
+}
+
+/// Every program a visitor may see (all but drafts), in their order.
+pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
+    const SQL: &str = "SELECT c.id, c.slug, c.title, c.promise, c.price_cents, c.status, \
+        (SELECT COUNT(*) FROM modules m WHERE m.course_id = c.id AND m.archived = FALSE) AS module_count, \
+        (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id AND l.archived = FALSE) AS lesson_count, \
+        (SELECT CAST(COALESCE(SUM(l.duration_minutes), 0) AS BIGINT) FROM lessons l \
+            WHERE l.course_id = c.id AND l.archived = FALSE) AS total_minutes \
+        FROM courses c WHERE c.status <> 'draft' ORDER BY c.position, c.slug";
+    db_run!(db, pool => sqlx::query_as::<_, CourseSummary>(SQL).fetch_all(pool).await)
+}
+
+pub async fn visible_course(db: &Db, slug: &str) -> sqlx::Result<Option<Course>> {
+    const SQL: &str = "SELECT id, slug, title, promise, description_html, who_for, not_for, faq, price_cents, \
+        status FROM courses WHERE slug = $1 AND status <> 'draft'";
+    db_run!(db, pool => sqlx::query_as::<_, Course>(SQL).bind(slug).fetch_optional(pool).await)
+}
+
+pub async fn syllabus(db: &Db, course_id: i64) -> sqlx::Result<Vec<SyllabusRow>> {
+    const SQL: &str = "SELECT m.id AS module_id, m.slug AS module_slug, m.title AS module_title, \
+        m.summary AS module_summary, l.id AS lesson_id, l.slug AS lesson_slug, l.title AS lesson_title, \
+        l.duration_minutes, l.free_preview \
+        FROM modules m JOIN lessons l ON l.module_id = m.id \
+        WHERE m.course_id = $1 AND m.archived = FALSE AND l.archived = FALSE \
+        ORDER BY m.position, l.position";
+    db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).bind(course_id).fetch_all(pool).await)
+}
+
+pub async fn lesson(db: &Db, course_id: i64, slug: &str) -> sqlx::Result<Option<Lesson>> {
+    const SQL: &str = "SELECT l.id, l.module_id, l.slug, l.title, l.duration_minutes, l.free_preview, \
+        l.video_url, l.downloads, l.body_html \
+        FROM lessons l JOIN modules m ON m.id = l.module_id \
+        WHERE l.course_id = $1 AND l.slug = $2 AND l.archived = FALSE AND m.archived = FALSE";
+    db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).bind(course_id).bind(slug).fetch_optional(pool).await)
+}

@@ -1,0 +1,266 @@
+//! The one `Config`, read from the environment (and an optional `.env`) once at start and validated
+//! there, so that nothing later has to wonder whether a setting makes sense.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use url::Url;
+
+/// A configuration problem: which variable, and what is wrong with it. Shown as one line; exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// The public URL without a trailing slash, e.g. `https://learn.example.com`.
+    pub base_url: String,
+    pub database_url: String,
+    pub database_kind: DatabaseKind,
+    pub content_dir: PathBuf,
+    /// Where runtime files live (the SQLite file by default, the mail outbox).
+    pub data_dir: PathBuf,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub stripe: Option<StripeKeys>,
+    pub stripe_api_base: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct StripeKeys {
+    pub secret_key: String,
+    pub webhook_secret: String,
+}
+
+// Keys never reach a log line, even through `{:?}` of the whole config.
+impl std::fmt::Debug for StripeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StripeKeys { .. }")
+    }
+}
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/learnwell.db";
+pub const DEFAULT_CONTENT_DIR: &str = "course_content";
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working directory if present.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", format!("cannot be read: {e}"))),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a config from any source of variables (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty value means "not set": `.env.example` is copied with blanks.
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let addr_text = get("LEARNWELL_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr: SocketAddr = addr_text.parse().map_err(|_| {
+            ConfigError::new(
+                "LEARNWELL_ADDR",
+                format!("'{addr_text}' is not an address to listen on (expected IP:PORT, e.g. {DEFAULT_ADDR})"),
+            )
+        })?;
+
+        let base_text = get("BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let base = Url::parse(&base_text).map_err(|e| {
+            ConfigError::new("BASE_URL", format!("'{base_text}' is not a URL ({e}); expected e.g. https://learn.example.com"))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(ConfigError::new(
+                "BASE_URL",
+                format!("'{base_text}' must be an http:// or https:// URL with a host"),
+            ));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(ConfigError::new("BASE_URL", format!("'{base_text}' must not have a query or fragment")));
+        }
+        let base_url = base.as_str().trim_end_matches('/').to_owned();
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_kind = match database_url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => DatabaseKind::Sqlite,
+            Some("postgres" | "postgresql") => DatabaseKind::Postgres,
+            _ => {
+                return Err(ConfigError::new(
+                    "DATABASE_URL",
+                    "unknown database scheme (expected sqlite://PATH or postgres://USER@HOST/DB)",
+                ));
+            }
+        };
+
+        let content_dir = PathBuf::from(get("CONTENT_DIR").unwrap_or_else(|| DEFAULT_CONTENT_DIR.to_owned()));
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".to_owned()));
+
+        let smtp_url = get("SMTP_URL");
+        if let Some(smtp) = &smtp_url {
+            let ok = Url::parse(smtp)
+                .map(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some())
+                .unwrap_or(false);
+            if !ok {
+                // The URL may hold a password: do not echo it.
+                return Err(ConfigError::new(
+                    "SMTP_URL",
+                    "is not an smtp:// or smtps:// URL with a host (e.g. smtp://user:pass@mail.example.com:587)",
+                ));
+            }
+        }
+        let mail_from = get("MAIL_FROM");
+        if let Some(from) = &mail_from
+            && !looks_like_mailbox(from)
+        {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                format!("'{from}' is not an email address (e.g. hello@example.com or \"Name <hello@example.com>\")"),
+            ));
+        }
+
+        let stripe = match (get("STRIPE_SECRET_KEY"), get("STRIPE_WEBHOOK_SECRET")) {
+            (None, None) => None,
+            (Some(secret_key), Some(webhook_secret)) => Some(StripeKeys {
+                secret_key,
+                webhook_secret,
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "STRIPE_WEBHOOK_SECRET",
+                    "must be set when STRIPE_SECRET_KEY is (or unset both for test checkout)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "STRIPE_SECRET_KEY",
+                    "must be set when STRIPE_WEBHOOK_SECRET is (or unset both for test checkout)",
+                ));
+            }
+        };
+        let stripe_api_base = get("STRIPE_API_BASE");
+        if let Some(api) = &stripe_api_base
+            && Url::parse(api).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+        {
+            return Err(ConfigError::new("STRIPE_API_BASE", format!("'{api}' is not an http(s) URL")));
+        }
+
+        Ok(Config {
+            addr,
+            base_url,
+            database_url,
+            database_kind,
+            content_dir,
+            data_dir,
+            smtp_url,
+            mail_from,
+            stripe,
+            stripe_api_base,
+        })
+    }
+
+    /// Checks that the content folder can be read; needed by the commands that import.
+    pub fn check_content_dir(&self) -> Result<(), ConfigError> {
+        let dir = &self.content_dir;
+        match std::fs::read_dir(dir) {
+            Ok(_) if dir.join("site.toml").is_file() => Ok(()),
+            Ok(_) => Err(ConfigError::new(
+                "CONTENT_DIR",
+                format!("'{}' has no site.toml (is it a course_content folder?)", dir.display()),
+            )),
+            Err(e) => Err(ConfigError::new("CONTENT_DIR", format!("'{}' cannot be read: {e}", dir.display()))),
+        }
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    pub fn test_mode(&self) -> bool {
+        self.stripe.is_none()
+    }
+}
+
+fn looks_like_mailbox(text: &str) -> bool {
+    let addr = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => &text[open + 1..text.len() - 1],
+        _ => text,
+    };
+    match addr.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !addr.contains(char::is_whitespace) && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.database_kind, DatabaseKind::Sqlite);
+        assert!(c.test_mode());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("LEARNWELL_ADDR", "localhost"),
+            ("BASE_URL", "ftp://x.org"),
+            ("BASE_URL", "not a url"),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("SMTP_URL", "http://mail"),
+            ("MAIL_FROM", "nobody"),
+            ("STRIPE_API_BASE", "nope"),
+        ] {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+        assert_eq!(parse(&[("STRIPE_SECRET_KEY", "sk_test")]).unwrap_err().var, "STRIPE_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn smtp_password_is_not_echoed() {
+        let err = parse(&[("SMTP_URL", "http://u:hunter2secret@x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2secret"));
+        assert!(format!("{:?}", parse(&[("STRIPE_SECRET_KEY", "sk_live_x"), ("STRIPE_WEBHOOK_SECRET", "whsec_y")]).unwrap()).contains("StripeKeys { .. }"));
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        assert_eq!(parse(&[("BASE_URL", "https://a.example/")]).unwrap().base_url, "https://a.example");
+        assert!(parse(&[("BASE_URL", "https://a.example")]).unwrap().is_https());
+    }
+}

@@ -1,0 +1,581 @@
+//! Reading `course_content/` into checked, rendered values. Nothing here touches the database:
+//! a content tree either loads whole, or fails with the file and the reason.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::markdown;
+use crate::domain::{CourseStatus, Slug};
+
+/// Why the content could not be imported: which file, and what is wrong in it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct ContentError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+fn fail<T>(path: &Path, reason: impl Into<String>) -> Result<T, ContentError> {
+    Err(ContentError {
+        path: path.to_owned(),
+        reason: reason.into(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteSource {
+    pub name: String,
+    pub tagline: String,
+    pub about_html: String,
+    pub instructor_name: String,
+    pub instructor_title: String,
+    pub instructor_bio_html: String,
+    pub contact_email: String,
+    pub address: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub bundle_price_cents: i64,
+    pub early_bird_percent: i64,
+    pub early_bird_days: i64,
+    pub notice: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramSource {
+    pub slug: String,
+    pub title: String,
+    pub promise: String,
+    pub description_html: String,
+    pub who_for: Vec<String>,
+    pub not_for: Vec<String>,
+    pub faq: Vec<FaqEntry>,
+    pub price_cents: i64,
+    /// Only used when the program is first created: afterwards its status is the instructor's
+    /// (launching happens in the app, and a re-import must not undo it).
+    #[serde(skip)]
+    pub status: CourseStatus,
+    pub position: i64,
+    #[serde(skip)]
+    pub modules: Vec<ModuleSource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaqEntry {
+    pub q: String,
+    pub a_html: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleSource {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub position: i64,
+    #[serde(skip)]
+    pub lessons: Vec<LessonSource>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LessonSource {
+    pub slug: String,
+    pub title: String,
+    pub module_slug: String,
+    pub position: i64,
+    pub duration_minutes: i64,
+    pub free_preview: bool,
+    pub video_url: Option<String>,
+    pub downloads: Vec<Download>,
+    pub body_md: String,
+    pub body_html: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Download {
+    pub title: String,
+    /// Relative to the program folder.
+    pub file: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContentTree {
+    pub site: SiteSource,
+    pub programs: Vec<ProgramSource>,
+}
+
+// ---- the files' shapes ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteFile {
+    name: String,
+    tagline: String,
+    #[serde(default)]
+    about: String,
+    contact_email: String,
+    #[serde(default)]
+    address: String,
+    currency: String,
+    time_zone: String,
+    bundle_price_cents: i64,
+    #[serde(default)]
+    notice: Option<String>,
+    instructor: InstructorFile,
+    #[serde(default)]
+    early_bird: Option<EarlyBirdFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstructorFile {
+    name: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    bio: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EarlyBirdFile {
+    percent: i64,
+    days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CourseFile {
+    title: String,
+    promise: String,
+    price_cents: i64,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    position: Option<i64>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    who_for: Vec<String>,
+    #[serde(default)]
+    not_for: Vec<String>,
+    #[serde(default)]
+    faq: Vec<FaqFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaqFile {
+    q: String,
+    a: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleFile {
+    title: String,
+    #[serde(default)]
+    summary: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LessonFrontMatter {
+    title: String,
+    #[serde(default)]
+    duration_minutes: Option<i64>,
+    #[serde(default)]
+    free_preview: bool,
+    #[serde(default)]
+    video_url: Option<String>,
+    #[serde(default)]
+    downloads: Vec<DownloadFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadFile {
+    title: String,
+    file: String,
+}
+
+pub const DEFAULT_NOTICE: &str = "This program is education, not medical advice. It does not diagnose or treat any condition \
+and is no substitute for care from your own doctor. If you have symptoms that worry you, please see a clinician.";
+
+const MAX_TITLE: usize = 200;
+const MAX_LESSON_BYTES: u64 = 512 * 1024;
+
+// ---- loading ----------------------------------------------------------------------------------
+
+fn read_text(path: &Path) -> Result<String, ContentError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_LESSON_BYTES => {
+            return fail(path, format!("is {} bytes; the limit is {MAX_LESSON_BYTES}", meta.len()));
+        }
+        Ok(_) => {}
+        Err(e) => return fail(path, format!("cannot be read: {e}")),
+    }
+    std::fs::read_to_string(path).or_else(|e| fail(path, format!("cannot be read as UTF-8 text: {e}")))
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ContentError> {
+    toml::from_str(text).or_else(|e| fail(path, format!("invalid TOML: {}", one_line(&e.to_string()))))
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn required(path: &Path, field: &str, value: &str) -> Result<String, ContentError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return fail(path, format!("'{field}' is missing or empty"));
+    }
+    if field == "title" && value.chars().count() > MAX_TITLE {
+        return fail(path, format!("'title' is longer than {MAX_TITLE} characters"));
+    }
+    Ok(value.to_owned())
+}
+
+fn render_md(path: &Path, field: &str, md: &str) -> Result<String, ContentError> {
+    markdown::render_plain(md).or_else(|reason| fail(path, format!("in '{field}': {reason}")))
+}
+
+/// Splits `NN-slug` (a folder) or `NN-slug.md` (a lesson) into its number and slug.
+fn numbered(name: &str) -> Option<(u32, &str)> {
+    let (num, rest) = name.split_once('-')?;
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((num.parse().ok()?, rest))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ContentError> {
+    let entries = std::fs::read_dir(dir).or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        paths.push(entry.path());
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+pub fn load(dir: &Path) -> Result<ContentTree, ContentError> {
+    if !dir.is_dir() {
+        return fail(dir, "is not a folder");
+    }
+    let site = load_site(&dir.join("site.toml"))?;
+    let mut programs = Vec::new();
+    for path in sorted_entries(dir)? {
+        if path.is_dir() {
+            programs.push(load_program(&path)?);
+        }
+    }
+    programs.sort_by(|a, b| (a.position, &a.slug).cmp(&(b.position, &b.slug)));
+    Ok(ContentTree { site, programs })
+}
+
+fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
+    let file: SiteFile = parse_toml(path, &read_text(path)?)?;
+    let currency = required(path, "currency", &file.currency)?.to_uppercase();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
+        return fail(path, format!("'currency' must be a three-letter ISO code such as USD, not '{currency}'"));
+    }
+    if file.bundle_price_cents < 0 {
+        return fail(path, "'bundle_price_cents' must not be negative");
+    }
+    let (early_bird_percent, early_bird_days) = match file.early_bird {
+        Some(eb) if !(0..=100).contains(&eb.percent) => return fail(path, "'early_bird.percent' must be 0 to 100"),
+        Some(eb) if eb.days < 0 => return fail(path, "'early_bird.days' must not be negative"),
+        Some(eb) => (eb.percent, eb.days),
+        None => (0, 0),
+    };
+    let contact_email = required(path, "contact_email", &file.contact_email)?;
+    if !contact_email.contains('@') {
+        return fail(path, "'contact_email' is not an email address");
+    }
+    Ok(SiteSource {
+        name: required(path, "name", &file.name)?,
+        tagline: file.tagline.trim().to_owned(),
+        about_html: render_md(path, "about", &file.about)?,
+        instructor_name: required(path, "instructor.name", &file.instructor.name)?,
+        instructor_title: file.instructor.title.trim().to_owned(),
+        instructor_bio_html: render_md(path, "instructor.bio", &file.instructor.bio)?,
+        contact_email,
+        address: file.address.trim().to_owned(),
+        currency,
+        time_zone: required(path, "time_zone", &file.time_zone)?,
+        bundle_price_cents: file.bundle_price_cents,
+        early_bird_percent,
+        early_bird_days,
+        notice: file.notice.map(|n| n.trim().to_owned()).unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
+    })
+}
+
+fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
+    let slug = match Slug::parse(&file_name(dir)) {
+        Ok(slug) => slug.into_inner(),
+        Err(reason) => return fail(dir, format!("the folder name is the program's URL slug: {reason}")),
+    };
+    let course_path = dir.join("course.toml");
+    if !course_path.is_file() {
+        return fail(&course_path, "is missing (every program folder needs one)");
+    }
+    let file: CourseFile = parse_toml(&course_path, &read_text(&course_path)?)?;
+    let status = match &file.status {
+        None => CourseStatus::Preenrollment,
+        Some(s) => match CourseStatus::parse(s) {
+            Some(status) => status,
+            None => return fail(&course_path, format!("'status' must be draft, preenrollment, open or closed, not '{s}'")),
+        },
+    };
+    if file.price_cents < 0 {
+        return fail(&course_path, "'price_cents' must not be negative");
+    }
+    let mut faq = Vec::new();
+    for entry in &file.faq {
+        faq.push(FaqEntry {
+            q: required(&course_path, "faq.q", &entry.q)?,
+            a_html: render_md(&course_path, "faq.a", &entry.a)?,
+        });
+    }
+
+    // First pass: find every module folder and lesson file, so links between lessons can be checked.
+    let mut module_dirs = Vec::new();
+    let mut seen_module_numbers = HashMap::new();
+    let mut seen_module_slugs = HashSet::new();
+    for path in sorted_entries(dir)? {
+        if !path.is_dir() {
+            continue;
+        }
+        let name = file_name(&path);
+        let Some((number, module_slug)) = numbered(&name) else {
+            continue; // e.g. downloads/
+        };
+        let module_slug = Slug::parse(module_slug).or_else(|r| fail(&path, format!("bad module folder name: {r}")))?;
+        if let Some(other) = seen_module_numbers.insert(number, name.clone()) {
+            return fail(&path, format!("has the same number as module folder '{other}'"));
+        }
+        if !seen_module_slugs.insert(module_slug.as_str().to_owned()) {
+            return fail(&path, format!("duplicate module slug '{module_slug}'"));
+        }
+        module_dirs.push((number, module_slug.into_inner(), path));
+    }
+    module_dirs.sort_by_key(|(n, _, _)| *n);
+
+    let mut lesson_files: Vec<(usize, u32, String, PathBuf)> = Vec::new();
+    let mut lesson_slugs: HashMap<String, PathBuf> = HashMap::new();
+    for (module_index, (_, _, module_dir)) in module_dirs.iter().enumerate() {
+        let mut numbers = HashMap::new();
+        for path in sorted_entries(module_dir)? {
+            let name = file_name(&path);
+            if path.is_dir() || !name.ends_with(".md") {
+                continue;
+            }
+            let stem = &name[..name.len() - 3];
+            let Some((number, lesson_slug)) = numbered(stem) else {
+                return fail(&path, "lesson files are named NN-slug.md (e.g. 01-meet-your-microbiome.md)");
+            };
+            let lesson_slug = Slug::parse(lesson_slug).or_else(|r| fail(&path, format!("bad lesson file name: {r}")))?;
+            if let Some(other) = numbers.insert(number, name.clone()) {
+                return fail(&path, format!("has the same number as lesson '{other}'"));
+            }
+            if let Some(other) = lesson_slugs.insert(lesson_slug.as_str().to_owned(), path.clone()) {
+                return fail(
+                    &path,
+                    format!("duplicate lesson slug '{lesson_slug}' (also used by {})", other.display()),
+                );
+            }
+            lesson_files.push((module_index, number, lesson_slug.into_inner(), path));
+        }
+    }
+    lesson_files.sort_by_key(|(m, n, _, _)| (*m, *n));
+    let canonical_dir = dir.canonicalize().or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
+    let by_path: HashMap<PathBuf, String> = lesson_files
+        .iter()
+        .filter_map(|(_, _, slug, path)| Some((path.canonicalize().ok()?, slug.clone())))
+        .collect();
+
+    // Second pass: parse and render.
+    let mut modules = Vec::new();
+    for (module_index, (_, module_slug, module_dir)) in module_dirs.iter().enumerate() {
+        let module_path = module_dir.join("module.toml");
+        if !module_path.is_file() {
+            return fail(&module_path, "is missing (every module folder needs one, with a title)");
+        }
+        let mfile: ModuleFile = parse_toml(&module_path, &read_text(&module_path)?)?;
+        let mut lessons = Vec::new();
+        for (_, _, lesson_slug, path) in lesson_files.iter().filter(|(m, ..)| *m == module_index) {
+            let mut lesson = load_lesson(path, &slug, &canonical_dir, &by_path)?;
+            lesson.slug = lesson_slug.clone();
+            lesson.module_slug = module_slug.clone();
+            lesson.position = lessons.len() as i64;
+            lessons.push(lesson);
+        }
+        if lessons.is_empty() {
+            return fail(module_dir, "has no lessons (NN-slug.md files)");
+        }
+        modules.push(ModuleSource {
+            slug: module_slug.clone(),
+            title: required(&module_path, "title", &mfile.title)?,
+            summary: mfile.summary.trim().to_owned(),
+            position: modules.len() as i64,
+            lessons,
+        });
+    }
+
+    Ok(ProgramSource {
+        slug,
+        title: required(&course_path, "title", &file.title)?,
+        promise: required(&course_path, "promise", &file.promise)?,
+        description_html: render_md(&course_path, "description", &file.description)?,
+        who_for: file.who_for.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        not_for: file.not_for.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        faq,
+        price_cents: file.price_cents,
+        status,
+        position: file.position.unwrap_or(100),
+        modules,
+    })
+}
+
+/// Splits `+++\nTOML\n+++\nMarkdown` into its two parts.
+fn split_front_matter(text: &str) -> Option<(&str, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let rest = text.strip_prefix("+++\n").or_else(|| text.strip_prefix("+++\r\n"))?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "+++" {
+            return Some((&rest[..offset], &rest[offset + line.len()..]));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn load_lesson(
+    path: &Path,
+    program_slug: &str,
+    program_dir: &Path,
+    lessons_by_path: &HashMap<PathBuf, String>,
+) -> Result<LessonSource, ContentError> {
+    let text = read_text(path)?;
+    let Some((front, body)) = split_front_matter(&text) else {
+        return fail(path, "has no front matter (the file must start with a '+++' line, then TOML, then '+++')");
+    };
+    let fm: LessonFrontMatter = parse_toml(path, front)?;
+    let title = required(path, "title", &fm.title)?;
+    if let Some(url) = &fm.video_url {
+        let ok = url::Url::parse(url).map(|u| u.scheme() == "https" || u.scheme() == "http").unwrap_or(false);
+        if !ok {
+            return fail(path, format!("'video_url' is not an http(s) URL: '{url}'"));
+        }
+    }
+    let mut downloads = Vec::new();
+    for d in &fm.downloads {
+        let file = match safe_relative(&d.file) {
+            Some(file) => file,
+            None => return fail(path, format!("download '{}' must be a path inside the program folder", d.file)),
+        };
+        let full = program_dir.join(&file);
+        let meta = match full.canonicalize() {
+            Ok(canon) if canon.starts_with(program_dir) && canon.is_file() => std::fs::metadata(&canon),
+            _ => return fail(path, format!("download '{}' does not exist in the program folder", d.file)),
+        }
+        .or_else(|e| fail(path, format!("download '{}' cannot be read: {e}", d.file)))?;
+        downloads.push(Download {
+            title: required(path, "downloads.title", &d.title)?,
+            file,
+            bytes: meta.len(),
+        });
+    }
+    let lesson_dir = path.parent().unwrap_or(program_dir);
+    let body_html = markdown::render(body, |dest| {
+        let (file_part, fragment) = match dest.split_once('#') {
+            Some((f, frag)) => (f, Some(frag)),
+            None => (dest, None),
+        };
+        let target = lesson_dir.join(file_part);
+        let slug = target.canonicalize().ok().and_then(|canon| lessons_by_path.get(&canon));
+        match slug {
+            Some(slug) => Ok(match fragment {
+                Some(frag) => format!("/courses/{program_slug}/lessons/{slug}#{frag}"),
+                None => format!("/courses/{program_slug}/lessons/{slug}"),
+            }),
+            None => Err(format!("broken relative link '{dest}': no lesson file of this program is there")),
+        }
+    })
+    .or_else(|reason| fail(path, reason))?;
+    let words = body.split_whitespace().count() as i64;
+    let duration_minutes = match fm.duration_minutes {
+        Some(m) if !(0..=600).contains(&m) => return fail(path, "'duration_minutes' must be 0 to 600"),
+        Some(m) => m,
+        None => (words / 200).max(1),
+    };
+    Ok(LessonSource {
+        slug: String::new(),
+        title,
+        module_slug: String::new(),
+        position: 0,
+        duration_minutes,
+        free_preview: fm.free_preview,
+        video_url: fm.video_url,
+        downloads,
+        body_md: body.trim().to_owned(),
+        body_html,
+    })
+}
+
+/// A relative path with no `..`, root or prefix, written with forward slashes.
+fn safe_relative(file: &str) -> Option<String> {
+    let path = Path::new(file);
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(p) => parts.push(p.to_str()?.to_owned()),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_splits() {
+        assert_eq!(split_front_matter("+++\ntitle = \"a\"\n+++\nbody\n"), Some(("title = \"a\"\n", "body\n")));
+        assert_eq!(split_front_matter("+++\r\ntitle = 1\r\n+++\r\nx"), Some(("title = 1\r\n", "x")));
+        assert_eq!(split_front_matter("title = 1\nbody"), None);
+        assert_eq!(split_front_matter("+++\ntitle = 1\nbody"), None);
+    }
+
+    #[test]
+    fn numbered_names() {
+        assert_eq!(numbered("01-meet"), Some((1, "meet")));
+        assert_eq!(numbered("meet-you"), None);
+        assert_eq!(numbered("-x"), None);
+    }
+
+    #[test]
+    fn download_paths_stay_inside() {
+        assert_eq!(safe_relative("downloads/a.csv").as_deref(), Some("downloads/a.csv"));
+        assert_eq!(safe_relative("./a.csv").as_deref(), Some("a.csv"));
+        assert_eq!(safe_relative("../a.csv"), None);
+        assert_eq!(safe_relative("/etc/passwd"), None);
+        assert_eq!(safe_relative("a/../../b"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Learnwell: a self-hosted online course platform. `app(state)` is the whole web application;
+//! `main.rs` and the tests both build it from here.
+
+pub mod catalog;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod domain;
+pub mod server;
+pub mod web;
+
+pub use web::AppState;
+pub use web::router::app;

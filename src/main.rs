@@ -1,0 +1,116 @@
+//! The `learnwell` command: parse arguments, load the configuration, run one command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use learnwell::config::Config;
+use learnwell::{content, db::Db, server};
+
+#[derive(Parser)]
+#[command(name = "learnwell", version, about = "A self-hosted online course platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, import course_content/ into an empty database, and serve the site (the default).
+    Serve,
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Work with the programs' content files.
+    Content {
+        #[command(subcommand)]
+        command: ContentCommand,
+    },
+    /// Write a consistent copy of the (running) SQLite database to FILE.
+    Backup { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ContentCommand {
+    /// Import CONTENT_DIR: add and update programs, modules and lessons (safe to run again).
+    Import,
+}
+
+/// One line on stderr, then exit 2: bad arguments or configuration.
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "learnwell: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            return usage_error(format!("{first} (see learnwell --help)"));
+        }
+    };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return usage_error(e),
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Serve | Command::Content { .. })
+        && let Err(e) = config.check_content_dir()
+    {
+        return usage_error(e);
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "learnwell: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => server::serve(config).await?,
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url, &config.database_kind).await?;
+            db.migrate().await?;
+            println!("migrations are up to date ({})", db.backend_name());
+        }
+        Command::Content { command: ContentCommand::Import } => {
+            let db = Db::connect(&config.database_url, &config.database_kind).await?;
+            db.migrate().await?;
+            match content::import(&db, &config.content_dir).await {
+                Ok(report) => println!("{report}"),
+                Err(content::ImportError::Content(e)) => {
+                    let _ = writeln!(std::io::stderr(), "learnwell: import refused, nothing was changed: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Backup { file } => {
+            let db = Db::connect(&config.database_url, &config.database_kind).await?;
+            db.backup_to(&file).await?;
+            println!("backed up to {}", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,0 +1,69 @@
+//! What every response passes through: security headers and error pages.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::context;
+
+use super::AppState;
+use super::error::ErrorPage;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    font-src 'self'; connect-src 'self'; frame-src https://www.youtube-nocookie.com https://player.vimeo.com; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(header::CONTENT_SECURITY_POLICY, CSP);
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()");
+    set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    if state.config.is_https() {
+        set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+    }
+    res
+}
+
+/// Turns error responses into the site's styled error page: those carrying an [`ErrorPage`], and
+/// any other 4xx/5xx that is not already HTML or JSON (axum's own rejections, timeouts, panics).
+pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let page = match res.extensions().get::<ErrorPage>() {
+        Some(page) => page.clone(),
+        None => {
+            let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if content_type.starts_with("text/html") || content_type.starts_with("application/json") {
+                return res;
+            }
+            ErrorPage::for_status(status)
+        }
+    };
+    let (mut parts, _) = res.into_parts();
+    let ctx = context! { status => status.as_u16(), title => page.title, message => page.message.clone() };
+    match state.render_string("errors/error.html", ctx) {
+        Ok(html) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            (parts, Html(html)).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the error page");
+            (status, page.message).into_response()
+        }
+    }
+}
+
+pub async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}

@@ -1,0 +1,67 @@
+//! The whole URL map, and the layers around it.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::{AppState, health, layers};
+
+/// Requests larger than this are refused with 413 (forms are small; uploads will set their own).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let static_assets = state.templates.assets();
+    Router::new()
+        .merge(crate::catalog::routes())
+        .route("/healthz", get(health::healthz))
+        .route(
+            "/static/{*path}",
+            get(move |path: Path<String>| {
+                let assets = static_assets.clone();
+                async move { assets.serve(path) }
+            }),
+        )
+        .fallback(layers::not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn_with_state(state.clone(), layers::security_headers))
+                .layer(CompressionLayer::new())
+                .layer(middleware::from_fn_with_state(state.clone(), layers::error_pages))
+                .layer(CatchPanicLayer::custom(|_| panic_response()))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+        )
+        .with_state(state)
+}
+
+fn panic_response() -> Response {
+    tracing::error!("a handler panicked");
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    res
+}
