@@ -1,0 +1,263 @@
+//! What every integration test stands on: the real app on a fresh database (SQLite always,
+//! PostgreSQL when `TEST_DATABASE_URL` is set), a browser-like client, and content fixtures.
+#![allow(dead_code)]
+
+pub mod files;
+pub mod fixture;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use learnwell::config::Config;
+use learnwell::db::Db;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use scraper::{Html, Selector};
+
+/// Runs an `async fn(Backend)` test once per backend: `both_backends!(my_test, other_test);`
+/// makes `my_test::sqlite` and `my_test::postgres`. Without `TEST_DATABASE_URL` the PostgreSQL
+/// half says on the terminal that it was skipped.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::common::Backend::postgres() {
+                    Some(backend) => super::$name(backend).await,
+                    None => $crate::common::skip(concat!(module_path!(), "::postgres"), "TEST_DATABASE_URL is not set"),
+                }
+            }
+        }
+    )*};
+}
+
+/// Says on the real terminal (not the captured output) that a test was skipped, and why.
+pub fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL (TEST_DATABASE_URL): each test creates and drops its own database there.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).map(Backend::Postgres)
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pg_drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn create(backend: &Backend, dir: &Path) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}", dir.join("learnwell.db").display()),
+                pg_drop: None,
+            },
+            Backend::Postgres(admin) => {
+                let name = format!("learnwell_test_{}", uuid::Uuid::new_v4().simple());
+                let pool = sqlx::PgPool::connect(admin).await.expect("connect to TEST_DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create test database");
+                pool.close().await;
+                let mut url = url::Url::parse(admin).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                TestDb {
+                    url: url.to_string(),
+                    pg_drop: Some((admin.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg_drop.take() else { return };
+        // Drop runs outside async: use a small runtime of its own on another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await.ok()?;
+                pool.close().await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub config: Config,
+    pub state: learnwell::AppState,
+    server: tokio::task::JoinHandle<()>,
+    // Dropped last: the database and the temp folder outlive the server.
+    _db: TestDb,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub struct AppOptions {
+    pub content_dir: PathBuf,
+    pub env: HashMap<String, String>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            content_dir: repo_path("course_content"),
+            env: HashMap::new(),
+        }
+    }
+}
+
+impl TestApp {
+    /// The app with the real `course_content/`.
+    pub async fn spawn(backend: &Backend) -> TestApp {
+        Self::spawn_with(backend, AppOptions::default()).await
+    }
+
+    pub async fn spawn_with_content(backend: &Backend, content_dir: &Path) -> TestApp {
+        Self::spawn_with(
+            backend,
+            AppOptions {
+                content_dir: content_dir.to_owned(),
+                ..AppOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn spawn_with(backend: &Backend, options: AppOptions) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let test_db = TestDb::create(backend, dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), test_db.url.clone()),
+            ("CONTENT_DIR".into(), options.content_dir.display().to_string()),
+            ("DATA_DIR".into(), dir.path().join("data").display().to_string()),
+            ("BASE_URL".into(), base.clone()),
+            ("LEARNWELL_ADDR".into(), addr.to_string()),
+        ]);
+        vars.extend(options.env);
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let db = learnwell::server::prepare(&config).await.expect("prepare database");
+        let state = learnwell::AppState::new(config.clone(), db.clone()).await.expect("state");
+        let app = learnwell::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestApp {
+            base,
+            addr,
+            client,
+            db,
+            config,
+            state,
+            server,
+            _db: test_db,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let res = self.client.get(self.url(path)).send().await.expect("GET");
+        Page::from(res).await
+    }
+
+    pub async fn request(&self, req: reqwest::RequestBuilder) -> Page {
+        Page::from(req.send().await.expect("request")).await
+    }
+}
+
+/// A response, read whole, with helpers to look at it as a user would.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub async fn from(res: reqwest::Response) -> Page {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.expect("body");
+        Page { status, headers, body }
+    }
+
+    pub fn html(&self) -> Html {
+        Html::parse_document(&self.body)
+    }
+
+    /// The visible text of every element matching `selector`, whitespace folded.
+    pub fn texts(&self, selector: &str) -> Vec<String> {
+        let sel = Selector::parse(selector).expect("selector");
+        self.html()
+            .select(&sel)
+            .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    pub fn text(&self, selector: &str) -> String {
+        self.texts(selector).into_iter().next().unwrap_or_default()
+    }
+
+    /// All the text a reader sees in the page body.
+    pub fn visible_text(&self) -> String {
+        self.text("body")
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn links(&self) -> Vec<String> {
+        let sel = Selector::parse("a[href]").expect("selector");
+        self.html().select(&sel).filter_map(|a| a.value().attr("href").map(str::to_owned)).collect()
+    }
+}
+
+/// Folds whitespace, so text from files compares with text from pages.
+pub fn fold(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
