@@ -89,7 +89,10 @@ impl Config {
 
         let base_text = get("BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let base = Url::parse(&base_text).map_err(|e| {
-            ConfigError::new("BASE_URL", format!("'{base_text}' is not a URL ({e}); expected e.g. https://learn.example.com"))
+            ConfigError::new(
+                "BASE_URL",
+                format!("'{base_text}' is not a URL ({e}); expected e.g. https://learn.example.com"),
+            )
         })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(ConfigError::new(
@@ -98,7 +101,10 @@ impl Config {
             ));
         }
         if base.query().is_some() || base.fragment().is_some() {
-            return Err(ConfigError::new("BASE_URL", format!("'{base_text}' must not have a query or fragment")));
+            return Err(ConfigError::new(
+                "BASE_URL",
+                format!("'{base_text}' must not have a query or fragment"),
+            ));
         }
         let base_url = base.as_str().trim_end_matches('/').to_owned();
 
@@ -161,9 +167,14 @@ impl Config {
         };
         let stripe_api_base = get("STRIPE_API_BASE");
         if let Some(api) = &stripe_api_base
-            && Url::parse(api).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+            && Url::parse(api)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
         {
-            return Err(ConfigError::new("STRIPE_API_BASE", format!("'{api}' is not an http(s) URL")));
+            return Err(ConfigError::new(
+                "STRIPE_API_BASE",
+                format!("'{api}' is not an http(s) URL"),
+            ));
         }
 
         Ok(Config {
@@ -189,7 +200,10 @@ impl Config {
                 "CONTENT_DIR",
                 format!("'{}' has no site.toml (is it a course_content folder?)", dir.display()),
             )),
-            Err(e) => Err(ConfigError::new("CONTENT_DIR", format!("'{}' cannot be read: {e}", dir.display()))),
+            Err(e) => Err(ConfigError::new(
+                "CONTENT_DIR",
+                format!("'{}' cannot be read: {e}", dir.display()),
+            )),
         }
     }
 
@@ -248,19 +262,31 @@ mod tests {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
         }
-        assert_eq!(parse(&[("STRIPE_SECRET_KEY", "sk_test")]).unwrap_err().var, "STRIPE_WEBHOOK_SECRET");
+        assert_eq!(
+            parse(&[("STRIPE_SECRET_KEY", "sk_test")]).unwrap_err().var,
+            "STRIPE_WEBHOOK_SECRET"
+        );
     }
 
     #[test]
     fn smtp_password_is_not_echoed() {
         let err = parse(&[("SMTP_URL", "http://u:hunter2secret@x")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2secret"));
-        assert!(format!("{:?}", parse(&[("STRIPE_SECRET_KEY", "sk_live_x"), ("STRIPE_WEBHOOK_SECRET", "whsec_y")]).unwrap()).contains("StripeKeys { .. }"));
+        assert!(
+            format!(
+                "{:?}",
+                parse(&[("STRIPE_SECRET_KEY", "sk_live_x"), ("STRIPE_WEBHOOK_SECRET", "whsec_y")]).unwrap()
+            )
+            .contains("StripeKeys { .. }")
+        );
     }
 
     #[test]
     fn base_url_loses_its_trailing_slash() {
-        assert_eq!(parse(&[("BASE_URL", "https://a.example/")]).unwrap().base_url, "https://a.example");
+        assert_eq!(
+            parse(&[("BASE_URL", "https://a.example/")]).unwrap().base_url,
+            "https://a.example"
+        );
         assert!(parse(&[("BASE_URL", "https://a.example")]).unwrap().is_https());
     }
 }

@@ -8,11 +8,15 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(text: &str) -> Result<Slug, String> {
-        let ok_chars = text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let ok_chars = text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if text.is_empty() || text.len() > 64 {
             Err(format!("'{text}' must be 1 to 64 characters"))
         } else if !ok_chars || text.starts_with('-') || text.ends_with('-') || text.contains("--") {
-            Err(format!("'{text}' may hold only lowercase letters, digits and single hyphens"))
+            Err(format!(
+                "'{text}' may hold only lowercase letters, digits and single hyphens"
+            ))
         } else {
             Ok(Slug(text.to_owned()))
         }

@@ -52,7 +52,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ");
             return usage_error(format!("{first} (see learnwell --help)"));
         }
     };
@@ -88,7 +92,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.migrate().await?;
             println!("migrations are up to date ({})", db.backend_name());
         }
-        Command::Content { command: ContentCommand::Import } => {
+        Command::Content {
+            command: ContentCommand::Import,
+        } => {
             let db = Db::connect(&config.database_url, &config.database_kind).await?;
             db.migrate().await?;
             match content::import(&db, &config.content_dir).await {
@@ -112,5 +118,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }

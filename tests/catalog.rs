@@ -29,13 +29,20 @@ async fn home_shows_the_practice_and_both_programs(backend: Backend) {
     let programs = files::programs();
     assert_eq!(programs.len(), 2, "two programs in course_content/");
     for p in &programs {
-        assert!(cards.contains(&fold(p.str("title"))), "{cards:?} lacks {}", p.str("title"));
+        assert!(
+            cards.contains(&fold(p.str("title"))),
+            "{cards:?} lacks {}",
+            p.str("title")
+        );
     }
     // Both programs start in pre-enrollment: the call to action is there, and a test-mode banner.
     assert!(page.texts(".course-card .badge").iter().all(|b| b == "Coming soon"));
     assert!(page.links().contains(&"/preenroll".to_string()));
     assert!(page.text(".test-banner").contains("no card is charged"));
-    assert!(page.text("#about").contains(site["instructor"]["name"].as_str().unwrap()));
+    assert!(
+        page.text("#about")
+            .contains(site["instructor"]["name"].as_str().unwrap())
+    );
     // Landmarks and the skip link.
     assert_eq!(page.texts("a.skip-link"), vec!["Skip to content"]);
     for landmark in ["header", "nav", "main#main", "footer"] {
@@ -49,7 +56,10 @@ async fn courses_page_lists_programs_with_prices_and_bundle(backend: Backend) {
     assert_eq!(page.status, StatusCode::OK);
     let prices = page.texts(".course-card .price");
     assert_eq!(prices, vec!["$197", "$247"]);
-    assert_eq!(page.text(".bundle-note"), "Both programs together: $379 (instead of $444).");
+    assert_eq!(
+        page.text(".bundle-note"),
+        "Both programs together: $379 (instead of $444)."
+    );
 }
 
 async fn each_program_page_shows_its_files(backend: Backend) {
@@ -69,7 +79,11 @@ async fn each_program_page_shows_its_files(backend: Backend) {
         let expected: Vec<_> = program.lessons().collect();
         assert_eq!(lessons.len(), expected.len());
         for (shown, file) in lessons.iter().zip(&expected) {
-            assert!(shown.starts_with(&fold(&file.title).replace('\'', "’")) || shown.starts_with(&fold(&file.title)), "{shown} vs {}", file.title);
+            assert!(
+                shown.starts_with(&fold(&file.title).replace('\'', "’")) || shown.starts_with(&fold(&file.title)),
+                "{shown} vs {}",
+                file.title
+            );
             assert_eq!(shown.contains("Free preview"), file.free_preview, "{shown}");
         }
         let questions = page.texts(".faq summary");
@@ -88,9 +102,15 @@ async fn preview_lessons_open_and_the_rest_are_locked(backend: Backend) {
     for program in files::programs() {
         let mut program_previews = 0;
         for lesson in program.lessons() {
-            let page = app.get(&format!("/courses/{}/lessons/{}", program.slug, lesson.slug)).await;
+            let page = app
+                .get(&format!("/courses/{}/lessons/{}", program.slug, lesson.slug))
+                .await;
             let secret = files::distinctive_sentence(&lesson.body);
-            assert!(secret.len() > 20, "no distinctive sentence in {}", lesson.path.display());
+            assert!(
+                secret.len() > 20,
+                "no distinctive sentence in {}",
+                lesson.path.display()
+            );
             if lesson.free_preview {
                 program_previews += 1;
                 assert_eq!(page.status, StatusCode::OK, "{}", lesson.slug);
@@ -100,11 +120,19 @@ async fn preview_lessons_open_and_the_rest_are_locked(backend: Backend) {
             } else {
                 assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", lesson.slug);
                 assert!(page.text(".callout h2").contains("for enrolled students"));
-                assert!(!page.body.contains(&secret), "locked lesson {} leaks its text", lesson.slug);
+                assert!(
+                    !page.body.contains(&secret),
+                    "locked lesson {} leaks its text",
+                    lesson.slug
+                );
                 assert!(page.links().contains(&"/preenroll".to_string()));
             }
         }
-        assert!(program_previews >= 2, "{} has {program_previews} free previews", program.slug);
+        assert!(
+            program_previews >= 2,
+            "{} has {program_previews} free previews",
+            program.slug
+        );
         previews += program_previews;
     }
     assert!(previews >= 4);
@@ -136,7 +164,10 @@ async fn unknown_pages_are_styled_404s(backend: Backend) {
 
 async fn draft_programs_are_invisible(backend: Backend) {
     let fx = Fixture::new();
-    fx.write("gamma/course.toml", "title = \"Gamma Secret\"\npromise = \"Hidden.\"\nprice_cents = 100\nstatus = \"draft\"\n");
+    fx.write(
+        "gamma/course.toml",
+        "title = \"Gamma Secret\"\npromise = \"Hidden.\"\nprice_cents = 100\nstatus = \"draft\"\n",
+    );
     fx.write("gamma/01-m/module.toml", "title = \"M\"\n");
     fx.write("gamma/01-m/01-l.md", &lesson("Hidden lesson", true, "Hidden body."));
     let app = TestApp::spawn_with_content(&backend, fx.path()).await;
@@ -174,12 +205,20 @@ a = "[click](javascript:alert(2))"
     assert!(!page.body.contains("onerror") && !page.body.contains("javascript:"));
     assert!(page.body.contains("<strong>world</strong>"), "Markdown still renders");
     assert_eq!(page.texts(".check-list li"), vec!["<i>you</i>"]);
-    assert_eq!(page.texts(".check-list i").len(), 0, "markup in who_for is text, not HTML");
+    assert_eq!(
+        page.texts(".check-list i").len(),
+        0,
+        "markup in who_for is text, not HTML"
+    );
     let lesson = app.get("/courses/alpha/lessons/welcome").await;
     assert_eq!(lesson.status, StatusCode::OK);
     assert!(!lesson.body.contains("<script") && !lesson.body.contains("<iframe src=\"https://evil"));
     assert!(!lesson.body.contains("onclick"));
-    assert!(lesson.body.contains(r#"href="https://ok.example" rel="noopener noreferrer""#));
+    assert!(
+        lesson
+            .body
+            .contains(r#"href="https://ok.example" rel="noopener noreferrer""#)
+    );
     // A relative link between lessons became the lesson's URL.
     let detail = app.get("/courses/alpha/lessons/detail").await;
     assert_eq!(detail.status, StatusCode::FORBIDDEN);
@@ -192,7 +231,10 @@ async fn headers_and_static_assets(backend: Backend) {
     for path in ["/", "/nope", "/courses/gut-foundations"] {
         let page = app.get(path).await;
         let csp = page.header("content-security-policy");
-        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}");
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}"
+        );
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(page.header("x-content-type-options"), "nosniff");
         assert_eq!(page.header("referrer-policy"), "strict-origin-when-cross-origin");
@@ -208,7 +250,10 @@ async fn headers_and_static_assets(backend: Backend) {
         .filter_map(|l| l.value().attr("href").map(str::to_owned))
         .next()
         .expect("stylesheet link");
-    assert!(css.starts_with("/static/css/site.") && css.ends_with(".css") && css != "/static/css/site.css", "{css}");
+    assert!(
+        css.starts_with("/static/css/site.") && css.ends_with(".css") && css != "/static/css/site.css",
+        "{css}"
+    );
     let res = app.get(&css).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), "text/css");

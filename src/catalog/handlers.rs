@@ -14,7 +14,10 @@ pub async fn home(State(state): State<AppState>) -> Result<Response, AppError> {
     let courses = store::visible_courses(&state.db).await?;
     let any_preenrollment = courses.iter().any(|c| c.status == "preenrollment");
     Ok(state
-        .render("catalog/home.html", context! { courses => Serde(&courses), any_preenrollment })?
+        .render(
+            "catalog/home.html",
+            context! { courses => Serde(&courses), any_preenrollment },
+        )?
         .into_response())
 }
 
@@ -22,7 +25,10 @@ pub async fn courses(State(state): State<AppState>) -> Result<Response, AppError
     let courses = store::visible_courses(&state.db).await?;
     let sum_of_prices: i64 = courses.iter().map(|c| c.price_cents).sum();
     Ok(state
-        .render("catalog/courses.html", context! { courses => Serde(&courses), sum_of_prices })?
+        .render(
+            "catalog/courses.html",
+            context! { courses => Serde(&courses), sum_of_prices },
+        )?
         .into_response())
 }
 
@@ -71,7 +77,10 @@ pub async fn lesson(
     )?;
     let lesson = lesson.ok_or(AppError::NotFound)?;
     let modules = view::modules(&rows);
-    let module = rows.iter().find(|r| r.lesson_id == lesson.id).map(|r| r.module_title.clone());
+    let module = rows
+        .iter()
+        .find(|r| r.lesson_id == lesson.id)
+        .map(|r| r.module_title.clone());
     let (prev, next) = view::neighbours(&rows, &lesson.slug);
     let downloads: Vec<Download> = parse_json(&lesson.downloads);
     let ctx = context! {
@@ -100,5 +109,7 @@ pub async fn preenroll(State(state): State<AppState>) -> Result<Response, AppErr
         .into_iter()
         .filter(|c| c.status == "preenrollment")
         .collect();
-    Ok(state.render("catalog/preenroll.html", context! { courses => Serde(&courses) })?.into_response())
+    Ok(state
+        .render("catalog/preenroll.html", context! { courses => Serde(&courses) })?
+        .into_response())
 }

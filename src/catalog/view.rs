@@ -67,11 +67,16 @@ pub fn neighbours(rows: &[SyllabusRow], slug: &str) -> (Option<LessonItem>, Opti
 pub fn video_embed(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let host = parsed.host_str()?.trim_start_matches("www.").trim_start_matches("m.");
-    let id_ok = |id: &str| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let id_ok = |id: &str| {
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
     match host {
         "youtube.com" | "youtube-nocookie.com" => {
             let id = if parsed.path() == "/watch" {
-                parsed.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned())?
+                parsed
+                    .query_pairs()
+                    .find(|(k, _)| k == "v")
+                    .map(|(_, v)| v.into_owned())?
             } else {
                 parsed.path().strip_prefix("/embed/")?.to_owned()
             };
@@ -83,7 +88,8 @@ pub fn video_embed(url: &str) -> Option<String> {
         }
         "vimeo.com" | "player.vimeo.com" => {
             let id = parsed.path().rsplit('/').next()?;
-            (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| format!("https://player.vimeo.com/video/{id}"))
+            (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+                .then(|| format!("https://player.vimeo.com/video/{id}"))
         }
         _ => None,
     }
@@ -114,16 +120,28 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].lessons.len(), m[0].minutes, m[1].number), (2, 10, 2));
         let (prev, next) = neighbours(&rows, "a2");
-        assert_eq!((prev.unwrap().slug, next.unwrap().slug), ("a1".to_string(), "b1".to_string()));
+        assert_eq!(
+            (prev.unwrap().slug, next.unwrap().slug),
+            ("a1".to_string(), "b1".to_string())
+        );
         assert!(neighbours(&rows, "a1").0.is_none());
         assert!(neighbours(&rows, "b1").1.is_none());
     }
 
     #[test]
     fn video_hosts() {
-        assert_eq!(video_embed("https://www.youtube.com/watch?v=abc_12-3").as_deref(), Some("https://www.youtube-nocookie.com/embed/abc_12-3"));
-        assert_eq!(video_embed("https://youtu.be/xyz").as_deref(), Some("https://www.youtube-nocookie.com/embed/xyz"));
-        assert_eq!(video_embed("https://vimeo.com/12345").as_deref(), Some("https://player.vimeo.com/video/12345"));
+        assert_eq!(
+            video_embed("https://www.youtube.com/watch?v=abc_12-3").as_deref(),
+            Some("https://www.youtube-nocookie.com/embed/abc_12-3")
+        );
+        assert_eq!(
+            video_embed("https://youtu.be/xyz").as_deref(),
+            Some("https://www.youtube-nocookie.com/embed/xyz")
+        );
+        assert_eq!(
+            video_embed("https://vimeo.com/12345").as_deref(),
+            Some("https://player.vimeo.com/video/12345")
+        );
         assert_eq!(video_embed("https://youtu.be/x\"onload=1"), None);
         assert_eq!(video_embed("https://example.com/v.mp4"), None);
     }

@@ -6,11 +6,7 @@ use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 /// not a fragment)? Those are the links the importer resolves and checks.
 pub fn is_relative_link(dest: &str) -> bool {
     let dest = dest.trim();
-    !(dest.is_empty()
-        || dest.starts_with('#')
-        || dest.starts_with('/')
-        || dest.starts_with("//")
-        || has_scheme(dest))
+    !(dest.is_empty() || dest.starts_with('#') || dest.starts_with('/') || dest.starts_with("//") || has_scheme(dest))
 }
 
 fn has_scheme(dest: &str) -> bool {
@@ -19,7 +15,9 @@ fn has_scheme(dest: &str) -> bool {
             let scheme = &dest[..i];
             !scheme.is_empty()
                 && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         }
         None => false,
     }
@@ -84,7 +82,9 @@ where
 /// Markdown written by the practice outside lessons (descriptions, FAQ answers, bio): rendered and
 /// sanitised the same way; relative links are not expected there and are refused.
 pub fn render_plain(markdown: &str) -> Result<String, String> {
-    render(markdown, |dest| Err(format!("link '{dest}': only lessons may link to other files")))
+    render(markdown, |dest| {
+        Err(format!("link '{dest}': only lessons may link to other files"))
+    })
 }
 
 fn sanitize(html: &str) -> String {
@@ -100,7 +100,8 @@ mod tests {
 
     #[test]
     fn scripts_and_handlers_are_removed() {
-        let html = render_plain("Hi <script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))").unwrap();
+        let html =
+            render_plain("Hi <script>alert(1)</script> <img src=x onerror=alert(2)> [x](javascript:alert(3))").unwrap();
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");

@@ -39,7 +39,10 @@ impl fmt::Display for ImportReport {
             writeln!(f, "changed  {line}")?;
         }
         for line in &self.archived {
-            writeln!(f, "archived {line} (gone from the files; hidden, kept for students' progress)")?;
+            writeln!(
+                f,
+                "archived {line} (gone from the files; hidden, kept for students' progress)"
+            )?;
         }
         write!(
             f,
@@ -96,7 +99,11 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
         existing => {
             store::upsert_site(&mut tx, &tree.site, &site_hash, now).await?;
             let line = format!("site settings ({})", tree.site.name);
-            if existing.is_some() { report.changed.push(line) } else { report.added.push(line) }
+            if existing.is_some() {
+                report.changed.push(line)
+            } else {
+                report.added.push(line)
+            }
         }
     }
 
@@ -118,10 +125,16 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
             }
         };
 
-        let mut modules: HashMap<String, store::Existing> =
-            store::modules_of(&mut tx, course_id).await?.into_iter().map(|m| (m.slug.clone(), m)).collect();
-        let mut lessons: HashMap<String, store::Existing> =
-            store::lessons_of(&mut tx, course_id).await?.into_iter().map(|l| (l.slug.clone(), l)).collect();
+        let mut modules: HashMap<String, store::Existing> = store::modules_of(&mut tx, course_id)
+            .await?
+            .into_iter()
+            .map(|m| (m.slug.clone(), m))
+            .collect();
+        let mut lessons: HashMap<String, store::Existing> = store::lessons_of(&mut tx, course_id)
+            .await?
+            .into_iter()
+            .map(|l| (l.slug.clone(), l))
+            .collect();
 
         for module in &program.modules {
             let hash = hash_of(module);

@@ -211,7 +211,10 @@ const MAX_LESSON_BYTES: u64 = 512 * 1024;
 fn read_text(path: &Path) -> Result<String, ContentError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_LESSON_BYTES => {
-            return fail(path, format!("is {} bytes; the limit is {MAX_LESSON_BYTES}", meta.len()));
+            return fail(
+                path,
+                format!("is {} bytes; the limit is {MAX_LESSON_BYTES}", meta.len()),
+            );
         }
         Ok(_) => {}
         Err(e) => return fail(path, format!("cannot be read: {e}")),
@@ -224,7 +227,11 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result
 }
 
 fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn required(path: &Path, field: &str, value: &str) -> Result<String, ContentError> {
@@ -268,7 +275,9 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ContentError> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub fn load(dir: &Path) -> Result<ContentTree, ContentError> {
@@ -290,7 +299,10 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
     let file: SiteFile = parse_toml(path, &read_text(path)?)?;
     let currency = required(path, "currency", &file.currency)?.to_uppercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-        return fail(path, format!("'currency' must be a three-letter ISO code such as USD, not '{currency}'"));
+        return fail(
+            path,
+            format!("'currency' must be a three-letter ISO code such as USD, not '{currency}'"),
+        );
     }
     if file.bundle_price_cents < 0 {
         return fail(path, "'bundle_price_cents' must not be negative");
@@ -319,7 +331,10 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
         bundle_price_cents: file.bundle_price_cents,
         early_bird_percent,
         early_bird_days,
-        notice: file.notice.map(|n| n.trim().to_owned()).unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
+        notice: file
+            .notice
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
     })
 }
 
@@ -337,7 +352,12 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         None => CourseStatus::Preenrollment,
         Some(s) => match CourseStatus::parse(s) {
             Some(status) => status,
-            None => return fail(&course_path, format!("'status' must be draft, preenrollment, open or closed, not '{s}'")),
+            None => {
+                return fail(
+                    &course_path,
+                    format!("'status' must be draft, preenrollment, open or closed, not '{s}'"),
+                );
+            }
         },
     };
     if file.price_cents < 0 {
@@ -385,23 +405,32 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
             }
             let stem = &name[..name.len() - 3];
             let Some((number, lesson_slug)) = numbered(stem) else {
-                return fail(&path, "lesson files are named NN-slug.md (e.g. 01-meet-your-microbiome.md)");
+                return fail(
+                    &path,
+                    "lesson files are named NN-slug.md (e.g. 01-meet-your-microbiome.md)",
+                );
             };
-            let lesson_slug = Slug::parse(lesson_slug).or_else(|r| fail(&path, format!("bad lesson file name: {r}")))?;
+            let lesson_slug =
+                Slug::parse(lesson_slug).or_else(|r| fail(&path, format!("bad lesson file name: {r}")))?;
             if let Some(other) = numbers.insert(number, name.clone()) {
                 return fail(&path, format!("has the same number as lesson '{other}'"));
             }
             if let Some(other) = lesson_slugs.insert(lesson_slug.as_str().to_owned(), path.clone()) {
                 return fail(
                     &path,
-                    format!("duplicate lesson slug '{lesson_slug}' (also used by {})", other.display()),
+                    format!(
+                        "duplicate lesson slug '{lesson_slug}' (also used by {})",
+                        other.display()
+                    ),
                 );
             }
             lesson_files.push((module_index, number, lesson_slug.into_inner(), path));
         }
     }
     lesson_files.sort_by_key(|(m, n, _, _)| (*m, *n));
-    let canonical_dir = dir.canonicalize().or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
+    let canonical_dir = dir
+        .canonicalize()
+        .or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
     let by_path: HashMap<PathBuf, String> = lesson_files
         .iter()
         .filter_map(|(_, _, slug, path)| Some((path.canonicalize().ok()?, slug.clone())))
@@ -440,8 +469,18 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         title: required(&course_path, "title", &file.title)?,
         promise: required(&course_path, "promise", &file.promise)?,
         description_html: render_md(&course_path, "description", &file.description)?,
-        who_for: file.who_for.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-        not_for: file.not_for.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        who_for: file
+            .who_for
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        not_for: file
+            .not_for
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
         faq,
         price_cents: file.price_cents,
         status,
@@ -472,12 +511,17 @@ fn load_lesson(
 ) -> Result<LessonSource, ContentError> {
     let text = read_text(path)?;
     let Some((front, body)) = split_front_matter(&text) else {
-        return fail(path, "has no front matter (the file must start with a '+++' line, then TOML, then '+++')");
+        return fail(
+            path,
+            "has no front matter (the file must start with a '+++' line, then TOML, then '+++')",
+        );
     };
     let fm: LessonFrontMatter = parse_toml(path, front)?;
     let title = required(path, "title", &fm.title)?;
     if let Some(url) = &fm.video_url {
-        let ok = url::Url::parse(url).map(|u| u.scheme() == "https" || u.scheme() == "http").unwrap_or(false);
+        let ok = url::Url::parse(url)
+            .map(|u| u.scheme() == "https" || u.scheme() == "http")
+            .unwrap_or(false);
         if !ok {
             return fail(path, format!("'video_url' is not an http(s) URL: '{url}'"));
         }
@@ -486,12 +530,22 @@ fn load_lesson(
     for d in &fm.downloads {
         let file = match safe_relative(&d.file) {
             Some(file) => file,
-            None => return fail(path, format!("download '{}' must be a path inside the program folder", d.file)),
+            None => {
+                return fail(
+                    path,
+                    format!("download '{}' must be a path inside the program folder", d.file),
+                );
+            }
         };
         let full = program_dir.join(&file);
         let meta = match full.canonicalize() {
             Ok(canon) if canon.starts_with(program_dir) && canon.is_file() => std::fs::metadata(&canon),
-            _ => return fail(path, format!("download '{}' does not exist in the program folder", d.file)),
+            _ => {
+                return fail(
+                    path,
+                    format!("download '{}' does not exist in the program folder", d.file),
+                );
+            }
         }
         .or_else(|e| fail(path, format!("download '{}' cannot be read: {e}", d.file)))?;
         downloads.push(Download {
@@ -513,7 +567,9 @@ fn load_lesson(
                 Some(frag) => format!("/courses/{program_slug}/lessons/{slug}#{frag}"),
                 None => format!("/courses/{program_slug}/lessons/{slug}"),
             }),
-            None => Err(format!("broken relative link '{dest}': no lesson file of this program is there")),
+            None => Err(format!(
+                "broken relative link '{dest}': no lesson file of this program is there"
+            )),
         }
     })
     .or_else(|reason| fail(path, reason))?;
@@ -557,8 +613,14 @@ mod tests {
 
     #[test]
     fn front_matter_splits() {
-        assert_eq!(split_front_matter("+++\ntitle = \"a\"\n+++\nbody\n"), Some(("title = \"a\"\n", "body\n")));
-        assert_eq!(split_front_matter("+++\r\ntitle = 1\r\n+++\r\nx"), Some(("title = 1\r\n", "x")));
+        assert_eq!(
+            split_front_matter("+++\ntitle = \"a\"\n+++\nbody\n"),
+            Some(("title = \"a\"\n", "body\n"))
+        );
+        assert_eq!(
+            split_front_matter("+++\r\ntitle = 1\r\n+++\r\nx"),
+            Some(("title = 1\r\n", "x"))
+        );
         assert_eq!(split_front_matter("title = 1\nbody"), None);
         assert_eq!(split_front_matter("+++\ntitle = 1\nbody"), None);
     }

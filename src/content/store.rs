@@ -84,7 +84,13 @@ pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: Offs
 
 /// Updates what the files own. The status is left alone: it belongs to the instructor once the
 /// program exists (launching happens in the app).
-pub async fn update_course(tx: &mut Tx, id: i64, p: &ProgramSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+pub async fn update_course(
+    tx: &mut Tx,
+    id: i64,
+    p: &ProgramSource,
+    hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE courses SET title = $2, promise = $3, description_html = $4, who_for = $5, \
         not_for = $6, faq = $7, price_cents = $8, position = $9, source_hash = $10, updated_at = $11 \
         WHERE id = $1";
@@ -134,7 +140,13 @@ pub async fn insert_module(
         .await)
 }
 
-pub async fn update_module(tx: &mut Tx, id: i64, m: &ModuleSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+pub async fn update_module(
+    tx: &mut Tx,
+    id: i64,
+    m: &ModuleSource,
+    hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE modules SET title = $2, summary = $3, position = $4, archived = FALSE, \
         source_hash = $5, updated_at = $6 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL)

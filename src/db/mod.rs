@@ -129,7 +129,9 @@ impl Db {
                 if file.exists() {
                     anyhow::bail!("{} already exists; choose a new file name", file.display());
                 }
-                let target = file.to_str().ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?;
+                let target = file
+                    .to_str()
+                    .ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?;
                 sqlx::query("VACUUM INTO $1").bind(target).execute(pool).await?;
                 Ok(())
             }

@@ -23,7 +23,13 @@ impl Assets {
         let mut original = HashMap::new();
         for path in StaticFiles::iter() {
             let Some(file) = StaticFiles::get(&path) else { continue };
-            let hash: String = file.metadata.sha256_hash().iter().take(5).map(|b| format!("{b:02x}")).collect();
+            let hash: String = file
+                .metadata
+                .sha256_hash()
+                .iter()
+                .take(5)
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let with_hash = match path.rsplit_once('.') {
                 Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
                 None => format!("{path}.{hash}"),
@@ -58,9 +64,13 @@ impl Assets {
         } else {
             "no-cache"
         };
-        let mime = HeaderValue::from_str(file.metadata.mimetype()).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        let mime = HeaderValue::from_str(file.metadata.mimetype())
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
         (
-            [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            ],
             file.data,
         )
             .into_response()

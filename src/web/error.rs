@@ -39,18 +39,33 @@ impl ErrorPage {
         let (title, message) = match status.as_u16() {
             400 => ("Bad request", "We could not understand that request."),
             403 => ("Not allowed", "You do not have access to this page."),
-            404 => ("Page not found", "We could not find that page. It may have moved, or the link may be mistyped."),
+            404 => (
+                "Page not found",
+                "We could not find that page. It may have moved, or the link may be mistyped.",
+            ),
             405 => ("Not allowed", "That action is not available here."),
             408 => ("Too slow", "The request took too long. Please try again."),
             413 => ("Too large", "What you sent is larger than we accept."),
             415 => ("Unsupported", "That kind of content is not accepted here."),
             422 => ("Check your input", "Some of what you sent could not be used."),
-            429 => ("Slow down", "Too many requests in a short time. Please wait a moment and try again."),
-            503 => ("Unavailable", "The site is briefly unavailable. Please try again in a minute."),
-            s if s >= 500 => ("Something went wrong", "Something went wrong on our side. It has been logged; please try again."),
+            429 => (
+                "Slow down",
+                "Too many requests in a short time. Please wait a moment and try again.",
+            ),
+            503 => (
+                "Unavailable",
+                "The site is briefly unavailable. Please try again in a minute.",
+            ),
+            s if s >= 500 => (
+                "Something went wrong",
+                "Something went wrong on our side. It has been logged; please try again.",
+            ),
             _ => ("Something is not right", "That request could not be completed."),
         };
-        ErrorPage { title, message: message.to_owned() }
+        ErrorPage {
+            title,
+            message: message.to_owned(),
+        }
     }
 }
 
@@ -58,13 +73,27 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, page) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::for_status(StatusCode::NOT_FOUND)),
-            AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, ErrorPage { title: "Bad request", message }),
+            AppError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                ErrorPage {
+                    title: "Bad request",
+                    message,
+                },
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+                )
             }
         };
-        let mut res = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], page.message.clone()).into_response();
+        let mut res = (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            page.message.clone(),
+        )
+            .into_response();
         res.extensions_mut().insert(page);
         res
     }

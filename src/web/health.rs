@@ -27,6 +27,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 fn unavailable(backend: &str) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": backend, "error": "database not answering"})))
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "database": backend, "error": "database not answering"})),
+    )
         .into_response()
 }

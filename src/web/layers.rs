@@ -23,7 +23,10 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()");
+    set(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
     set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
     if state.config.is_https() {
         set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
@@ -42,7 +45,11 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
     let page = match res.extensions().get::<ErrorPage>() {
         Some(page) => page.clone(),
         None => {
-            let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let content_type = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if content_type.starts_with("text/html") || content_type.starts_with("application/json") {
                 return res;
             }
@@ -54,7 +61,10 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
     match state.render_string("errors/error.html", ctx) {
         Ok(html) => {
             parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             (parts, Html(html)).into_response()
         }
         Err(e) => {

@@ -49,7 +49,9 @@ fn load_template(name: &str) -> Result<Option<TemplateSource>, Error> {
     let source = TemplateSource::new(text);
     if cfg!(debug_assertions) {
         // Debug builds read templates from disk: reload one when its file changes.
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .join(name);
         let loaded = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         return Ok(Some(source.with_uptodate_check(move || {
             std::fs::metadata(&path).and_then(|m| m.modified()).ok() == loaded

@@ -42,13 +42,22 @@ fn strip_number(name: &str) -> Option<String> {
 pub fn programs() -> Vec<ProgramFiles> {
     let root = repo_path("course_content");
     let mut programs = Vec::new();
-    for dir in sorted_dirs(&root).into_iter().filter(|p| p.join("course.toml").is_file()) {
+    for dir in sorted_dirs(&root)
+        .into_iter()
+        .filter(|p| p.join("course.toml").is_file())
+    {
         let course: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("course.toml")).unwrap()).unwrap();
         let mut modules = Vec::new();
-        for mdir in sorted_dirs(&dir).into_iter().filter(|p| p.join("module.toml").is_file()) {
+        for mdir in sorted_dirs(&dir)
+            .into_iter()
+            .filter(|p| p.join("module.toml").is_file())
+        {
             let m: toml::Table = toml::from_str(&std::fs::read_to_string(mdir.join("module.toml")).unwrap()).unwrap();
             let mut lessons = Vec::new();
-            for path in sorted_dirs(&mdir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+            for path in sorted_dirs(&mdir)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let rest = text.strip_prefix("+++\n").expect("front matter");
                 let (front, body) = rest.split_once("\n+++\n").expect("front matter end");

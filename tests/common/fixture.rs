@@ -23,7 +23,9 @@ days = 14
 "#;
 
 pub fn lesson(title: &str, preview: bool, body: &str) -> String {
-    format!("+++\ntitle = {title:?}\nduration_minutes = 7\nfree_preview = {preview}\n+++\n\n{body}\n\n## Try this week\nDrink a glass of water.\n")
+    format!(
+        "+++\ntitle = {title:?}\nduration_minutes = 7\nfree_preview = {preview}\n+++\n\n{body}\n\n## Try this week\nDrink a glass of water.\n"
+    )
 }
 
 impl Fixture {
@@ -46,15 +48,27 @@ q = "Is alpha hard?"
 a = "Not at all."
 "#,
         );
-        f.write("alpha/01-start/module.toml", "title = \"Starting out\"\nsummary = \"The first steps.\"\n");
-        f.write("alpha/01-start/01-welcome.md", &lesson("Welcome to alpha", true, "The welcome lesson body text."));
-        f.write("alpha/01-start/02-basics.md", &lesson("The basics", false, "Secret basics body text."));
+        f.write(
+            "alpha/01-start/module.toml",
+            "title = \"Starting out\"\nsummary = \"The first steps.\"\n",
+        );
+        f.write(
+            "alpha/01-start/01-welcome.md",
+            &lesson("Welcome to alpha", true, "The welcome lesson body text."),
+        );
+        f.write(
+            "alpha/01-start/02-basics.md",
+            &lesson("The basics", false, "Secret basics body text."),
+        );
         f.write("alpha/02-deeper/module.toml", "title = \"Going deeper\"\n");
         f.write(
             "alpha/02-deeper/01-detail.md",
             &lesson("Detail", false, "See [the basics](../01-start/02-basics.md) again."),
         );
-        f.write("alpha/02-deeper/02-wrap-up.md", &lesson("Wrapping up", false, "The end of alpha."));
+        f.write(
+            "alpha/02-deeper/02-wrap-up.md",
+            &lesson("Wrapping up", false, "The end of alpha."),
+        );
         f.write(
             "beta/course.toml",
             "title = \"Beta Program\"\npromise = \"Beta things.\"\nprice_cents = 20000\nposition = 2\n",

@@ -53,7 +53,10 @@ pub enum Backend {
 
 impl Backend {
     pub fn postgres() -> Option<Backend> {
-        std::env::var("TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()).map(Backend::Postgres)
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Backend::Postgres)
     }
 }
 
@@ -72,8 +75,13 @@ impl TestDb {
             },
             Backend::Postgres(admin) => {
                 let name = format!("learnwell_test_{}", uuid::Uuid::new_v4().simple());
-                let pool = sqlx::PgPool::connect(admin).await.expect("connect to TEST_DATABASE_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create test database");
+                let pool = sqlx::PgPool::connect(admin)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
                 pool.close().await;
                 let mut url = url::Url::parse(admin).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&format!("/{name}"));
@@ -88,13 +96,21 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((admin, name)) = self.pg_drop.take() else { return };
+        let Some((admin, name)) = self.pg_drop.take() else {
+            return;
+        };
         // Drop runs outside async: use a small runtime of its own on another thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let pool = sqlx::PgPool::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&pool)
+                    .await
+                    .ok()?;
                 pool.close().await;
                 Some(())
             })
@@ -173,7 +189,9 @@ impl TestApp {
         vars.extend(options.env);
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
         let db = learnwell::server::prepare(&config).await.expect("prepare database");
-        let state = learnwell::AppState::new(config.clone(), db.clone()).await.expect("state");
+        let state = learnwell::AppState::new(config.clone(), db.clone())
+            .await
+            .expect("state");
         let app = learnwell::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -234,7 +252,14 @@ impl Page {
         let sel = Selector::parse(selector).expect("selector");
         self.html()
             .select(&sel)
-            .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|e| {
+                e.text()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect()
     }
 
@@ -253,7 +278,10 @@ impl Page {
 
     pub fn links(&self) -> Vec<String> {
         let sel = Selector::parse("a[href]").expect("selector");
-        self.html().select(&sel).filter_map(|a| a.value().attr("href").map(str::to_owned)).collect()
+        self.html()
+            .select(&sel)
+            .filter_map(|a| a.value().attr("href").map(str::to_owned))
+            .collect()
     }
 }
 
