@@ -31,10 +31,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (LEARNWELL_ADDR): {e}", config.addr))?;
     let state = AppState::new(config, db).await?;
-    let background = tokio::spawn(refresh_site_settings(state.clone()));
+    let background = tokio::spawn(follow_content_changes(state.clone()));
     tracing::info!(
         "Learnwell is serving {} at {} (listening on {})",
-        state.site().name,
+        state.catalog().site.name,
         state.config.base_url,
         listener.local_addr()?
     );
@@ -47,14 +47,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Site settings are cached in memory; an import run by another process is picked up within a minute.
-async fn refresh_site_settings(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    tick.tick().await;
+/// The catalogue is kept in memory; a change made by an import or another instance is picked up
+/// within [`CONTENT_POLL`].
+pub const CONTENT_POLL: Duration = Duration::from_secs(2);
+
+async fn follow_content_changes(state: AppState) {
+    let mut tick = tokio::time::interval(CONTENT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = state.refresh_site().await {
-            tracing::warn!(error = %e, "could not refresh the site settings");
+        match state.refresh_catalog().await {
+            Ok(true) => tracing::info!(version = state.catalog().version, "content changed: catalogue reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not check for content changes"),
         }
     }
 }

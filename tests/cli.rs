@@ -116,7 +116,9 @@ fn serve_migrates_imports_and_stops_cleanly_on_sigterm() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
+    let fx = Fixture::new();
     let mut child = learnwell(dir.path())
+        .env("CONTENT_DIR", fx.path())
         .env("LEARNWELL_ADDR", addr.to_string())
         .env("BASE_URL", format!("http://{addr}"))
         .env("DATABASE_URL", "sqlite://data/learnwell.db")
@@ -151,8 +153,9 @@ fn serve_migrates_imports_and_stops_cleanly_on_sigterm() {
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "exit 0 after SIGTERM");
 
-    // A second start on the same database does not import again.
+    // Nothing left to import.
     let out = learnwell(dir.path())
+        .env("CONTENT_DIR", fx.path())
         .env("DATABASE_URL", "sqlite://data/learnwell.db")
         .args(["content", "import"])
         .output()
@@ -177,7 +180,7 @@ fn serve_migrates_imports_and_stops_cleanly_on_sigterm() {
             .await
             .unwrap()
     });
-    assert_eq!(courses, 2);
+    assert_eq!(courses, 2, "alpha and beta");
     // It refuses to overwrite.
     let out = learnwell(dir.path())
         .env("DATABASE_URL", "sqlite://data/learnwell.db")

@@ -4,7 +4,7 @@ mod common;
 
 use common::fixture::{Fixture, lesson};
 use common::{Backend, TestApp, files};
-use learnwell::content::{self, ImportError};
+use learnwell::content::ImportError;
 use learnwell::db::Db;
 use learnwell::db_run;
 use reqwest::StatusCode;
@@ -48,7 +48,7 @@ async fn reimport_changes_nothing_and_keeps_ids(backend: Backend) {
     let app = TestApp::spawn_with_content(&backend, fx.path()).await;
     let before = snapshot(&app.db).await;
     assert_eq!(before.iter().filter(|r| r.contains("welcome")).count(), 1);
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     assert!(report.is_noop(), "second import changed something:\n{report}");
     assert!(
         report
@@ -74,7 +74,7 @@ async fn edits_update_in_place_and_removals_archive(backend: Backend) {
         "alpha/02-deeper/03-extra.md",
         &lesson("An extra lesson", false, "Extra."),
     );
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     assert_eq!(report.changed, vec!["lesson alpha/welcome"], "{report}");
     assert_eq!(report.added, vec!["lesson alpha/extra"], "{report}");
     assert_eq!(report.archived, vec!["lesson alpha/wrap-up"], "{report}");
@@ -96,7 +96,7 @@ async fn edits_update_in_place_and_removals_archive(backend: Backend) {
         "alpha/02-deeper/02-wrap-up.md",
         &lesson("Wrapping up", false, "The end of alpha."),
     );
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     // It comes back where it was; the extra lesson after it moves down one place.
     assert_eq!(
         report.changed,
@@ -116,7 +116,7 @@ async fn edits_update_in_place_and_removals_archive(backend: Backend) {
     fx.remove("alpha/02-deeper/03-extra.md");
     fx.remove("alpha/02-deeper/module.toml");
     std::fs::remove_dir(fx.file("alpha/02-deeper")).unwrap();
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     assert!(report.archived.contains(&"module alpha/deeper".to_string()), "{report}");
     let page = app.get("/courses/alpha").await;
     assert_eq!(page.texts(".syllabus-module").len(), 1);
@@ -138,7 +138,7 @@ async fn status_belongs_to_the_instructor_after_creation(backend: Backend) {
             .unwrap()
             .replace("Learn the alpha way.", "A new promise."),
     );
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     assert_eq!(report.changed, vec!["program alpha"]);
     let page = app.get("/courses/alpha").await;
     assert_eq!(page.text(".hero .lead"), "A new promise.");
@@ -244,7 +244,7 @@ async fn invalid_content_fails_whole_and_changes_nothing(backend: Backend) {
         // A valid edit elsewhere in the same import: it must not land either.
         fx.write("alpha/01-start/01-welcome.md", &good_lesson);
         fx.write(rel, &text);
-        let err = match content::import(&app.db, fx.path()).await {
+        let err = match app.import(fx.path()).await {
             Err(ImportError::Content(e)) => e,
             other => panic!("{rel}: expected a content error, got {other:?}"),
         };
@@ -271,7 +271,7 @@ async fn invalid_content_fails_whole_and_changes_nothing(backend: Backend) {
         }
     }
     // With everything restored, the valid edit goes through.
-    let report = content::import(&app.db, fx.path()).await.unwrap();
+    let report = app.import(fx.path()).await.unwrap();
     assert_eq!(report.changed, vec!["lesson alpha/welcome"], "{report}");
 }
 
@@ -326,8 +326,6 @@ async fn real_content_meets_the_brief(backend: Backend) {
     let bundle = files::site()["bundle_price_cents"].as_integer().unwrap();
     assert!(bundle < price(0) + price(1), "the bundle costs less than both");
     // And it imports cleanly again on top of itself.
-    let report = content::import(&app.db, &common::repo_path("course_content"))
-        .await
-        .unwrap();
+    let report = app.import(&common::repo_path("course_content")).await.unwrap();
     assert!(report.is_noop(), "{report}");
 }

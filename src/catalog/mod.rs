@@ -1,6 +1,7 @@
 //! The public face: the home page, the programs, their syllabus and free-preview lessons.
 
 mod handlers;
+pub mod snapshot;
 pub mod store;
 pub mod view;
 
@@ -8,6 +9,7 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::web::AppState;
+pub use snapshot::Catalog;
 pub use store::Site;
 
 pub fn routes() -> Router<AppState> {

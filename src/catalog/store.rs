@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::db::Db;
-use crate::db_run;
+use crate::db::{Db, Tx};
+use crate::{db_run, tx_run};
 
 /// The practice, as imported from `site.toml`.
 #[derive(sqlx::FromRow, Serialize, Clone, Debug)]
@@ -56,6 +56,7 @@ pub struct Course {
 /// One row per lesson, with its module: the syllabus in one query.
 #[derive(sqlx::FromRow, Serialize, Clone, Debug)]
 pub struct SyllabusRow {
+    pub course_id: i64,
     pub module_id: i64,
     pub module_slug: String,
     pub module_title: String,
@@ -70,6 +71,7 @@ pub struct SyllabusRow {
 #[derive(sqlx::FromRow, Serialize, Clone, Debug)]
 pub struct Lesson {
     pub id: i64,
+    pub course_id: i64,
     pub module_id: i64,
     pub slug: String,
     pub title: String,
@@ -98,26 +100,39 @@ pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
     db_run!(db, pool => sqlx::query_as::<_, CourseSummary>(SQL).fetch_all(pool).await)
 }
 
-pub async fn visible_course(db: &Db, slug: &str) -> sqlx::Result<Option<Course>> {
-    const SQL: &str = "SELECT id, slug, title, promise, description_html, who_for, not_for, faq, price_cents, \
-        status FROM courses WHERE slug = $1 AND status <> 'draft'";
-    db_run!(db, pool => sqlx::query_as::<_, Course>(SQL).bind(slug).fetch_optional(pool).await)
-}
-
-pub async fn syllabus(db: &Db, course_id: i64) -> sqlx::Result<Vec<SyllabusRow>> {
-    const SQL: &str = "SELECT m.id AS module_id, m.slug AS module_slug, m.title AS module_title, \
+/// The syllabus of every visible program, in order: one row per lesson with its module.
+pub async fn visible_syllabus(db: &Db) -> sqlx::Result<Vec<SyllabusRow>> {
+    const SQL: &str = "SELECT m.course_id, m.id AS module_id, m.slug AS module_slug, m.title AS module_title, \
         m.summary AS module_summary, l.id AS lesson_id, l.slug AS lesson_slug, l.title AS lesson_title, \
         l.duration_minutes, l.free_preview \
-        FROM modules m JOIN lessons l ON l.module_id = m.id \
-        WHERE m.course_id = $1 AND m.archived = FALSE AND l.archived = FALSE \
-        ORDER BY m.position, l.position";
-    db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).bind(course_id).fetch_all(pool).await)
+        FROM modules m JOIN lessons l ON l.module_id = m.id JOIN courses c ON c.id = m.course_id \
+        WHERE c.status <> 'draft' AND m.archived = FALSE AND l.archived = FALSE \
+        ORDER BY m.course_id, m.position, l.position";
+    db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).fetch_all(pool).await)
 }
 
-pub async fn lesson(db: &Db, course_id: i64, slug: &str) -> sqlx::Result<Option<Lesson>> {
-    const SQL: &str = "SELECT l.id, l.module_id, l.slug, l.title, l.duration_minutes, l.free_preview, \
-        l.video_url, l.downloads, l.body_html \
-        FROM lessons l JOIN modules m ON m.id = l.module_id \
-        WHERE l.course_id = $1 AND l.slug = $2 AND l.archived = FALSE AND m.archived = FALSE";
-    db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).bind(course_id).bind(slug).fetch_optional(pool).await)
+pub async fn visible_course_pages(db: &Db) -> sqlx::Result<Vec<Course>> {
+    const SQL: &str = "SELECT id, slug, title, promise, description_html, who_for, not_for, faq, price_cents, \
+        status FROM courses WHERE status <> 'draft' ORDER BY position, slug";
+    db_run!(db, pool => sqlx::query_as::<_, Course>(SQL).fetch_all(pool).await)
+}
+
+/// Every lesson students could open, with its rendered body.
+pub async fn visible_lessons(db: &Db) -> sqlx::Result<Vec<Lesson>> {
+    const SQL: &str = "SELECT l.id, l.course_id, l.module_id, l.slug, l.title, l.duration_minutes, \
+        l.free_preview, l.video_url, l.downloads, l.body_html \
+        FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = l.course_id \
+        WHERE c.status <> 'draft' AND l.archived = FALSE AND m.archived = FALSE";
+    db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).fetch_all(pool).await)
+}
+
+pub async fn content_version(db: &Db) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT version FROM content_version WHERE id = 1";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).fetch_one(pool).await)
+}
+
+/// Call in the same transaction as any write that changes what the catalogue shows.
+pub async fn bump_content_version(tx: &mut Tx) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE content_version SET version = version + 1 WHERE id = 1";
+    tx_run!(tx, conn => sqlx::query(SQL).execute(conn).await.map(|_| ()))
 }

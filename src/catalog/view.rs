@@ -101,6 +101,7 @@ mod tests {
 
     fn row(module: &str, lesson: &str) -> SyllabusRow {
         SyllabusRow {
+            course_id: 1,
             module_id: 1,
             module_slug: module.into(),
             module_title: module.to_uppercase(),

@@ -183,6 +183,9 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
             store::archive_module(&mut tx, gone.id, now).await?;
         }
     }
+    if !report.is_noop() {
+        crate::catalog::store::bump_content_version(&mut tx).await?;
+    }
     tx.commit().await?;
     report.added.sort();
     report.changed.sort();

@@ -77,3 +77,48 @@ pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next
 pub async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::web::AppError;
+
+    #[tokio::test]
+    async fn internal_errors_become_the_styled_500_page_without_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let content = concat!(env!("CARGO_MANIFEST_DIR"), "/course_content");
+        let config = crate::config::Config::from_lookup(|k| match k {
+            "DATABASE_URL" => Some(db_url.clone()),
+            "CONTENT_DIR" => Some(content.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let db = crate::server::prepare(&config).await.unwrap();
+        let state = AppState::new(config, db).await.unwrap();
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async { Err::<(), _>(AppError::Internal(anyhow::anyhow!("secret table detail"))) }),
+            )
+            .layer(axum::middleware::from_fn_with_state(state.clone(), error_pages))
+            .with_state(state);
+        let res = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("<h1>Something went wrong</h1>"), "{html}");
+        assert!(html.contains("Rootwell Gut Health"), "styled with the site");
+        assert!(!html.contains("secret table detail"));
+    }
+}

@@ -14,7 +14,7 @@ pub use assets::Assets;
 pub use error::AppError;
 pub use render::Templates;
 
-use crate::catalog::Site;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
 
@@ -26,7 +26,7 @@ pub struct Inner {
     pub config: Config,
     pub db: Db,
     pub templates: Templates,
-    site: RwLock<Arc<Site>>,
+    catalog: RwLock<Arc<Catalog>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -39,31 +39,48 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state on a migrated database that holds the site settings (run an import first).
     pub async fn new(config: Config, db: Db) -> anyhow::Result<AppState> {
-        let site = crate::catalog::store::site(&db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the database holds no site settings yet: import course_content first"))?;
+        let catalog = Catalog::load(&db).await?;
         let templates = Templates::new(Arc::new(Assets::load()));
         Ok(AppState(Arc::new(Inner {
             config,
             db,
             templates,
-            site: RwLock::new(Arc::new(site)),
+            catalog: RwLock::new(Arc::new(catalog)),
         })))
     }
 
-    /// The practice's settings, cached in memory (see [`AppState::refresh_site`]).
-    pub fn site(&self) -> Arc<Site> {
-        match self.site.read() {
-            Ok(site) => site.clone(),
+    /// The catalogue snapshot (see [`Catalog`]): cheap, no database access.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
+    /// Reloads the catalogue when the content version moved (an import or an edit, possibly by
+    /// another process or instance). Returns whether it reloaded.
+    pub async fn refresh_catalog(&self) -> anyhow::Result<bool> {
+        let version = crate::catalog::store::content_version(&self.db).await?;
+        if version == self.catalog().version {
+            return Ok(false);
+        }
+        let fresh = Arc::new(Catalog::load(&self.db).await?);
+        let mut slot = match self.catalog.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Two refreshes may race: keep the newer snapshot.
+        if fresh.version > slot.version {
+            *slot = fresh;
+        }
+        Ok(true)
+    }
+
     /// Renders a page with what every page needs (the site, the test-mode flag) merged in.
     pub fn render_string(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
-        let site = self.site();
+        let catalog = self.catalog();
         let full = minijinja::context! {
-            site => minijinja::value::Serde(&*site),
+            site => catalog.site_value.clone(),
             test_mode => self.config.test_mode(),
             ..ctx
         };
@@ -72,17 +89,5 @@ impl AppState {
 
     pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<axum::response::Html<String>, AppError> {
         Ok(axum::response::Html(self.render_string(name, ctx)?))
-    }
-
-    /// Reloads the site settings from the database (after an import, possibly by another process).
-    pub async fn refresh_site(&self) -> sqlx::Result<()> {
-        if let Some(site) = crate::catalog::store::site(&self.db).await? {
-            let mut slot = match self.site.write() {
-                Ok(slot) => slot,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            *slot = Arc::new(site);
-        }
-        Ok(())
     }
 }

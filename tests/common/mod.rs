@@ -223,6 +223,17 @@ impl TestApp {
         Page::from(res).await
     }
 
+    /// Imports `dir` as `learnwell content import` would, then picks the change up the way the
+    /// server's poller does (without waiting for its tick).
+    pub async fn import(
+        &self,
+        dir: &Path,
+    ) -> Result<learnwell::content::ImportReport, learnwell::content::ImportError> {
+        let report = learnwell::content::import(&self.db, dir).await?;
+        self.state.refresh_catalog().await.expect("refresh catalogue");
+        Ok(report)
+    }
+
     pub async fn request(&self, req: reqwest::RequestBuilder) -> Page {
         Page::from(req.send().await.expect("request")).await
     }

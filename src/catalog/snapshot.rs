@@ -1,0 +1,150 @@
+//! The catalogue in memory: the site, every visible program with its syllabus and lessons, and the
+//! template contexts of their pages, built once per content version. Public pages read only this,
+//! so they make no database queries.
+
+use std::collections::HashMap;
+
+use minijinja::Value;
+use minijinja::context;
+use minijinja::value::Serde;
+
+use super::store::{self, Course, CourseSummary, Lesson, Site, SyllabusRow};
+use super::view;
+use crate::content::Download;
+use crate::content::source::FaqEntry;
+use crate::db::Db;
+
+pub struct Catalog {
+    /// The `content_version` this snapshot was built from.
+    pub version: i64,
+    pub site: Site,
+    /// The site as a template value, built once.
+    pub site_value: Value,
+    pub courses: Vec<CourseSummary>,
+    pub home: Value,
+    pub listing: Value,
+    pub preenroll: Value,
+    programs: HashMap<String, Program>,
+}
+
+pub struct Program {
+    pub course: Course,
+    /// The context of the program's page.
+    pub page: Value,
+    lessons: HashMap<String, LessonPage>,
+}
+
+pub struct LessonPage {
+    pub lesson: Lesson,
+    /// The context of the lesson's page (preview or locked).
+    pub page: Value,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl Catalog {
+    /// Reads the version first, then the content: a write racing with the load shows up as a newer
+    /// version at the next check, so a snapshot is never kept stale.
+    pub async fn load(db: &Db) -> anyhow::Result<Catalog> {
+        let version = store::content_version(db).await?;
+        let site = store::site(db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the database holds no site settings yet: import course_content first"))?;
+        let (courses, pages, syllabus, lessons) = tokio::try_join!(
+            store::visible_courses(db),
+            store::visible_course_pages(db),
+            store::visible_syllabus(db),
+            store::visible_lessons(db),
+        )?;
+        Ok(Catalog::build(version, site, courses, pages, syllabus, lessons))
+    }
+
+    fn build(
+        version: i64,
+        site: Site,
+        courses: Vec<CourseSummary>,
+        pages: Vec<Course>,
+        syllabus: Vec<SyllabusRow>,
+        lessons: Vec<Lesson>,
+    ) -> Catalog {
+        let mut lessons_by_course: HashMap<i64, Vec<Lesson>> = HashMap::new();
+        for lesson in lessons {
+            lessons_by_course.entry(lesson.course_id).or_default().push(lesson);
+        }
+        let mut programs = HashMap::new();
+        for course in pages {
+            let rows: Vec<SyllabusRow> = syllabus.iter().filter(|r| r.course_id == course.id).cloned().collect();
+            let modules = view::modules(&rows);
+            let total_minutes: i64 = rows.iter().map(|r| r.duration_minutes).sum();
+            let who_for: Vec<String> = parse_json(&course.who_for);
+            let not_for: Vec<String> = parse_json(&course.not_for);
+            let faq: Vec<FaqEntry> = parse_json(&course.faq);
+            let first_preview = rows.iter().find(|r| r.free_preview).map(|r| r.lesson_slug.clone());
+            let course_value = Value::from(Serde(&course));
+            let modules_value = Value::from(Serde(&modules));
+            let page = context! {
+                course => course_value.clone(),
+                modules => modules_value.clone(),
+                lesson_count => rows.len(),
+                total_minutes,
+                who_for,
+                not_for,
+                faq => Serde(&faq),
+                first_preview,
+            };
+            let mut lesson_pages = HashMap::new();
+            for lesson in lessons_by_course.remove(&course.id).unwrap_or_default() {
+                let module = rows
+                    .iter()
+                    .find(|r| r.lesson_id == lesson.id)
+                    .map(|r| r.module_title.clone());
+                let (prev, next) = view::neighbours(&rows, &lesson.slug);
+                let downloads: Vec<Download> = parse_json(&lesson.downloads);
+                let page = context! {
+                    course => course_value.clone(),
+                    lesson => Serde(&lesson),
+                    module,
+                    modules => modules_value.clone(),
+                    prev => Serde(&prev),
+                    next => Serde(&next),
+                    downloads => Serde(&downloads),
+                    video_embed => lesson.video_url.as_deref().and_then(view::video_embed),
+                };
+                lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page });
+            }
+            programs.insert(
+                course.slug.clone(),
+                Program {
+                    course,
+                    page,
+                    lessons: lesson_pages,
+                },
+            );
+        }
+        let any_preenrollment = courses.iter().any(|c| c.status == "preenrollment");
+        let sum_of_prices: i64 = courses.iter().map(|c| c.price_cents).sum();
+        let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
+        Catalog {
+            version,
+            site_value: Value::from(Serde(&site)),
+            home: context! { courses => Serde(&courses), any_preenrollment },
+            listing: context! { courses => Serde(&courses), sum_of_prices },
+            preenroll: context! { courses => Serde(&coming) },
+            site,
+            courses,
+            programs,
+        }
+    }
+
+    pub fn program(&self, slug: &str) -> Option<&Program> {
+        self.programs.get(slug)
+    }
+}
+
+impl Program {
+    pub fn lesson(&self, slug: &str) -> Option<&LessonPage> {
+        self.lessons.get(slug)
+    }
+}
