@@ -1,55 +1,82 @@
-//! The public pages, rendered from the in-memory catalogue: no database access per request.
+//! The public pages, rendered from the in-memory catalogue: no database access per request, and
+//! each page rendered once per content version.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use minijinja::Value;
 
 use crate::web::{AppError, AppState};
 
-pub async fn home(State(state): State<AppState>) -> Result<Response, AppError> {
+/// Renders `template` for the anonymous visitor, once per content version.
+fn page(state: &AppState, uri: &OriginalUri, template: &str, ctx: &Value) -> Result<Bytes, AppError> {
     let catalog = state.catalog();
-    Ok(state.render("catalog/home.html", catalog.home.clone())?.into_response())
+    let key = format!("{} {} {}", state.templates.generation(), template, uri.path());
+    Ok(catalog.cached_page(&key, || state.render_string(template, ctx.clone()))?)
 }
 
-pub async fn courses(State(state): State<AppState>) -> Result<Response, AppError> {
-    let catalog = state.catalog();
-    Ok(state
-        .render("catalog/courses.html", catalog.listing.clone())?
-        .into_response())
+fn html(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-pub async fn course(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, AppError> {
+pub async fn home(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    Ok(html(
+        StatusCode::OK,
+        page(&state, &uri, "catalog/home.html", &catalog.home)?,
+    ))
+}
+
+pub async fn courses(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    Ok(html(
+        StatusCode::OK,
+        page(&state, &uri, "catalog/courses.html", &catalog.listing)?,
+    ))
+}
+
+pub async fn course(
+    State(state): State<AppState>,
+    uri: OriginalUri,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
-    Ok(state
-        .render("catalog/course.html", program.page.clone())?
-        .into_response())
+    Ok(html(
+        StatusCode::OK,
+        page(&state, &uri, "catalog/course.html", &program.page)?,
+    ))
 }
 
 pub async fn lesson(
     State(state): State<AppState>,
+    uri: OriginalUri,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
-    let page = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
-    if page.lesson.free_preview {
-        Ok(state.render("catalog/lesson.html", page.page.clone())?.into_response())
+    let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
+    if lesson.lesson.free_preview {
+        Ok(html(
+            StatusCode::OK,
+            page(&state, &uri, "catalog/lesson.html", &lesson.page)?,
+        ))
     } else {
         // Not a preview: say what opens it, with 403 (the lesson exists; this visitor may not read it).
-        Ok((
+        Ok(html(
             StatusCode::FORBIDDEN,
-            state.render("catalog/lesson_locked.html", page.page.clone())?,
-        )
-            .into_response())
+            page(&state, &uri, "catalog/lesson_locked.html", &lesson.page)?,
+        ))
     }
 }
 
 /// Until online pre-enrollment exists, this page lists the programs that are coming and how to be
 /// told when they open.
-pub async fn preenroll(State(state): State<AppState>) -> Result<Response, AppError> {
+pub async fn preenroll(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
     let catalog = state.catalog();
-    Ok(state
-        .render("catalog/preenroll.html", catalog.preenroll.clone())?
-        .into_response())
+    Ok(html(
+        StatusCode::OK,
+        page(&state, &uri, "catalog/preenroll.html", &catalog.preenroll)?,
+    ))
 }

@@ -3,6 +3,9 @@
 //! so they make no database queries.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::body::Bytes;
 
 use minijinja::Value;
 use minijinja::context;
@@ -25,6 +28,9 @@ pub struct Catalog {
     pub listing: Value,
     pub preenroll: Value,
     programs: HashMap<String, Program>,
+    /// Rendered HTML of pages that are the same for every anonymous visitor, by URL path. Filled
+    /// on first view; dropped with the snapshot when the content changes.
+    rendered: RwLock<HashMap<String, Bytes>>,
 }
 
 pub struct Program {
@@ -135,7 +141,22 @@ impl Catalog {
             site,
             courses,
             programs,
+            rendered: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The cached HTML for `path`, or renders it with `render` and keeps it. Only call this for
+    /// pages that exist (the cache is bounded by the number of pages) and look the same to every
+    /// anonymous visitor.
+    pub fn cached_page<E>(&self, path: &str, render: impl FnOnce() -> Result<String, E>) -> Result<Bytes, E> {
+        if let Some(html) = self.rendered.read().ok().and_then(|m| m.get(path).cloned()) {
+            return Ok(html);
+        }
+        let html = Bytes::from(render()?);
+        if let Ok(mut m) = self.rendered.write() {
+            m.insert(path.to_owned(), html.clone());
+        }
+        Ok(html)
     }
 
     pub fn program(&self, slug: &str) -> Option<&Program> {

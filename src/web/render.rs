@@ -31,6 +31,16 @@ impl Templates {
         Templates { env, assets }
     }
 
+    /// Changes when a template changes: the newest template file's modification time in debug
+    /// builds (which reload templates from disk), a constant in release builds (embedded).
+    pub fn generation(&self) -> u128 {
+        if cfg!(debug_assertions) {
+            newest_mtime(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+        } else {
+            0
+        }
+    }
+
     pub fn assets(&self) -> Arc<Assets> {
         self.assets.clone()
     }
@@ -58,6 +68,26 @@ fn load_template(name: &str) -> Result<Option<TemplateSource>, Error> {
         })));
     }
     Ok(Some(source))
+}
+
+fn newest_mtime(dir: &std::path::Path) -> u128 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                newest_mtime(&path)
+            } else {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos())
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// `{{ cents | money(currency) }}`: 19700 → "$197", 19750 → "$197.50".
