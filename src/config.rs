@@ -43,6 +43,8 @@ pub struct Config {
     pub mail_from: Option<String>,
     pub stripe: Option<StripeKeys>,
     pub stripe_api_base: Option<String>,
+    /// Per client IP and form: how many log-in, sign-up and password-reset posts a minute.
+    pub auth_rate_limit: u32,
 }
 
 #[derive(Clone)]
@@ -177,6 +179,19 @@ impl Config {
             ));
         }
 
+        let auth_rate_limit = match get("AUTH_RATE_LIMIT") {
+            None => 10,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=100_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "AUTH_RATE_LIMIT",
+                        format!("'{text}' is not a number of requests per minute from 1 to 100000"),
+                    ));
+                }
+            },
+        };
+
         Ok(Config {
             addr,
             base_url,
@@ -188,6 +203,7 @@ impl Config {
             mail_from,
             stripe,
             stripe_api_base,
+            auth_rate_limit,
         })
     }
 
@@ -258,6 +274,8 @@ mod tests {
             ("SMTP_URL", "http://mail"),
             ("MAIL_FROM", "nobody"),
             ("STRIPE_API_BASE", "nope"),
+            ("AUTH_RATE_LIMIT", "0"),
+            ("AUTH_RATE_LIMIT", "lots"),
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

@@ -72,9 +72,180 @@ impl CourseStatus {
     }
 }
 
+/// An email address as we store it: trimmed, lowercased, plain ASCII (no look-alike letters),
+/// `local@domain.tld`, at most 254 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Email, &'static str> {
+        let email = text.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("Please enter your email address.");
+        }
+        if email.len() > 254 {
+            return Err("That email address is too long.");
+        }
+        if !email.is_ascii() {
+            return Err("Please use an address with plain letters (a–z), digits and . _ % + - only.");
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("That does not look like an email address (it needs an @).");
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        if !local_ok || !domain_ok {
+            return Err("That does not look like an email address.");
+        }
+        Ok(Email(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's name as shown on pages and certificates: 1–100 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(text: &str) -> Result<PersonName, &'static str> {
+        let name = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() {
+            return Err("Please enter your name.");
+        }
+        if name.chars().count() > 100 {
+            return Err("Please keep your name under 100 characters.");
+        }
+        if name.chars().any(char::is_control) {
+            return Err("Your name contains characters we cannot use.");
+        }
+        Ok(PersonName(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 10 to 128 characters, anything but NUL, not one of the most common ones.
+/// Never logged, never echoed back into a form.
+pub struct NewPassword(String);
+
+const COMMON_PASSWORDS: &str = include_str!("accounts/common_passwords.txt");
+
+impl NewPassword {
+    pub const MIN: usize = 10;
+    pub const MAX: usize = 128;
+
+    pub fn parse(text: &str) -> Result<NewPassword, &'static str> {
+        let count = text.chars().count();
+        if count < Self::MIN {
+            return Err("Please choose a password of at least 10 characters.");
+        }
+        if count > Self::MAX {
+            return Err("Please choose a password of at most 128 characters.");
+        }
+        if text.contains('\0') {
+            return Err("Your password contains a character we cannot accept.");
+        }
+        let lower = text.to_lowercase();
+        if COMMON_PASSWORDS.lines().any(|p| p == lower) {
+            return Err("That password is one of the most common ones. Please choose another.");
+        }
+        Ok(NewPassword(text.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse("  Maya@Example.COM ").unwrap().as_str(),
+            "maya@example.com"
+        );
+        assert!(Email::parse("a.b+tag@mail.example.org").is_ok());
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@@b.com",
+            "a@b..com",
+            ".a@b.com",
+            "a@-b.com",
+            "a b@c.com",
+            "a@b.c0m",
+            "pаypal@example.com", // Cyrillic а
+            "a@exаmple.com",
+            "a\0b@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            PersonName::parse("  Maya   Lindqvist ").unwrap().as_str(),
+            "Maya Lindqvist"
+        );
+        assert!(PersonName::parse("Zoë Ñúñez").is_ok());
+        assert!(PersonName::parse("   ").is_err());
+        assert!(PersonName::parse("a\u{0}b").is_err());
+        assert!(PersonName::parse(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(NewPassword::parse("correct horse battery").is_ok());
+        assert!(NewPassword::parse("ünïcødé-pässwörd-🔑").is_ok());
+        assert!(NewPassword::parse("short").is_err());
+        assert!(NewPassword::parse(&"x".repeat(129)).is_err());
+        assert!(NewPassword::parse(&"x".repeat(128)).is_ok());
+        assert!(NewPassword::parse("Password123").is_err(), "common, any case");
+        assert!(NewPassword::parse("abc\0defghijk").is_err());
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("correct horse battery").unwrap()),
+            "NewPassword(..)"
+        );
+    }
 
     #[test]
     fn slugs() {

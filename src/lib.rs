@@ -1,11 +1,15 @@
 //! Learnwell: a self-hosted online course platform. `app(state)` is the whole web application;
 //! `main.rs` and the tests both build it from here.
 
+pub mod accounts;
+pub mod admin;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod content;
 pub mod db;
 pub mod domain;
+pub mod mail;
 pub mod server;
 pub mod web;
 

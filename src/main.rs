@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use learnwell::config::Config;
+use learnwell::domain::{Email, NewPassword, PersonName};
 use learnwell::{content, db::Db, server};
 
 #[derive(Parser)]
@@ -28,6 +29,23 @@ enum Command {
     },
     /// Write a consistent copy of the (running) SQLite database to FILE.
     Backup { file: PathBuf },
+    /// Manage instructor accounts.
+    Instructor {
+        #[command(subcommand)]
+        command: InstructorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum InstructorCommand {
+    /// Create an instructor (password from standard input, or a prompt on a terminal), or make an
+    /// existing account an instructor.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +124,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::Instructor {
+            command: InstructorCommand::Add { email, name },
+        } => return add_instructor(config, &email, &name).await,
         Command::Backup { file } => {
             let db = Db::connect(&config.database_url, &config.database_kind).await?;
             db.backup_to(&file).await?;
@@ -113,6 +134,56 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn add_instructor(config: Config, email: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let email = match Email::parse(email) {
+        Ok(e) => e,
+        Err(e) => return Ok(usage_error(format!("--email: {e}"))),
+    };
+    let name = match PersonName::parse(name) {
+        Ok(n) => n,
+        Err(e) => return Ok(usage_error(format!("--name: {e}"))),
+    };
+    let db = Db::connect(&config.database_url, &config.database_kind).await?;
+    db.migrate().await?;
+    let now = learnwell::clock::Clock::default().now();
+    let exists = learnwell::accounts::store::user_by_email(&db, email.as_str())
+        .await?
+        .is_some();
+    let password = if exists {
+        None
+    } else {
+        let text = read_password()?;
+        match NewPassword::parse(&text) {
+            Ok(p) => Some(p),
+            Err(e) => return Ok(usage_error(format!("password: {e}"))),
+        }
+    };
+    let created = learnwell::accounts::flows::add_instructor(&db, &email, &name, password.as_ref(), now).await?;
+    if created {
+        println!("created instructor {email}");
+    } else {
+        println!("{email} is now an instructor");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On a terminal: asked twice, not echoed. Otherwise: the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (at least 10 characters): ")?;
+        let second = rpassword::prompt_password("Same password again: ")?;
+        if first != second {
+            anyhow::bail!("the two passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
 }
 
 fn init_tracing() {

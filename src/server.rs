@@ -7,12 +7,14 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::content;
 use crate::db::Db;
+use crate::web::sessions::Store;
 use crate::web::{AppState, router};
 
 /// Connects and migrates; on a database with no programs yet, imports `CONTENT_DIR`.
 pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url, &config.database_kind).await?;
     db.migrate().await?;
+    Store::new(&db).migrate().await?;
     if content::is_empty(&db).await? {
         let report = content::import(&db, &config.content_dir).await?;
         tracing::info!(
@@ -31,20 +33,41 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (LEARNWELL_ADDR): {e}", config.addr))?;
     let state = AppState::new(config, db).await?;
-    let background = tokio::spawn(follow_content_changes(state.clone()));
+    let background = spawn_background(&state);
     tracing::info!(
         "Learnwell is serving {} at {} (listening on {})",
         state.catalog().site.name,
         state.config.base_url,
         listener.local_addr()?
     );
-    axum::serve(listener, router::app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    background.abort();
+    axum::serve(
+        listener,
+        router::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    for task in background {
+        task.abort();
+    }
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The background work of a running app: catalogue refresh, mail delivery, expired-session purge.
+/// The tests start the same tasks.
+pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let sessions = Store::new(&state.db);
+    vec![
+        tokio::spawn(follow_content_changes(state.clone())),
+        tokio::spawn(crate::mail::worker::run(state.clone())),
+        tokio::spawn(async move {
+            use tower_sessions::session_store::ExpiredDeletion;
+            if let Err(e) = sessions.continuously_delete_expired(Duration::from_secs(3600)).await {
+                tracing::error!(error = %e, "expired-session purge stopped");
+            }
+        }),
+    ]
 }
 
 /// The catalogue is kept in memory; a change made by an import or another instance is picked up

@@ -7,10 +7,26 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::Value;
 
+use crate::accounts::store::User;
+use crate::web::auth::MaybeUser;
 use crate::web::{AppError, AppState};
 
-/// Renders `template` for the anonymous visitor, once per content version.
-fn page(state: &AppState, uri: &OriginalUri, template: &str, ctx: &Value) -> Result<Bytes, AppError> {
+/// Renders `template`: for anonymous visitors once per content version (the page is the same for
+/// all of them), for a signed-in person every time (their name is in the header).
+fn page(
+    state: &AppState,
+    user: &Option<User>,
+    uri: &OriginalUri,
+    template: &str,
+    ctx: &Value,
+) -> Result<Bytes, AppError> {
+    if let Some(user) = user {
+        let ctx = minijinja::value::merge_maps([
+            ctx.clone(),
+            minijinja::context! { user => minijinja::value::Serde(user) },
+        ]);
+        return Ok(Bytes::from(state.render_string(template, ctx)?));
+    }
     let catalog = state.catalog();
     let key = format!("{} {} {}", state.templates.generation(), template, uri.path());
     Ok(catalog.cached_page(&key, || state.render_string(template, ctx.clone()))?)
@@ -20,24 +36,33 @@ fn html(status: StatusCode, body: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-pub async fn home(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
+pub async fn home(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    uri: OriginalUri,
+) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &uri, "catalog/home.html", &catalog.home)?,
+        page(&state, &user, &uri, "catalog/home.html", &catalog.home)?,
     ))
 }
 
-pub async fn courses(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
+pub async fn courses(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    uri: OriginalUri,
+) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &uri, "catalog/courses.html", &catalog.listing)?,
+        page(&state, &user, &uri, "catalog/courses.html", &catalog.listing)?,
     ))
 }
 
 pub async fn course(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     uri: OriginalUri,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -45,12 +70,13 @@ pub async fn course(
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     Ok(html(
         StatusCode::OK,
-        page(&state, &uri, "catalog/course.html", &program.page)?,
+        page(&state, &user, &uri, "catalog/course.html", &program.page)?,
     ))
 }
 
 pub async fn lesson(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     uri: OriginalUri,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
@@ -60,23 +86,27 @@ pub async fn lesson(
     if lesson.lesson.free_preview {
         Ok(html(
             StatusCode::OK,
-            page(&state, &uri, "catalog/lesson.html", &lesson.page)?,
+            page(&state, &user, &uri, "catalog/lesson.html", &lesson.page)?,
         ))
     } else {
         // Not a preview: say what opens it, with 403 (the lesson exists; this visitor may not read it).
         Ok(html(
             StatusCode::FORBIDDEN,
-            page(&state, &uri, "catalog/lesson_locked.html", &lesson.page)?,
+            page(&state, &user, &uri, "catalog/lesson_locked.html", &lesson.page)?,
         ))
     }
 }
 
 /// Until online pre-enrollment exists, this page lists the programs that are coming and how to be
 /// told when they open.
-pub async fn preenroll(State(state): State<AppState>, uri: OriginalUri) -> Result<Response, AppError> {
+pub async fn preenroll(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    uri: OriginalUri,
+) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &uri, "catalog/preenroll.html", &catalog.preenroll)?,
+        page(&state, &user, &uri, "catalog/preenroll.html", &catalog.preenroll)?,
     ))
 }

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    #[error("forbidden")]
+    Forbidden,
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -73,6 +75,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, page) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::for_status(StatusCode::NOT_FOUND)),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::for_status(StatusCode::FORBIDDEN)),
             AppError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 ErrorPage {

@@ -2,11 +2,13 @@
 //! request passes through.
 
 mod assets;
+pub mod auth;
 mod error;
 mod health;
 mod layers;
 mod render;
 pub mod router;
+pub mod sessions;
 
 use std::sync::{Arc, RwLock};
 
@@ -15,6 +17,7 @@ pub use error::AppError;
 pub use render::Templates;
 
 use crate::catalog::Catalog;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 
@@ -26,6 +29,9 @@ pub struct Inner {
     pub config: Config,
     pub db: Db,
     pub templates: Templates,
+    pub clock: Clock,
+    /// Wakes the mail worker when a message was queued (it also polls).
+    pub mail_wakeup: tokio::sync::Notify,
     catalog: RwLock<Arc<Catalog>>,
 }
 
@@ -45,6 +51,8 @@ impl AppState {
             config,
             db,
             templates,
+            clock: Clock::default(),
+            mail_wakeup: tokio::sync::Notify::new(),
             catalog: RwLock::new(Arc::new(catalog)),
         })))
     }
@@ -79,11 +87,12 @@ impl AppState {
     /// Renders a page with what every page needs (the site, the test-mode flag) merged in.
     pub fn render_string(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
         let catalog = self.catalog();
-        let full = minijinja::context! {
-            site => catalog.site_value.clone(),
-            test_mode => self.config.test_mode(),
-            ..ctx
-        };
+        // Later maps win: `user` and `notice` default to none, the page's values, then the site.
+        let full = minijinja::value::merge_maps([
+            minijinja::context! { user => (), notice => () },
+            ctx,
+            minijinja::context! { site => catalog.site_value.clone(), test_mode => self.config.test_mode() },
+        ]);
         self.templates.render(name, full)
     }
 

@@ -11,12 +11,14 @@ use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::csrf::CsrfLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::sessions::Store;
 use super::{AppState, health, layers};
 
 /// Requests larger than this are refused with 413 (forms are small; uploads will set their own).
@@ -25,8 +27,16 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let static_assets = state.templates.assets();
+    let sessions = Store::new(&state.db).layer(state.config.is_https());
+    // Cross-site form posts are refused (Origin / Sec-Fetch-Site); SameSite=Lax cookies add a second
+    // wall. The public URL is trusted explicitly, for proxies that rewrite Host.
+    let csrf = CsrfLayer::new()
+        .add_trusted_origin(origin_of(&state.config.base_url))
+        .unwrap_or_else(|_| CsrfLayer::new());
     Router::new()
         .merge(crate::catalog::routes())
+        .merge(crate::accounts::routes(state.config.auth_rate_limit))
+        .merge(crate::admin::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route(
             "/static/{*path}",
@@ -54,9 +64,19 @@ pub fn app(state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(state.clone(), layers::error_pages))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(csrf)
+                .layer(sessions),
         )
         .with_state(state)
+}
+
+/// `scheme://host[:port]` of a URL, as a browser sends it in `Origin`.
+fn origin_of(base_url: &str) -> String {
+    match url::Url::parse(base_url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => base_url.to_owned(),
+    }
 }
 
 fn panic_response() -> Response {

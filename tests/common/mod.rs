@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod fixture;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -130,7 +131,10 @@ pub struct TestApp {
     pub db: Db,
     pub config: Config,
     pub state: learnwell::AppState,
+    /// Every email the app sends arrives here, over a real SMTP conversation.
+    pub smtp: smtp::SmtpSink,
     server: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     // Dropped last: the database and the temp folder outlive the server.
     _db: TestDb,
     pub dir: tempfile::TempDir,
@@ -139,6 +143,9 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        for task in &self.background {
+            task.abort();
+        }
     }
 }
 
@@ -179,12 +186,16 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
+        let smtp = smtp::SmtpSink::start().await;
         let mut vars: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), test_db.url.clone()),
             ("CONTENT_DIR".into(), options.content_dir.display().to_string()),
             ("DATA_DIR".into(), dir.path().join("data").display().to_string()),
             ("BASE_URL".into(), base.clone()),
             ("LEARNWELL_ADDR".into(), addr.to_string()),
+            ("SMTP_URL".into(), smtp.url()),
+            // High, so tests that post many forms are not slowed; the rate-limit test sets its own.
+            ("AUTH_RATE_LIMIT".into(), "10000".into()),
         ]);
         vars.extend(options.env);
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
@@ -192,15 +203,12 @@ impl TestApp {
         let state = learnwell::AppState::new(config.clone(), db.clone())
             .await
             .expect("state");
-        let app = learnwell::app(state.clone());
+        let app = learnwell::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let background = learnwell::server::spawn_background(&state);
+        let client = new_client();
         TestApp {
             base,
             addr,
@@ -208,7 +216,9 @@ impl TestApp {
             db,
             config,
             state,
+            smtp,
             server,
+            background,
             _db: test_db,
             dir,
         }
@@ -234,9 +244,77 @@ impl TestApp {
         Ok(report)
     }
 
+    /// A form post as a browser on this site sends it.
+    pub async fn post_form(&self, client: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> Page {
+        let req = client
+            .post(self.url(path))
+            .header("Origin", &self.base)
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(fields);
+        Page::from(req.send().await.expect("POST")).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> Page {
+        Page::from(client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    /// Signs up a new account in a fresh browser; returns that browser, signed in.
+    pub async fn signup(&self, name: &str, email: &str, password: &str) -> reqwest::Client {
+        let client = new_client();
+        let page = self
+            .post_form(
+                &client,
+                "/signup",
+                &[("name", name), ("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "signup failed: {}",
+            page.text(".field .error")
+        );
+        client
+    }
+
+    /// Logs in in a fresh browser.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = new_client();
+        let page = self
+            .post_form(&client, "/login", &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "login failed: {}",
+            page.text(".form-error")
+        );
+        client
+    }
+
+    /// An instructor account, as `learnwell instructor add` makes one; returns a signed-in browser.
+    pub async fn instructor(&self, email: &str, password: &str) -> reqwest::Client {
+        let email_v = learnwell::domain::Email::parse(email).unwrap();
+        let name = learnwell::domain::PersonName::parse("Maya Instructor").unwrap();
+        let pw = learnwell::domain::NewPassword::parse(password).unwrap();
+        learnwell::accounts::flows::add_instructor(&self.db, &email_v, &name, Some(&pw), self.state.clock.now())
+            .await
+            .unwrap();
+        self.login(email, password).await
+    }
+
     pub async fn request(&self, req: reqwest::RequestBuilder) -> Page {
         Page::from(req.send().await.expect("request")).await
     }
+}
+
+/// A browser: keeps cookies, does not follow redirects (tests look at them).
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// A response, read whole, with helpers to look at it as a user would.

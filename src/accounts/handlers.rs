@@ -1,0 +1,540 @@
+//! Sign up, log in and out, email verification, password reset, and the account page.
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use minijinja::value::{Serde, Value};
+use serde::Deserialize;
+use time::Duration;
+use tower_sessions::Session;
+
+use super::store::{self, User};
+use super::{flows, password};
+use crate::domain::{Email, NewPassword, PersonName};
+use crate::web::auth::{self, MaybeUser, SignedIn};
+use crate::web::{AppError, AppState};
+
+/// Messages per form field, shown beside the field.
+type FieldErrors = BTreeMap<&'static str, String>;
+
+/// A form shown again: the status, what the person typed (never a password) and what is wrong.
+fn form_page(state: &AppState, template: &str, status: StatusCode, ctx: Value) -> Result<Response, AppError> {
+    Ok((status, state.render(template, ctx)?).into_response())
+}
+
+fn user_value(user: &User) -> Value {
+    Value::from(Serde(user))
+}
+
+// ---- sign up ------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SignupForm {
+    name: String,
+    email: String,
+    password: String,
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn signup_page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
+    if user.is_some() {
+        return Ok(Redirect::to(&auth::safe_next(q.next.as_deref())).into_response());
+    }
+    form_page(
+        &state,
+        "accounts/signup.html",
+        StatusCode::OK,
+        context! { next => q.next, form => context!{}, errors => context!{} },
+    )
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    session: Session,
+    MaybeUser(current): MaybeUser,
+    Form(form): Form<SignupForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new();
+    let name = PersonName::parse(&form.name)
+        .map_err(|e| errors.insert("name", e.into()))
+        .ok();
+    let email = Email::parse(&form.email)
+        .map_err(|e| errors.insert("email", e.into()))
+        .ok();
+    let password = NewPassword::parse(&form.password)
+        .map_err(|e| errors.insert("password", e.into()))
+        .ok();
+    let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
+
+    // The same form sent twice: the first created the account and signed in; don't fail the second.
+    if let (Some(user), Some(email)) = (&current, &email)
+        && user.email == email.as_str()
+    {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let again = |errors: FieldErrors, status| {
+        form_page(
+            &state,
+            "accounts/signup.html",
+            status,
+            context! { next => form.next.clone(), form => context! { name => form.name.clone(), email => form.email.clone() }, errors },
+        )
+    };
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let hash = password::hash(&password).await?;
+    match flows::create_account(&state, &email, &name, &hash).await? {
+        Some((user_id, epoch)) => {
+            auth::sign_in(&session, &state, user_id, epoch).await?;
+            Ok(Redirect::to(&next).into_response())
+        }
+        None => {
+            let mut errors = FieldErrors::new();
+            errors.insert(
+                "email",
+                "An account with this email already exists. Log in, or reset your password if you forgot it.".into(),
+            );
+            again(errors, StatusCode::CONFLICT)
+        }
+    }
+}
+
+// ---- log in / out -------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
+    if user.is_some() {
+        return Ok(Redirect::to(&auth::safe_next(q.next.as_deref())).into_response());
+    }
+    form_page(
+        &state,
+        "accounts/login.html",
+        StatusCode::OK,
+        context! { next => q.next, form => context!{}, error => () },
+    )
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let again = |error: &str, status: StatusCode| {
+        form_page(
+            &state,
+            "accounts/login.html",
+            status,
+            context! { next => form.next.clone(), form => context! { email => form.email.clone() }, error },
+        )
+    };
+    if form.email.trim().is_empty() || form.password.is_empty() {
+        return again(
+            "Please enter your email and your password.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let email = Email::parse(&form.email).ok();
+    match flows::check_login(&state, email.as_ref(), &form.password).await? {
+        flows::Login::Ok { user_id, epoch } => {
+            auth::sign_in(&session, &state, user_id, epoch).await?;
+            let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
+            Ok(Redirect::to(&next).into_response())
+        }
+        flows::Login::Wrong => again(
+            "That email and password do not match an account.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        flows::Login::Locked { retry_after } => {
+            let minutes = (retry_after.whole_seconds() + 59) / 60;
+            let message = format!(
+                "Too many failed attempts for this account. Please wait {minutes} minute{} and try again, or reset your password.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut res = again(&message, StatusCode::TOO_MANY_REQUESTS)?;
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.whole_seconds().max(1)),
+            );
+            Ok(res)
+        }
+    }
+}
+
+pub async fn logout(session: Session) -> Result<Response, AppError> {
+    auth::sign_out(&session).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+// ---- email verification -------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TokenQuery {
+    token: String,
+}
+
+pub async fn verify_email(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let outcome = flows::verify_email(&state, &q.token).await?;
+    let (status, ok, message) = match outcome {
+        flows::Verified::Ok(email) => (StatusCode::OK, true, format!("Thank you: {email} is confirmed.")),
+        flows::Verified::Taken => (
+            StatusCode::CONFLICT,
+            false,
+            "Another account uses that email address now, so we could not switch yours to it.".to_owned(),
+        ),
+        flows::Verified::Invalid => (
+            StatusCode::BAD_REQUEST,
+            false,
+            "This link has expired or was already used. Log in and ask for a new one from your account page."
+                .to_owned(),
+        ),
+    };
+    let user = match user {
+        Some(u) => store::user_by_id(&state.db, u.id).await?.map(|u| user_value(&u)),
+        None => None,
+    };
+    Ok((
+        status,
+        state.render("accounts/verified.html", context! { ok, message, user })?,
+    )
+        .into_response())
+}
+
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Response, AppError> {
+    if user.email_verified_at.is_none() {
+        flows::send_verification(&state, &user, &user.email).await?;
+    }
+    Ok(Redirect::to("/account?notice=verification-sent").into_response())
+}
+
+// ---- password reset -----------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EmailForm {
+    email: String,
+}
+
+pub async fn forgot_page(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
+    let email = user.map(|u| u.email);
+    form_page(
+        &state,
+        "accounts/forgot.html",
+        StatusCode::OK,
+        context! { form => context! { email }, errors => context!{}, sent => false },
+    )
+}
+
+pub async fn forgot(State(state): State<AppState>, Form(form): Form<EmailForm>) -> Result<Response, AppError> {
+    let email = match Email::parse(&form.email) {
+        Ok(email) => email,
+        Err(e) => {
+            let mut errors = FieldErrors::new();
+            errors.insert("email", e.into());
+            return form_page(
+                &state,
+                "accounts/forgot.html",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                context! { form => context! { email => form.email }, errors, sent => false },
+            );
+        }
+    };
+    // The work happens after the answer, so the answer (and its timing) is the same whether or not
+    // the account exists.
+    let worker = state.clone();
+    let address = email.clone();
+    tokio::spawn(async move {
+        if let Err(e) = flows::send_reset(&worker, &address).await {
+            tracing::error!(error = %e, "could not queue a password reset email");
+        }
+    });
+    form_page(
+        &state,
+        "accounts/forgot.html",
+        StatusCode::OK,
+        context! { form => context! { email => email.as_str() }, errors => context!{}, sent => true },
+    )
+}
+
+pub async fn reset_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Result<Response, AppError> {
+    let live = !q.token.is_empty()
+        && store::token_is_live(
+            &state.db,
+            flows::RESET,
+            &super::tokens::hash(&q.token),
+            state.clock.now(),
+        )
+        .await?;
+    let status = if live { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    form_page(
+        &state,
+        "accounts/reset.html",
+        status,
+        context! { token => q.token, live, errors => context!{} },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ResetForm {
+    token: String,
+    password: String,
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    let password = match NewPassword::parse(&form.password) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut errors = FieldErrors::new();
+            errors.insert("password", e.into());
+            return form_page(
+                &state,
+                "accounts/reset.html",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                context! { token => form.token, live => true, errors },
+            );
+        }
+    };
+    let hash = password::hash(&password).await?;
+    match flows::reset_password(&state, &form.token, &hash).await? {
+        Some((user_id, epoch)) => {
+            auth::sign_in(&session, &state, user_id, epoch).await?;
+            Ok(Redirect::to("/account?notice=password-reset").into_response())
+        }
+        None => form_page(
+            &state,
+            "accounts/reset.html",
+            StatusCode::BAD_REQUEST,
+            context! { token => "", live => false, errors => context!{} },
+        ),
+    }
+}
+
+// ---- the account page ---------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NoticeQuery {
+    notice: String,
+}
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "name-saved" => "Your name is saved.",
+        "email-sent" => "We sent a confirmation link to your new address. Your email changes when you open it.",
+        "verification-sent" => "We sent you a new confirmation link.",
+        "password-changed" => "Your password is changed. Other devices have been logged out.",
+        "password-reset" => "Your new password is set, and you are logged in.",
+        _ => return None,
+    })
+}
+
+fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
+    // Later maps win: defaults, then the caller's values, then the user.
+    let ctx = minijinja::value::merge_maps([
+        context! { errors => context! {}, form => context! {}, notice => () },
+        extra,
+        context! { user => user_value(user) },
+    ]);
+    form_page(state, "accounts/account.html", status, ctx)
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, AppError> {
+    account_page(
+        &state,
+        &user,
+        StatusCode::OK,
+        context! { notice => notice_text(&q.notice) },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NameForm {
+    name: String,
+}
+
+pub async fn change_name(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<NameForm>,
+) -> Result<Response, AppError> {
+    match PersonName::parse(&form.name) {
+        Ok(name) => {
+            store::set_name(&state.db, user.id, name.as_str(), state.clock.now()).await?;
+            Ok(Redirect::to("/account?notice=name-saved").into_response())
+        }
+        Err(e) => account_page(
+            &state,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            context! { errors => context! { name => e }, form => context! { name => form.name } },
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ChangeEmailForm {
+    email: String,
+    password: String,
+}
+
+pub async fn change_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<ChangeEmailForm>,
+) -> Result<Response, AppError> {
+    let fail = |field: &str, message: &str, status| {
+        let errors = Value::from_iter([(field.to_owned(), Value::from(message))]);
+        account_page(
+            &state,
+            &user,
+            status,
+            context! { errors, form => context! { email => form.email.clone() } },
+        )
+    };
+    let email = match Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(e) => return fail("email", e, StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    if !flows::password_matches(&state, user.id, &form.password).await? {
+        return fail(
+            "email_password",
+            "That is not your current password.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    if email.as_str() == user.email {
+        return fail(
+            "email",
+            "That is already your email address.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    if store::user_by_email(&state.db, email.as_str()).await?.is_some() {
+        return fail(
+            "email",
+            "Another account uses that email address.",
+            StatusCode::CONFLICT,
+        );
+    }
+    flows::send_verification(&state, &user, email.as_str()).await?;
+    Ok(Redirect::to("/account?notice=email-sent").into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ChangePasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Form(form): Form<ChangePasswordForm>,
+) -> Result<Response, AppError> {
+    let fail = |field: &str, message: &str| {
+        let errors = Value::from_iter([(field.to_owned(), Value::from(message))]);
+        account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors })
+    };
+    if !flows::password_matches(&state, user.id, &form.current_password).await? {
+        return fail("current_password", "That is not your current password.");
+    }
+    let password = match NewPassword::parse(&form.new_password) {
+        Ok(p) => p,
+        Err(e) => return fail("new_password", e),
+    };
+    let hash = password::hash(&password).await?;
+    let epoch = flows::change_password(&state, user.id, &hash).await?;
+    // This device stays signed in (with a new session id); every other session has ended.
+    auth::sign_in(&session, &state, user.id, epoch).await?;
+    Ok(Redirect::to("/account?notice=password-changed").into_response())
+}
+
+pub async fn download_data(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+    let data = flows::export(&state, &user).await?;
+    let body = serde_json::to_vec_pretty(&data).map_err(|e| AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"learnwell-my-data.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DeleteForm {
+    password: String,
+}
+
+pub async fn delete_account(
+    State(state): State<AppState>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, AppError> {
+    if !flows::password_matches(&state, user.id, &form.password).await? {
+        let errors = context! { delete_password => "That is not your current password. Your account was not deleted." };
+        return account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors });
+    }
+    flows::delete_account(&state, &user).await?;
+    auth::sign_out(&session).await?;
+    Ok(state.render("accounts/deleted.html", context! {})?.into_response())
+}
+
+/// How long reset links live.
+pub const RESET_LINK_LIFETIME: Duration = Duration::hours(1);
+/// How long email confirmation links live.
+pub const VERIFY_LINK_LIFETIME: Duration = Duration::days(7);

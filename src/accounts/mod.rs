@@ -1,0 +1,54 @@
+//! Accounts: sign up, log in and out, email confirmation, password reset, roles, and the account
+//! page (name, email, password, "download my data", "delete my account").
+
+pub mod flows;
+mod handlers;
+pub mod password;
+pub mod store;
+pub mod tokens;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::{get, post};
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+
+use crate::web::AppState;
+
+pub fn routes(auth_per_minute: u32) -> Router<AppState> {
+    // Per client IP, per form: a burst of `auth_per_minute`, refilled over a minute.
+    let limit = || {
+        let per = auth_per_minute.max(1);
+        let config = GovernorConfigBuilder::default()
+            .period(Duration::from_millis(60_000 / u64::from(per)))
+            .burst_size(per)
+            .finish()
+            .map(std::sync::Arc::new);
+        GovernorLayer::new(config.expect("rate limit settings are positive"))
+    };
+    Router::new()
+        .route(
+            "/signup",
+            get(handlers::signup_page).post(handlers::signup.layer(limit())),
+        )
+        .route("/login", get(handlers::login_page).post(handlers::login.layer(limit())))
+        .route("/logout", post(handlers::logout))
+        .route("/verify-email", get(handlers::verify_email))
+        .route("/verify-email/resend", post(handlers::resend_verification))
+        .route(
+            "/forgot-password",
+            get(handlers::forgot_page).post(handlers::forgot.layer(limit())),
+        )
+        .route(
+            "/reset-password",
+            get(handlers::reset_page).post(handlers::reset.layer(limit())),
+        )
+        .route("/account", get(handlers::account))
+        .route("/account/name", post(handlers::change_name))
+        .route("/account/email", post(handlers::change_email))
+        .route("/account/password", post(handlers::change_password))
+        .route("/account/data", get(handlers::download_data))
+        .route("/account/delete", post(handlers::delete_account))
+}

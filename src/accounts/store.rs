@@ -1,0 +1,179 @@
+//! Every SQL statement of accounts and their tokens.
+
+use time::OffsetDateTime;
+
+use crate::db::{Db, Tx};
+use crate::{db_run, tx_run};
+
+/// The signed-in person, as every request sees them.
+#[derive(sqlx::FromRow, serde::Serialize, Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub email_verified_at: Option<OffsetDateTime>,
+    pub session_epoch: i64,
+    pub created_at: OffsetDateTime,
+}
+
+impl User {
+    pub fn is_instructor(&self) -> bool {
+        self.role == "instructor"
+    }
+}
+
+/// What login needs: the hash and the backoff state.
+#[derive(sqlx::FromRow, Debug)]
+pub struct Credentials {
+    pub id: i64,
+    pub password_hash: String,
+    pub failed_logins: i64,
+    pub locked_until: Option<OffsetDateTime>,
+    pub session_epoch: i64,
+}
+
+const USER_COLUMNS: &str = "id, email, name, role, email_verified_at, session_epoch, created_at";
+
+pub async fn user_by_id(db: &Db, id: i64) -> sqlx::Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    db_run!(db, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)
+}
+
+pub async fn user_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    db_run!(db, pool => sqlx::query_as::<_, User>(&sql).bind(email).fetch_optional(pool).await)
+}
+
+pub async fn credentials(db: &Db, email: &str) -> sqlx::Result<Option<Credentials>> {
+    const SQL: &str =
+        "SELECT id, password_hash, failed_logins, locked_until, session_epoch FROM users WHERE email = $1";
+    db_run!(db, pool => sqlx::query_as::<_, Credentials>(SQL).bind(email).fetch_optional(pool).await)
+}
+
+pub async fn credentials_by_id(db: &Db, id: i64) -> sqlx::Result<Option<Credentials>> {
+    const SQL: &str = "SELECT id, password_hash, failed_logins, locked_until, session_epoch FROM users WHERE id = $1";
+    db_run!(db, pool => sqlx::query_as::<_, Credentials>(SQL).bind(id).fetch_optional(pool).await)
+}
+
+/// Inserts a user; a unique violation means the email is taken.
+pub async fn insert_user(
+    tx: &mut Tx,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    role: &str,
+    verified_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> sqlx::Result<i64> {
+    const SQL: &str = "INSERT INTO users (email, name, password_hash, role, email_verified_at, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
+        .bind(email)
+        .bind(name)
+        .bind(password_hash)
+        .bind(role)
+        .bind(verified_at)
+        .bind(now)
+        .fetch_one(conn)
+        .await)
+}
+
+pub async fn set_role(db: &Db, id: i64, role: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(role).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn record_failed_login(
+    db: &Db,
+    id: i64,
+    failed: i64,
+    locked_until: Option<OffsetDateTime>,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET failed_logins = $2, locked_until = $3 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(failed).bind(locked_until).execute(pool).await.map(|_| ()))
+}
+
+pub async fn record_login(db: &Db, id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|_| ()))
+}
+
+pub async fn set_name(db: &Db, id: i64, name: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET name = $2, updated_at = $3 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(name).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Sets a new password hash and ends every session (their epoch no longer matches); clears the
+/// login backoff. Returns the new epoch.
+pub async fn set_password(tx: &mut Tx, id: i64, hash: &str, now: OffsetDateTime) -> sqlx::Result<i64> {
+    const SQL: &str = "UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, failed_logins = 0, \
+        locked_until = NULL, updated_at = $3 WHERE id = $1 RETURNING session_epoch";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(id).bind(hash).bind(now).fetch_one(conn).await)
+}
+
+/// Marks `email` verified for the user, switching the account to it (an email change).
+pub async fn verify_email(tx: &mut Tx, id: i64, email: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(email).bind(now).execute(conn).await.map(|_| ()))
+}
+
+pub async fn delete_user(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM users WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
+}
+
+pub async fn insert_token(
+    tx: &mut Tx,
+    user_id: i64,
+    purpose: &str,
+    token_hash: &str,
+    email: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO user_tokens (user_id, purpose, token_hash, email, expires_at, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6)";
+    tx_run!(tx, conn => sqlx::query(SQL)
+        .bind(user_id)
+        .bind(purpose)
+        .bind(token_hash)
+        .bind(email)
+        .bind(expires_at)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct UsedToken {
+    pub user_id: i64,
+    pub email: String,
+}
+
+/// Uses a token: succeeds once, only before it expires. The update is the check, so two requests
+/// racing with the same link cannot both succeed.
+pub async fn use_token(
+    tx: &mut Tx,
+    purpose: &str,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<UsedToken>> {
+    const SQL: &str = "UPDATE user_tokens SET used_at = $3 WHERE purpose = $1 AND token_hash = $2 \
+        AND used_at IS NULL AND expires_at > $3 RETURNING user_id, email";
+    tx_run!(tx, conn => sqlx::query_as::<_, UsedToken>(SQL).bind(purpose).bind(token_hash).bind(now).fetch_optional(conn).await)
+}
+
+/// Is this token still usable (for showing the reset form before it is submitted)?
+pub async fn token_is_live(db: &Db, purpose: &str, token_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM user_tokens WHERE purpose = $1 AND token_hash = $2 \
+        AND used_at IS NULL AND expires_at > $3";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(purpose).bind(token_hash).bind(now).fetch_one(pool).await.map(|n| n > 0))
+}
+
+/// An earlier link of the same purpose stops working when a new one is sent.
+pub async fn retire_tokens(tx: &mut Tx, user_id: i64, purpose: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE user_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(purpose).bind(now).execute(conn).await.map(|_| ()))
+}

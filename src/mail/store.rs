@@ -1,0 +1,123 @@
+//! Every SQL statement of the outbox.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::db::{Db, Tx};
+use crate::{db_run, tx_run};
+
+pub struct NewMessage<'a> {
+    pub dedupe_key: Option<&'a str>,
+    pub category: &'a str,
+    pub to_addr: &'a str,
+    pub to_name: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: &'a str,
+    pub headers: &'a str,
+}
+
+pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str = "INSERT INTO outbox (dedupe_key, category, to_addr, to_name, subject, body_text, body_html, \
+        headers, status, attempts, next_attempt_at, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
+    tx_run!(tx, conn => sqlx::query(SQL)
+        .bind(m.dedupe_key)
+        .bind(m.category)
+        .bind(m.to_addr)
+        .bind(m.to_name)
+        .bind(m.subject)
+        .bind(m.body_text)
+        .bind(m.body_html)
+        .bind(m.headers)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub to_addr: String,
+    pub to_name: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub headers: String,
+    pub attempts: i64,
+    pub created_at: OffsetDateTime,
+}
+
+/// Claims up to `limit` due messages for `lease`: nobody else takes them until it runs out, so a
+/// worker that dies mid-send leaves them to be retried, and two workers never take the same one.
+pub async fn claim(db: &Db, now: OffsetDateTime, lease: Duration, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+    const RETURNING: &str =
+        " RETURNING id, to_addr, to_name, subject, body_text, body_html, headers, attempts, created_at";
+    // The two backends differ only in row locking: SQLite has one writer at a time (BEGIN IMMEDIATE),
+    // PostgreSQL skips rows another instance is claiming.
+    const SQLITE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
+        SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
+        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3)";
+    const POSTGRES: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
+        SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
+        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)";
+    let until = now + lease;
+    let mut tx = db.begin().await?;
+    let mut rows = match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as::<_, Claimed>(&format!("{SQLITE}{RETURNING}"))
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_as::<_, Claimed>(&format!("{POSTGRES}{RETURNING}"))
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+        }
+    };
+    tx.commit().await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+pub async fn mark_sent(db: &Db, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL \
+        WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn retry_later(db: &Db, id: i64, at: OffsetDateTime, error: &str) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(at).bind(error).execute(pool).await.map(|_| ()))
+}
+
+pub async fn give_up(db: &Db, id: i64, error: &str) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $2 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(error).execute(pool).await.map(|_| ()))
+}
+
+#[derive(sqlx::FromRow, Debug, serde::Serialize)]
+pub struct SentToYou {
+    pub subject: String,
+    pub status: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// The emails we hold for an address (for "download my data").
+pub async fn for_recipient(db: &Db, to_addr: &str) -> sqlx::Result<Vec<SentToYou>> {
+    const SQL: &str = "SELECT subject, status, created_at, sent_at FROM outbox WHERE to_addr = $1 ORDER BY id";
+    db_run!(db, pool => sqlx::query_as::<_, SentToYou>(SQL).bind(to_addr).fetch_all(pool).await)
+}
+
+/// Forgets the emails sent to an address (account deletion).
+pub async fn delete_for_recipient(tx: &mut Tx, to_addr: &str) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM outbox WHERE to_addr = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(to_addr).execute(conn).await.map(|_| ()))
+}

@@ -1,0 +1,117 @@
+//! The delivery worker: claims due messages with a lease, sends them, retries failures with
+//! backoff, and gives up (logging an error) a day after the message was queued.
+
+use std::time::Duration as StdDuration;
+
+use lettre::message::Mailbox;
+use time::Duration;
+
+use super::store;
+use super::transport::{self, Transport};
+use crate::web::AppState;
+
+/// How long a claimed message is reserved for the worker that claimed it.
+pub const LEASE: Duration = Duration::minutes(5);
+/// After this long since it was queued, a message that still fails is marked failed.
+pub const GIVE_UP_AFTER: Duration = Duration::days(1);
+const BATCH: i64 = 20;
+const IDLE_POLL: StdDuration = StdDuration::from_millis(500);
+
+/// The wait before retry number `attempts` (1 = after the first failure): 30 s, 1 min, 2 min … 1 h.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 8) - 1;
+    Duration::seconds((30_i64 << exp).min(3600))
+}
+
+pub async fn run(state: AppState) {
+    let transport = match Transport::from_config(state.config.smtp_url.as_deref(), &state.config.data_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "mail worker cannot start; emails stay queued");
+            return;
+        }
+    };
+    tracing::info!("mail worker delivering by {}", transport.describe());
+    loop {
+        match deliver_due(&state, &transport).await {
+            Ok(0) => {
+                tokio::select! {
+                    _ = state.mail_wakeup.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "mail worker could not read the outbox");
+                tokio::time::sleep(StdDuration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
+    if let Some(from) = &state.config.mail_from {
+        return Ok(from.parse()?);
+    }
+    let site = &state.catalog().site;
+    Ok(Mailbox::new(Some(site.name.clone()), site.contact_email.parse()?))
+}
+
+/// Claims and sends one batch; returns how many messages it handled.
+pub async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<usize> {
+    let now = state.clock.now();
+    let batch = store::claim(&state.db, now, LEASE, BATCH).await?;
+    let host = url::Url::parse(&state.config.base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "learnwell.local".to_owned());
+    for msg in &batch {
+        let result = match sender(state).and_then(|from| transport::build(&from, msg, &host)) {
+            Ok(message) => transport.send(msg.id, message).await,
+            Err(e) => Err(e),
+        };
+        let now = state.clock.now();
+        match result {
+            Ok(()) => {
+                store::mark_sent(&state.db, msg.id, now).await?;
+                tracing::info!(outbox_id = msg.id, subject = %msg.subject, "email sent");
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                if now - msg.created_at >= GIVE_UP_AFTER {
+                    store::give_up(&state.db, msg.id, &error).await?;
+                    tracing::error!(
+                        outbox_id = msg.id,
+                        attempts = msg.attempts,
+                        error,
+                        "email failed for a day: giving up"
+                    );
+                } else {
+                    let at = now + backoff(msg.attempts);
+                    store::retry_later(&state.db, msg.id, at, &error).await?;
+                    tracing::warn!(
+                        outbox_id = msg.id,
+                        attempts = msg.attempts,
+                        error,
+                        "email not sent; will retry"
+                    );
+                }
+            }
+        }
+    }
+    Ok(batch.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::seconds(30));
+        assert_eq!(backoff(2), Duration::seconds(60));
+        assert_eq!(backoff(5), Duration::seconds(480));
+        assert_eq!(backoff(8), Duration::seconds(3600));
+        assert_eq!(backoff(80), Duration::seconds(3600));
+    }
+}

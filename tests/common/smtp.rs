@@ -1,0 +1,182 @@
+//! A small SMTP server for tests: speaks enough of the protocol for a real client (lettre) to
+//! deliver to it, and keeps every message it accepts.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub raw: String,
+}
+
+impl Received {
+    fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(self.raw.as_bytes()).expect("a parsable message")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap;
+        self.parsed().headers.get_first_value(name)
+    }
+
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    fn part(&self, mime: &str) -> Option<String> {
+        fn find(mail: &mailparse::ParsedMail<'_>, mime: &str) -> Option<String> {
+            if mail.subparts.is_empty() {
+                return (mail.ctype.mimetype == mime).then(|| mail.get_body().unwrap_or_default());
+            }
+            mail.subparts.iter().find_map(|p| find(p, mime))
+        }
+        find(&self.parsed(), mime)
+    }
+
+    /// The decoded plain-text part.
+    pub fn text(&self) -> String {
+        self.part("text/plain").expect("a text/plain part")
+    }
+
+    /// The decoded HTML part.
+    pub fn html(&self) -> String {
+        self.part("text/html").expect("a text/html part")
+    }
+
+    /// The first URL in the text part that contains `needle`.
+    pub fn link(&self, needle: &str) -> String {
+        self.text()
+            .split_whitespace()
+            .find(|w| w.starts_with("http") && w.contains(needle))
+            .unwrap_or_else(|| panic!("no link with '{needle}' in:\n{}", self.text()))
+            .to_owned()
+    }
+}
+
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    messages: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp sink");
+        let addr = listener.local_addr().expect("addr");
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let store = messages.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let _ = serve(socket, store).await;
+                });
+            }
+        });
+        SmtpSink { addr, messages, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.messages.lock().expect("lock").clone()
+    }
+
+    pub fn to(&self, address: &str) -> Vec<Received> {
+        self.all()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == address))
+            .collect()
+    }
+
+    /// Waits (polling, with a deadline) until `count` messages have reached `address`.
+    pub async fn wait_for(&self, address: &str, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.to(address);
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {count} email(s) to {address}; got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("HELO") {
+            b"250 sink.test\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address(&line);
+            to.clear();
+            b"250 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(address(&line));
+            b"250 OK\r\n"
+        } else if upper.starts_with("DATA") {
+            write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+            let mut raw = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                raw.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            store.lock().expect("lock").push(Received {
+                from: from.clone(),
+                to: std::mem::take(&mut to),
+                raw,
+            });
+            b"250 OK queued\r\n"
+        } else if upper.starts_with("QUIT") {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
+            b"250 OK\r\n"
+        } else {
+            b"502 not implemented\r\n"
+        };
+        write.write_all(reply).await?;
+    }
+}
+
+fn address(line: &str) -> String {
+    let start = line.find('<').map_or(0, |i| i + 1);
+    let end = line[start..].find('>').map_or(line.len(), |i| start + i);
+    line[start..end].trim().to_lowercase()
+}
