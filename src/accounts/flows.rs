@@ -254,14 +254,15 @@ pub async fn change_password(state: &AppState, user_id: i64, password_hash: &str
 /// Everything we hold about a person, as JSON.
 pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, AppError> {
     let emails = mail::store::for_recipient(&state.db, &user.email).await?;
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
-        "exported_at": state.clock.now(),
+        "exported_at": rfc3339(state.clock.now()),
         "account": {
             "name": user.name,
             "email": user.email,
-            "email_verified_at": user.email_verified_at,
+            "email_verified_at": user.email_verified_at.and_then(rfc3339),
             "role": user.role,
-            "created_at": user.created_at,
+            "created_at": rfc3339(user.created_at),
         },
         "emails_sent_to_you": emails,
     }))

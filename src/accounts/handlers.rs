@@ -428,7 +428,7 @@ pub async fn change_email(
     Form(form): Form<ChangeEmailForm>,
 ) -> Result<Response, AppError> {
     let fail = |field: &str, message: &str, status| {
-        let errors = Value::from_iter([(field.to_owned(), Value::from(message))]);
+        let errors = Serde(BTreeMap::from([(field.to_owned(), message.to_owned())]));
         account_page(
             &state,
             &user,
@@ -479,7 +479,7 @@ pub async fn change_password(
     Form(form): Form<ChangePasswordForm>,
 ) -> Result<Response, AppError> {
     let fail = |field: &str, message: &str| {
-        let errors = Value::from_iter([(field.to_owned(), Value::from(message))]);
+        let errors = Serde(BTreeMap::from([(field.to_owned(), message.to_owned())]));
         account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors })
     };
     if !flows::password_matches(&state, user.id, &form.current_password).await? {

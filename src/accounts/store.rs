@@ -12,8 +12,10 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub role: String,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified_at: Option<OffsetDateTime>,
     pub session_epoch: i64,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

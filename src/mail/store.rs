@@ -106,7 +106,9 @@ pub async fn give_up(db: &Db, id: i64, error: &str) -> sqlx::Result<()> {
 pub struct SentToYou {
     pub subject: String,
     pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
 }
 

@@ -23,7 +23,8 @@ impl Templates {
         let mut env = Environment::new();
         env.set_loader(load_template);
         env.set_auto_reload(cfg!(debug_assertions));
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // Release builds keep template context (personal data) out of error messages and logs.
+        env.set_debug(cfg!(debug_assertions));
         let for_templates = assets.clone();
         env.add_function("static_url", move |path: &str| for_templates.url(path));
         env.add_filter("money", money);
