@@ -189,3 +189,116 @@ fn serve_migrates_imports_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn instructor_add_creates_or_promotes() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = learnwell(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let add = [
+        "instructor",
+        "add",
+        "--email",
+        "Maya@Rootwell.example",
+        "--name",
+        "Maya Lindqvist",
+    ];
+    let weak = run(&add, "short\n");
+    assert_eq!(weak.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 10 characters"));
+    let ok = run(&add, "a calm long passphrase\n");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "created instructor maya@rootwell.example"
+    );
+    let again = run(&add, "");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "maya@rootwell.example is now an instructor"
+    );
+    let bad = run(&["instructor", "add", "--email", "nope", "--name", "X"], "");
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+    let missing = run(&["instructor", "add", "--email", "a@b.example"], "");
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn passwords_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut child = learnwell(dir.path())
+        .env("RUST_LOG", "debug")
+        .env("LEARNWELL_ADDR", addr.to_string())
+        .env("BASE_URL", format!("http://{addr}"))
+        .env("DATA_DIR", dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).unwrap();
+        text
+    });
+    let base = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+    let secret = "zebra quartz unique seven";
+    for (path, form) in [
+        (
+            "/signup",
+            vec![("name", "Pat"), ("email", "pat@example.com"), ("password", secret)],
+        ),
+        (
+            "/login",
+            vec![("email", "pat@example.com"), ("password", "zebra wrong guess")],
+        ),
+        ("/login", vec![("email", "pat@example.com"), ("password", secret)]),
+        (
+            "/account/password",
+            vec![
+                ("current_password", secret),
+                ("new_password", "zebra quartz unique eight"),
+            ],
+        ),
+    ] {
+        client.post(format!("{base}{path}")).form(&form).send().unwrap();
+    }
+    // Let the mail worker write the confirmation email, then stop the server.
+    let outbox = dir.path().join("data/outbox");
+    while std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no email written to data/outbox/");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(log.contains("POST") || log.contains("/login"), "debug logging was on");
+    assert!(!log.contains("zebra"), "a password reached the log");
+    let eml = std::fs::read_dir(&outbox).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(eml.extension().unwrap(), "eml");
+    let text = std::fs::read_to_string(eml).unwrap();
+    assert!(text.contains("Subject: Confirm your email") && !text.contains("zebra"));
+}

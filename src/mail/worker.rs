@@ -49,6 +49,12 @@ pub async fn run(state: AppState) {
     }
 }
 
+/// One delivery pass (what the worker does on each wake-up); returns how many messages it handled.
+pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+    let transport = Transport::from_config(state.config.smtp_url.as_deref(), &state.config.data_dir)?;
+    Ok(deliver_due(state, &transport).await?)
+}
+
 fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
     if let Some(from) = &state.config.mail_from {
         return Ok(from.parse()?);
@@ -58,7 +64,7 @@ fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
 }
 
 /// Claims and sends one batch; returns how many messages it handled.
-pub async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<usize> {
+async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<usize> {
     let now = state.clock.now();
     let batch = store::claim(&state.db, now, LEASE, BATCH).await?;
     let host = url::Url::parse(&state.config.base_url)

@@ -152,6 +152,8 @@ impl Drop for TestApp {
 pub struct AppOptions {
     pub content_dir: PathBuf,
     pub env: HashMap<String, String>,
+    /// Start the background tasks (mail worker, ...). Off, a test drives them by hand.
+    pub background: bool,
 }
 
 impl Default for AppOptions {
@@ -159,6 +161,16 @@ impl Default for AppOptions {
         AppOptions {
             content_dir: repo_path("course_content"),
             env: HashMap::new(),
+            background: true,
+        }
+    }
+}
+
+impl AppOptions {
+    pub fn env(pairs: &[(&str, &str)]) -> AppOptions {
+        AppOptions {
+            env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..AppOptions::default()
         }
     }
 }
@@ -207,7 +219,11 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let background = learnwell::server::spawn_background(&state);
+        let background = if options.background {
+            learnwell::server::spawn_background(&state)
+        } else {
+            Vec::new()
+        };
         let client = new_client();
         TestApp {
             base,

@@ -1,0 +1,151 @@
+//! The edge: cross-site posts, rate limits, the studio's door, and where passwords never go.
+
+mod common;
+
+use common::{AppOptions, Backend, TestApp, new_client};
+use learnwell::db_run;
+use reqwest::StatusCode;
+
+const PW: &str = "a calm long passphrase";
+
+both_backends!(
+    cross_site_posts_are_refused_and_change_nothing,
+    auth_forms_are_rate_limited_per_ip,
+    every_studio_route_refuses_anonymous_and_students,
+    passwords_are_only_stored_as_argon2id,
+);
+
+async fn cross_site_posts_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let browser = app.signup("Kai", "kai@example.com", PW).await;
+    // A page on another site posts to us with the victim's cookies: refused.
+    for (origin, site) in [
+        ("https://evil.example", "cross-site"),
+        ("http://127.0.0.1:1", "same-site"),
+    ] {
+        let res = browser
+            .post(app.url("/account/delete"))
+            .header("Origin", origin)
+            .header("Sec-Fetch-Site", site)
+            .form(&[("password", PW)])
+            .send()
+            .await
+            .unwrap();
+        let page = common::Page::from(res).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{origin}");
+        assert!(page.header("content-type").starts_with("text/html"));
+        assert_eq!(page.text("h1"), "Not allowed");
+    }
+    let login = new_client()
+        .post(app.url("/login"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("email", "kai@example.com"), ("password", PW)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FORBIDDEN);
+    // Still there, still signed in.
+    assert_eq!(app.get_with(&browser, "/account").await.status, StatusCode::OK);
+    let users: i64 =
+        db_run!(&app.db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await).unwrap();
+    assert_eq!(users, 1);
+}
+
+async fn auth_forms_are_rate_limited_per_ip(backend: Backend) {
+    let app = TestApp::spawn_with(&backend, AppOptions::env(&[("AUTH_RATE_LIMIT", "3")])).await;
+    for path in ["/login", "/signup", "/forgot-password"] {
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let page = app
+                .post_form(
+                    &new_client(),
+                    path,
+                    &[("email", "x@example.com"), ("password", "wrong password")],
+                )
+                .await;
+            statuses.push(page.status);
+            if page.status == StatusCode::TOO_MANY_REQUESTS {
+                let retry: u64 = page.header("retry-after").parse().expect("Retry-After in seconds");
+                assert!((1..=60).contains(&retry), "{retry}");
+                assert_eq!(page.text("h1"), "Slow down", "a friendly page");
+            }
+        }
+        assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{path}: {statuses:?}");
+        assert!(
+            statuses[..3].iter().all(|s| *s != StatusCode::TOO_MANY_REQUESTS),
+            "{path}: {statuses:?}"
+        );
+    }
+    // Reading the pages is not limited.
+    for _ in 0..5 {
+        assert_eq!(app.get("/login").await.status, StatusCode::OK);
+    }
+}
+
+async fn every_studio_route_refuses_anonymous_and_students(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let student = app.signup("Lee", "lee@example.com", PW).await;
+    let instructor = app.instructor("maya@example.com", PW).await;
+    let paths = learnwell::admin::paths();
+    assert!(paths.contains(&"/admin".to_string()));
+    for path in &paths {
+        for method in [reqwest::Method::GET, reqwest::Method::POST] {
+            let anon = app
+                .request(
+                    new_client()
+                        .request(method.clone(), app.url(path))
+                        .header("Origin", &app.base),
+                )
+                .await;
+            assert_eq!(anon.status, StatusCode::SEE_OTHER, "{method} {path} anonymous");
+            assert!(anon.header("location").starts_with("/login?next="), "{method} {path}");
+            let denied = app
+                .request(
+                    student
+                        .request(method.clone(), app.url(path))
+                        .header("Origin", &app.base),
+                )
+                .await;
+            assert_eq!(denied.status, StatusCode::FORBIDDEN, "{method} {path} student");
+            assert_eq!(denied.text("h1"), "Not allowed");
+        }
+        let ok = app.get_with(&instructor, path).await;
+        assert_eq!(ok.status, StatusCode::OK, "GET {path} instructor");
+    }
+    let studio = app.get_with(&instructor, "/admin").await;
+    assert!(studio.texts("td a").contains(&"Gut Foundations".to_string()));
+    assert!(
+        studio.links().contains(&"/admin".to_string()),
+        "the nav shows the studio to instructors"
+    );
+    assert!(
+        !app.get_with(&student, "/")
+            .await
+            .links()
+            .contains(&"/admin".to_string())
+    );
+}
+
+async fn passwords_are_only_stored_as_argon2id(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    app.signup("Mo", "mo@example.com", "zebra quartz unique seven").await;
+    let hash: String =
+        db_run!(&app.db, pool => sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(pool).await).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("zebra"));
+    let sessions: Vec<Vec<u8>> = match &app.db {
+        learnwell::db::Db::Sqlite(pool) => sqlx::query_scalar("SELECT data FROM tower_sessions")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        learnwell::db::Db::Postgres(pool) => sqlx::query_scalar("SELECT data FROM tower_sessions.session")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+    };
+    assert!(!sessions.is_empty());
+    assert!(sessions.iter().all(|s| !s.windows(5).any(|w| w == b"zebra")));
+    let outbox: Vec<String> =
+        db_run!(&app.db, pool => sqlx::query_scalar("SELECT body_text FROM outbox").fetch_all(pool).await).unwrap();
+    assert!(outbox.iter().all(|s| !s.contains("zebra")));
+}
