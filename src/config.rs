@@ -68,7 +68,8 @@ pub const DEFAULT_CONTENT_DIR: &str = "course_content";
 impl Config {
     /// Reads the process environment, after loading `.env` from the working directory if present.
     pub fn from_env() -> Result<Self, ConfigError> {
-        match dotenvy::dotenv() {
+        // Only the working directory's .env, as documented (not one in a parent folder).
+        match dotenvy::from_path(".env") {
             Ok(_) => {}
             Err(e) if e.not_found() => {}
             Err(e) => return Err(ConfigError::new(".env", format!("cannot be read: {e}"))),

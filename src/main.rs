@@ -128,6 +128,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             command: InstructorCommand::Add { email, name },
         } => return add_instructor(config, &email, &name).await,
         Command::Backup { file } => {
+            if config.database_kind == learnwell::config::DatabaseKind::Sqlite {
+                let path = config
+                    .database_url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if !std::path::Path::new(path).is_file() {
+                    anyhow::bail!("there is no database at {path} (DATABASE_URL) to back up");
+                }
+            }
             let db = Db::connect(&config.database_url, &config.database_kind).await?;
             db.backup_to(&file).await?;
             println!("backed up to {}", file.display());

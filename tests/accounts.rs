@@ -175,7 +175,9 @@ async fn signup_refuses_bad_input_and_writes_nothing(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     let long = "x".repeat(129);
     let name101 = "n".repeat(101);
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    // (the form's fields, the field that must show an error, what the error says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![], "name", "Please enter your name."),
         (
             vec![("name", "Cy"), ("email", "cy@example.com")],

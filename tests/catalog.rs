@@ -36,8 +36,9 @@ async fn home_shows_the_practice_and_both_programs(backend: Backend) {
         );
     }
     // Both programs start in pre-enrollment: the call to action is there, and a test-mode banner.
-    assert!(page.texts(".course-card .badge").iter().all(|b| b == "Coming soon"));
-    assert!(page.links().contains(&"/preenroll".to_string()));
+    let badges = page.texts(".course-card .badge");
+    assert_eq!(badges, vec!["Coming soon"; programs.len()]);
+    assert_eq!(page.text(".hero a.button"), "Pre-enroll", "the call to action");
     assert!(page.text(".test-banner").contains("no card is charged"));
     assert!(
         page.text("#about")
@@ -157,6 +158,10 @@ async fn unknown_pages_are_styled_404s(backend: Backend) {
         assert!(page.text(".brand").contains("Rootwell"), "{path}: styled with the site");
         assert!(!page.body.contains("<script>"));
     }
+    // Percent-encoded forms of a page are the same page (and the same cache entry).
+    let encoded = app.get("/courses/%67ut-foundations").await;
+    assert_eq!(encoded.status, StatusCode::OK);
+    assert_eq!(encoded.body, app.get("/courses/gut-foundations").await.body);
     let page = app.request(app.client.post(app.url("/"))).await;
     assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(page.header("content-type").starts_with("text/html"));
@@ -220,10 +225,19 @@ a = "[click](javascript:alert(2))"
             .contains(r#"href="https://ok.example" rel="noopener noreferrer""#)
     );
     // A relative link between lessons became the lesson's URL.
+    fx.write(
+        "alpha/02-deeper/01-detail.md",
+        &common::fixture::lesson("Detail", true, "See [the basics](../01-start/02-basics.md#why) again."),
+    );
+    app.import(fx.path()).await.unwrap();
     let detail = app.get("/courses/alpha/lessons/detail").await;
-    assert_eq!(detail.status, StatusCode::FORBIDDEN);
-    let fx_page = app.get("/courses/alpha").await;
-    assert!(fx_page.status.is_success());
+    assert_eq!(detail.status, StatusCode::OK);
+    let hrefs: Vec<String> = detail
+        .html()
+        .select(&scraper::Selector::parse(".lesson-body a").unwrap())
+        .filter_map(|a| a.value().attr("href").map(str::to_owned))
+        .collect();
+    assert_eq!(hrefs, vec!["/courses/alpha/lessons/basics#why"]);
 }
 
 async fn headers_and_static_assets(backend: Backend) {

@@ -13,6 +13,7 @@ both_backends!(
     reimport_changes_nothing_and_keeps_ids,
     edits_update_in_place_and_removals_archive,
     status_belongs_to_the_instructor_after_creation,
+    a_removed_program_is_archived_not_deleted,
     invalid_content_fails_whole_and_changes_nothing,
     real_content_meets_the_brief,
 );
@@ -120,6 +121,22 @@ async fn edits_update_in_place_and_removals_archive(backend: Backend) {
     assert!(report.archived.contains(&"module alpha/deeper".to_string()), "{report}");
     let page = app.get("/courses/alpha").await;
     assert_eq!(page.texts(".syllabus-module").len(), 1);
+}
+
+async fn a_removed_program_is_archived_not_deleted(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    let beta_lesson = lesson_id(&app.db, "first").await;
+    std::fs::rename(fx.file("beta"), fx.path().join("_beta-away")).unwrap();
+    let report = app.import(fx.path()).await.unwrap();
+    assert_eq!(report.archived, vec!["program beta"], "{report}");
+    assert_eq!(app.get("/courses/beta").await.status, StatusCode::NOT_FOUND);
+    assert!(!app.get("/courses").await.body.contains("Beta Program"));
+    std::fs::rename(fx.path().join("_beta-away"), fx.file("beta")).unwrap();
+    let report = app.import(fx.path()).await.unwrap();
+    assert_eq!(report.changed, vec!["program beta"], "{report}");
+    assert_eq!(app.get("/courses/beta").await.status, StatusCode::OK);
+    assert_eq!(lesson_id(&app.db, "first").await, beta_lesson);
 }
 
 async fn status_belongs_to_the_instructor_after_creation(backend: Backend) {

@@ -28,6 +28,20 @@ async fn healthz_follows_the_database(backend: Backend) {
     assert_eq!(page.text("h1"), "Gut Foundations");
 }
 
+#[tokio::test]
+async fn sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout() {
+    let app = TestApp::spawn(&Backend::Sqlite).await;
+    let learnwell::db::Db::Sqlite(pool) = &app.db else {
+        unreachable!()
+    };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await.unwrap();
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(pool).await.unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap();
+    assert_eq!((mode.as_str(), fk, sync), ("wal", 1, 1));
+    assert!(busy >= 1000, "{busy}");
+}
+
 #[test]
 fn both_migration_folders_hold_the_same_files() {
     let names = |backend: &str| {

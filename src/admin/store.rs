@@ -19,7 +19,7 @@ pub async fn programs(db: &Db) -> sqlx::Result<Vec<ProgramRow>> {
     const SQL: &str = "SELECT c.slug, c.title, c.status, c.price_cents, \
         (SELECT COUNT(*) FROM modules m WHERE m.course_id = c.id AND m.archived = FALSE) AS modules, \
         (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id AND l.archived = FALSE) AS lessons \
-        FROM courses c ORDER BY c.position, c.slug";
+        FROM courses c WHERE c.archived = FALSE ORDER BY c.position, c.slug";
     db_run!(db, pool => sqlx::query_as::<_, ProgramRow>(SQL).fetch_all(pool).await)
 }
 

@@ -2,21 +2,24 @@
 //! each page rendered once per content version.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::Value;
 
+use super::Catalog;
 use crate::accounts::store::User;
 use crate::web::auth::MaybeUser;
 use crate::web::{AppError, AppState};
 
-/// Renders `template`: for anonymous visitors once per content version (the page is the same for
-/// all of them), for a signed-in person every time (their name is in the header).
+/// Renders `template` from one catalogue snapshot: for anonymous visitors once per content version
+/// (the page is the same for all of them), for a signed-in person every time (their name is in the
+/// header). `key` names the page by its decoded slugs, so the cache holds at most one entry per page.
 fn page(
     state: &AppState,
+    catalog: &Catalog,
     user: &Option<User>,
-    uri: &OriginalUri,
+    key: &str,
     template: &str,
     ctx: &Value,
 ) -> Result<Bytes, AppError> {
@@ -25,59 +28,48 @@ fn page(
             ctx.clone(),
             minijinja::context! { user => minijinja::value::Serde(user) },
         ]);
-        return Ok(Bytes::from(state.render_string(template, ctx)?));
+        return Ok(Bytes::from(state.render_with(catalog, template, ctx)?));
     }
-    let catalog = state.catalog();
-    let key = format!("{} {} {}", state.templates.generation(), template, uri.path());
-    Ok(catalog.cached_page(&key, || state.render_string(template, ctx.clone()))?)
+    let key = format!("{} {template} {key}", state.templates.generation());
+    Ok(catalog.cached_page(&key, || state.render_with(catalog, template, ctx.clone()))?)
 }
 
 fn html(status: StatusCode, body: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-pub async fn home(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    uri: OriginalUri,
-) -> Result<Response, AppError> {
+pub async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &user, &uri, "catalog/home.html", &catalog.home)?,
+        page(&state, &catalog, &user, "", "catalog/home.html", &catalog.home)?,
     ))
 }
 
-pub async fn courses(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    uri: OriginalUri,
-) -> Result<Response, AppError> {
+pub async fn courses(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &user, &uri, "catalog/courses.html", &catalog.listing)?,
+        page(&state, &catalog, &user, "", "catalog/courses.html", &catalog.listing)?,
     ))
 }
 
 pub async fn course(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
-    uri: OriginalUri,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     Ok(html(
         StatusCode::OK,
-        page(&state, &user, &uri, "catalog/course.html", &program.page)?,
+        page(&state, &catalog, &user, &slug, "catalog/course.html", &program.page)?,
     ))
 }
 
 pub async fn lesson(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
-    uri: OriginalUri,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
@@ -86,27 +78,44 @@ pub async fn lesson(
     if lesson.lesson.free_preview {
         Ok(html(
             StatusCode::OK,
-            page(&state, &user, &uri, "catalog/lesson.html", &lesson.page)?,
+            page(
+                &state,
+                &catalog,
+                &user,
+                &format!("{slug}/{lesson_slug}"),
+                "catalog/lesson.html",
+                &lesson.page,
+            )?,
         ))
     } else {
         // Not a preview: say what opens it, with 403 (the lesson exists; this visitor may not read it).
         Ok(html(
             StatusCode::FORBIDDEN,
-            page(&state, &user, &uri, "catalog/lesson_locked.html", &lesson.page)?,
+            page(
+                &state,
+                &catalog,
+                &user,
+                &format!("{slug}/{lesson_slug}"),
+                "catalog/lesson_locked.html",
+                &lesson.page,
+            )?,
         ))
     }
 }
 
 /// Until online pre-enrollment exists, this page lists the programs that are coming and how to be
 /// told when they open.
-pub async fn preenroll(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    uri: OriginalUri,
-) -> Result<Response, AppError> {
+pub async fn preenroll(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
-        page(&state, &user, &uri, "catalog/preenroll.html", &catalog.preenroll)?,
+        page(
+            &state,
+            &catalog,
+            &user,
+            "",
+            "catalog/preenroll.html",
+            &catalog.preenroll,
+        )?,
     ))
 }

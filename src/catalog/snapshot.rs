@@ -51,10 +51,20 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
 }
 
 impl Catalog {
-    /// Reads the version first, then the content: a write racing with the load shows up as a newer
-    /// version at the next check, so a snapshot is never kept stale.
+    /// Loads a consistent snapshot: every content write bumps the version in its transaction, so
+    /// when the version is the same before and after the reads, no write fell between them.
     pub async fn load(db: &Db) -> anyhow::Result<Catalog> {
-        let version = store::content_version(db).await?;
+        for _ in 0..5 {
+            let version = store::content_version(db).await?;
+            let catalog = Catalog::load_once(db, version).await?;
+            if store::content_version(db).await? == version {
+                return Ok(catalog);
+            }
+        }
+        anyhow::bail!("the content kept changing while the catalogue was loading")
+    }
+
+    async fn load_once(db: &Db, version: i64) -> anyhow::Result<Catalog> {
         let site = store::site(db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("the database holds no site settings yet: import course_content first"))?;

@@ -96,7 +96,7 @@ pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
         (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id AND l.archived = FALSE) AS lesson_count, \
         (SELECT CAST(COALESCE(SUM(l.duration_minutes), 0) AS BIGINT) FROM lessons l \
             WHERE l.course_id = c.id AND l.archived = FALSE) AS total_minutes \
-        FROM courses c WHERE c.status <> 'draft' ORDER BY c.position, c.slug";
+        FROM courses c WHERE c.status <> 'draft' AND c.archived = FALSE ORDER BY c.position, c.slug";
     db_run!(db, pool => sqlx::query_as::<_, CourseSummary>(SQL).fetch_all(pool).await)
 }
 
@@ -106,14 +106,14 @@ pub async fn visible_syllabus(db: &Db) -> sqlx::Result<Vec<SyllabusRow>> {
         m.summary AS module_summary, l.id AS lesson_id, l.slug AS lesson_slug, l.title AS lesson_title, \
         l.duration_minutes, l.free_preview \
         FROM modules m JOIN lessons l ON l.module_id = m.id JOIN courses c ON c.id = m.course_id \
-        WHERE c.status <> 'draft' AND m.archived = FALSE AND l.archived = FALSE \
+        WHERE c.status <> 'draft' AND c.archived = FALSE AND m.archived = FALSE AND l.archived = FALSE \
         ORDER BY m.course_id, m.position, l.position";
     db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).fetch_all(pool).await)
 }
 
 pub async fn visible_course_pages(db: &Db) -> sqlx::Result<Vec<Course>> {
     const SQL: &str = "SELECT id, slug, title, promise, description_html, who_for, not_for, faq, price_cents, \
-        status FROM courses WHERE status <> 'draft' ORDER BY position, slug";
+        status FROM courses WHERE status <> 'draft' AND archived = FALSE ORDER BY position, slug";
     db_run!(db, pool => sqlx::query_as::<_, Course>(SQL).fetch_all(pool).await)
 }
 
@@ -122,7 +122,7 @@ pub async fn visible_lessons(db: &Db) -> sqlx::Result<Vec<Lesson>> {
     const SQL: &str = "SELECT l.id, l.course_id, l.module_id, l.slug, l.title, l.duration_minutes, \
         l.free_preview, l.video_url, l.downloads, l.body_html \
         FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = l.course_id \
-        WHERE c.status <> 'draft' AND l.archived = FALSE AND m.archived = FALSE";
+        WHERE c.status <> 'draft' AND c.archived = FALSE AND l.archived = FALSE AND m.archived = FALSE";
     db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).fetch_all(pool).await)
 }
 

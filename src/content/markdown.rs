@@ -29,10 +29,7 @@ pub fn render<F>(markdown: &str, mut resolve: F) -> Result<String, String>
 where
     F: FnMut(&str) -> Result<String, String>,
 {
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_SMART_PUNCTUATION
-        | Options::ENABLE_FOOTNOTES;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
     let mut failure = None;
     let events = Parser::new_ext(markdown, options).map(|event| match event {
         Event::Start(Tag::Link {

@@ -92,6 +92,12 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
     let now = OffsetDateTime::now_utc();
     let mut report = ImportReport::default();
     let mut tx = db.begin().await?;
+    store::lock_for_import(&mut tx).await?;
+    let mut known_courses: HashMap<String, store::Existing> = store::courses(&mut tx)
+        .await?
+        .into_iter()
+        .map(|c| (c.slug.clone(), c))
+        .collect();
 
     let site_hash = hash_of(&tree.site);
     match store::site_hash(&mut tx).await? {
@@ -109,13 +115,13 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
 
     for program in &tree.programs {
         let hash = hash_of(program);
-        let course_id = match store::find_course(&mut tx, &program.slug).await? {
+        let course_id = match known_courses.remove(&program.slug) {
             None => {
                 report.added.push(format!("program {}", program.slug));
                 store::insert_course(&mut tx, program, &hash, now).await?
             }
             Some(existing) => {
-                if existing.source_hash == hash {
+                if existing.source_hash == hash && !existing.archived {
                     report.unchanged += 1;
                 } else {
                     report.changed.push(format!("program {}", program.slug));
@@ -182,6 +188,10 @@ async fn apply(db: &Db, tree: &ContentTree) -> Result<ImportReport, ImportError>
             report.archived.push(format!("module {}/{}", program.slug, gone.slug));
             store::archive_module(&mut tx, gone.id, now).await?;
         }
+    }
+    for gone in known_courses.into_values().filter(|c| !c.archived) {
+        report.archived.push(format!("program {}", gone.slug));
+        store::archive_course(&mut tx, gone.id, now).await?;
     }
     if !report.is_noop() {
         crate::catalog::store::bump_content_version(&mut tx).await?;

@@ -53,9 +53,25 @@ pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDat
         .map(|_| ()))
 }
 
-pub async fn find_course(tx: &mut Tx, slug: &str) -> sqlx::Result<Option<Existing>> {
-    const SQL: &str = "SELECT id, slug, source_hash, FALSE AS archived FROM courses WHERE slug = $1";
-    tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).bind(slug).fetch_optional(conn).await)
+pub async fn courses(tx: &mut Tx) -> sqlx::Result<Vec<Existing>> {
+    const SQL: &str = "SELECT id, slug, source_hash, archived FROM courses";
+    tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).fetch_all(conn).await)
+}
+
+pub async fn archive_course(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE courses SET archived = TRUE, updated_at = $2 WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// Imports run one at a time: SQLite's BEGIN IMMEDIATE already serialises writers; on PostgreSQL a
+/// transaction-scoped advisory lock does (two instances starting on an empty database, say).
+pub async fn lock_for_import(tx: &mut Tx) -> sqlx::Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(727170)")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<i64> {
@@ -92,8 +108,8 @@ pub async fn update_course(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE courses SET title = $2, promise = $3, description_html = $4, who_for = $5, \
-        not_for = $6, faq = $7, price_cents = $8, position = $9, source_hash = $10, updated_at = $11 \
-        WHERE id = $1";
+        not_for = $6, faq = $7, price_cents = $8, position = $9, source_hash = $10, updated_at = $11, \
+        archived = FALSE WHERE id = $1";
     let who_for = json(&p.who_for);
     let not_for = json(&p.not_for);
     let faq = json(&p.faq);

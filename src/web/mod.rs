@@ -33,6 +33,7 @@ pub struct Inner {
     /// Wakes the mail worker when a message was queued (it also polls).
     pub mail_wakeup: tokio::sync::Notify,
     catalog: RwLock<Arc<Catalog>>,
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +55,7 @@ impl AppState {
             clock: Clock::default(),
             mail_wakeup: tokio::sync::Notify::new(),
             catalog: RwLock::new(Arc::new(catalog)),
+            refreshing: tokio::sync::Mutex::new(()),
         })))
     }
 
@@ -68,25 +70,35 @@ impl AppState {
     /// Reloads the catalogue when the content version moved (an import or an edit, possibly by
     /// another process or instance). Returns whether it reloaded.
     pub async fn refresh_catalog(&self) -> anyhow::Result<bool> {
+        // One refresh at a time, so an older load never replaces a newer one.
+        let _guard = self.refreshing.lock().await;
         let version = crate::catalog::store::content_version(&self.db).await?;
         if version == self.catalog().version {
             return Ok(false);
         }
+        // Any difference counts (a restored database may go back in version).
         let fresh = Arc::new(Catalog::load(&self.db).await?);
         let mut slot = match self.catalog.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // Two refreshes may race: keep the newer snapshot.
-        if fresh.version > slot.version {
-            *slot = fresh;
-        }
+        *slot = fresh;
         Ok(true)
     }
 
     /// Renders a page with what every page needs (the site, the test-mode flag) merged in.
     pub fn render_string(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
-        let catalog = self.catalog();
+        self.render_with(&self.catalog(), name, ctx)
+    }
+
+    /// Renders with the site of a given snapshot (a handler that already holds one uses it, so a
+    /// page never mixes two versions of the content).
+    pub fn render_with(
+        &self,
+        catalog: &Catalog,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> Result<String, minijinja::Error> {
         // Later maps win: `user` and `notice` default to none, the page's values, then the site.
         let full = minijinja::value::merge_maps([
             minijinja::context! { user => (), notice => () },
