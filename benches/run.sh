@@ -39,20 +39,29 @@ done
 
 printf '%-60s %12s %9s %9s\n' "page (wrk -t$THREADS -c$CONNECTIONS -d$DURATION)" "requests/s" "p50" "p99"
 bench() {
-  local path="$1"
+  local path="$1" label="${2:-$1}"
+  shift 2 || shift 1
   local out
-  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT$path")"
+  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$PORT$path")"
   local rps p50 p99 errors
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
   p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   errors="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"
-  printf '%-60s %12s %9s %9s%s\n' "$path" "$rps" "$p50" "$p99" "${errors:+  (non-2xx: $errors)}"
+  printf '%-60s %12s %9s %9s%s\n' "$label" "$rps" "$p50" "$p99" "${errors:+  (non-2xx: $errors)}"
 }
 bench "/"
 bench "/courses/gut-foundations"
 bench "/courses/gut-foundations/lessons/meet-your-microbiome"
 bench "/healthz"
+
+# A signed-in student (the session is read from the database on every request).
+curl -fs -o /dev/null -c "$work/cookies" -H "Origin: http://127.0.0.1:$PORT" \
+  --data-urlencode "name=Bench Student" --data-urlencode "email=bench@example.com" \
+  --data-urlencode "password=a calm long passphrase" "http://127.0.0.1:$PORT/signup"
+cookie="$(awk '$6 == "learnwell_session" {print $6 "=" $7}' "$work/cookies")"
+bench "/courses/gut-foundations" "/courses/gut-foundations (signed in)" -H "Cookie: $cookie"
+bench "/account" "/account (signed in)" -H "Cookie: $cookie"
 
 rss_peak="$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")"
 rss_now="$(awk '/VmRSS/ {print $2, $3}' "/proc/$server_pid/status")"

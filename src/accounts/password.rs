@@ -4,7 +4,14 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
 use crate::domain::NewPassword;
 
+/// Each argon2 hash takes about 19 MiB and a core for tens of milliseconds: at most one per core at
+/// a time, so a flood of logins queues instead of exhausting memory.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 pub async fn hash(password: &NewPassword) -> anyhow::Result<String> {
+    let _permit = HASHING.acquire().await?;
     let password = password.expose().to_owned();
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -18,6 +25,7 @@ pub async fn hash(password: &NewPassword) -> anyhow::Result<String> {
 /// Checks a password against a stored hash. With no stored hash (unknown account) it checks against
 /// a fixed one, so the answer takes as long either way.
 pub async fn verify(password: &str, stored: Option<String>) -> anyhow::Result<bool> {
+    let _permit = HASHING.acquire().await?;
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         let found = stored.is_some();
