@@ -78,6 +78,21 @@ async fn signup_confirm_logout_and_the_old_cookie_is_dead(backend: Backend) {
     let link = mail.link("/verify-email?token=");
     assert!(link.starts_with(&app.base));
 
+    // "Send it again": a new link arrives and the first one stops working.
+    let resent = app.post_form(&browser, "/verify-email/resend", &[]).await;
+    assert_eq!(resent.header("location"), "/account?notice=verification-sent");
+    let second = app
+        .smtp
+        .wait_for("ana@example.com", 2)
+        .await
+        .pop()
+        .unwrap()
+        .link("/verify-email?token=");
+    assert_ne!(second, link);
+    let stale = app.get_with(&browser, link.strip_prefix(&app.base).unwrap()).await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST);
+    let link = second;
+
     let path = link.strip_prefix(&app.base).unwrap();
     let confirmed = app.get_with(&browser, path).await;
     assert_eq!(confirmed.status, StatusCode::OK);

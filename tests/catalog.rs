@@ -254,6 +254,8 @@ async fn headers_and_static_assets(backend: Backend) {
         assert_eq!(page.header("referrer-policy"), "strict-origin-when-cross-origin");
         assert!(!page.header("x-request-id").is_empty());
         assert!(page.header("strict-transport-security").is_empty(), "no HSTS on http");
+        // Visitors who have not logged in get no cookie at all.
+        assert!(page.headers.get("set-cookie").is_none(), "{path} sets a cookie");
         // No inline script at all, so the CSP holds.
         assert!(!page.body.contains("<script"), "{path}");
     }
