@@ -75,32 +75,18 @@ pub async fn lesson(
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
-    if lesson.lesson.free_preview {
-        Ok(html(
-            StatusCode::OK,
-            page(
-                &state,
-                &catalog,
-                &user,
-                &format!("{slug}/{lesson_slug}"),
-                "catalog/lesson.html",
-                &lesson.page,
-            )?,
-        ))
+    // Not a preview: the page says what opens it, with 403 (the lesson exists; this visitor may
+    // not read it).
+    let (status, template) = if lesson.lesson.free_preview {
+        (StatusCode::OK, "catalog/lesson.html")
     } else {
-        // Not a preview: say what opens it, with 403 (the lesson exists; this visitor may not read it).
-        Ok(html(
-            StatusCode::FORBIDDEN,
-            page(
-                &state,
-                &catalog,
-                &user,
-                &format!("{slug}/{lesson_slug}"),
-                "catalog/lesson_locked.html",
-                &lesson.page,
-            )?,
-        ))
-    }
+        (StatusCode::FORBIDDEN, "catalog/lesson_locked.html")
+    };
+    let key = format!("{slug}/{lesson_slug}");
+    Ok(html(
+        status,
+        page(&state, &catalog, &user, &key, template, &lesson.page)?,
+    ))
 }
 
 /// Until online pre-enrollment exists, this page lists the programs that are coming and how to be
