@@ -25,8 +25,20 @@ pub fn routes(auth_per_minute: u32) -> Router<AppState> {
             .period(Duration::from_millis(60_000 / u64::from(per)))
             .burst_size(per)
             .finish()
-            .map(std::sync::Arc::new);
-        GovernorLayer::new(config.expect("rate limit settings are positive"))
+            .map(std::sync::Arc::new)
+            .expect("rate limit settings are positive");
+        // Forget clients whose quota has refilled, so memory does not grow with every IP ever seen.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let limiter = config.limiter().clone();
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    limiter.retain_recent();
+                }
+            });
+        }
+        GovernorLayer::new(config)
     };
     Router::new()
         .route(
