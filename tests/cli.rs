@@ -302,3 +302,26 @@ fn passwords_never_reach_the_logs() {
     let text = std::fs::read_to_string(eml).unwrap();
     assert!(text.contains("Subject: Confirm your email") && !text.contains("zebra"));
 }
+
+#[test]
+fn every_setting_is_documented() {
+    let config = std::fs::read_to_string(common::repo_path("src/config.rs")).unwrap();
+    let example = std::fs::read_to_string(common::repo_path(".env.example")).unwrap();
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    let names: Vec<&str> = config
+        .split("get(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        assert!(
+            example.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} missing from .env.example"
+        );
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} missing from the README's table"
+        );
+    }
+}
