@@ -23,7 +23,6 @@ pub struct Catalog {
     pub site: Site,
     /// The site as a template value, built once.
     pub site_value: Value,
-    pub courses: Vec<CourseSummary>,
     pub home: Value,
     pub listing: Value,
     pub preenroll: Value,
@@ -34,7 +33,6 @@ pub struct Catalog {
 }
 
 pub struct Program {
-    pub course: Course,
     /// The context of the program's page.
     pub page: Value,
     lessons: HashMap<String, LessonPage>,
@@ -133,7 +131,6 @@ impl Catalog {
             programs.insert(
                 course.slug.clone(),
                 Program {
-                    course,
                     page,
                     lessons: lesson_pages,
                 },
@@ -149,7 +146,6 @@ impl Catalog {
             listing: context! { courses => Serde(&courses), sum_of_prices },
             preenroll: context! { courses => Serde(&coming) },
             site,
-            courses,
             programs,
             rendered: RwLock::new(HashMap::new()),
         }

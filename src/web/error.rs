@@ -10,8 +10,6 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
-    #[error("bad request: {0}")]
-    BadRequest(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -76,13 +74,6 @@ impl IntoResponse for AppError {
         let (status, page) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::for_status(StatusCode::NOT_FOUND)),
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::for_status(StatusCode::FORBIDDEN)),
-            AppError::BadRequest(message) => (
-                StatusCode::BAD_REQUEST,
-                ErrorPage {
-                    title: "Bad request",
-                    message,
-                },
-            ),
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (
