@@ -3,13 +3,20 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod announcements;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod content;
 pub mod db;
 pub mod domain;
+pub mod enrollment;
+pub mod jobs;
+pub mod launch;
+pub mod learning;
+pub mod local_time;
 pub mod mail;
+pub mod preenroll;
 pub mod server;
 pub mod web;
 

@@ -54,13 +54,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The background work of a running app: catalogue refresh, mail delivery, expired-session purge.
+/// The background work of a running app: catalogue refresh, mail delivery, scheduled jobs
+/// (launches, purging unconfirmed pre-enrollments), expired-session purge.
 /// The tests start the same tasks.
 pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let sessions = Store::new(&state.db);
     vec![
         tokio::spawn(follow_content_changes(state.clone())),
         tokio::spawn(crate::mail::worker::run(state.clone())),
+        tokio::spawn(crate::jobs::run(state.clone())),
         tokio::spawn(async move {
             use tower_sessions::session_store::ExpiredDeletion;
             if let Err(e) = sessions.continuously_delete_expired(Duration::from_secs(3600)).await {

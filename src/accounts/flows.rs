@@ -61,7 +61,7 @@ async fn queue_verification(
             ctx: context! { link => link(state, "/verify-email", &token), changing, days => VERIFY_LINK_LIFETIME.whole_days() },
             category: Category::Transactional,
             dedupe_key: None,
-            headers: vec![],
+            campaign: None,
         },
     )
     .await?;
@@ -210,7 +210,7 @@ pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError>
             ctx: context! { link => link(state, "/reset-password", &token), minutes => RESET_LINK_LIFETIME.whole_minutes() },
             category: Category::Transactional,
             dedupe_key: None,
-            headers: vec![],
+            campaign: None,
         },
     )
     .await?;
@@ -254,6 +254,8 @@ pub async fn change_password(state: &AppState, user_id: i64, password_hash: &str
 /// Everything we hold about a person, as JSON.
 pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, AppError> {
     let emails = mail::store::for_recipient(&state.db, &user.email).await?;
+    let programs = crate::learning::programs_of(state, user).await?;
+    let unsubscribed_at = mail::store::unsubscribed_at(&state.db, &user.email).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -264,15 +266,22 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
             "role": user.role,
             "created_at": rfc3339(user.created_at),
         },
+        "programs": programs,
+        "marketing_email": if unsubscribed_at.is_some() { "unsubscribed" } else { "subscribed" },
         "emails_sent_to_you": emails,
     }))
 }
 
-/// Deletes the account and the personal data tied to it (links, emails). Orders, when there are any,
+/// Deletes the account and the personal data tied to it (links, emails, the pre-enrollment entry). Orders, when there are any,
 /// stay for the books with the person's details removed.
 pub async fn delete_account(state: &AppState, user: &User) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     mail::store::delete_for_recipient(&mut tx, &user.email).await?;
+    // The pre-enrollment list entry is theirs only if they proved they own the address.
+    if user.email_verified_at.is_some() {
+        crate::preenroll::store::delete_for_email(&mut tx, &user.email).await?;
+        mail::store::forget_address(&mut tx, &user.email).await?;
+    }
     store::delete_user(&mut tx, user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = user.id, "account deleted");

@@ -367,12 +367,13 @@ fn notice_text(key: &str) -> Option<&'static str> {
     })
 }
 
-fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
+async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
+    let programs = crate::learning::programs_of(state, user).await?;
     // Later maps win: defaults, then the caller's values, then the user.
     let ctx = minijinja::value::merge_maps([
         context! { errors => context! {}, form => context! {}, notice => () },
         extra,
-        context! { user => user_value(user) },
+        context! { user => user_value(user), programs => Serde(&programs) },
     ]);
     form_page(state, "accounts/account.html", status, ctx)
 }
@@ -388,6 +389,7 @@ pub async fn account(
         StatusCode::OK,
         context! { notice => notice_text(&q.notice) },
     )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -406,12 +408,15 @@ pub async fn change_name(
             store::set_name(&state.db, user.id, name.as_str(), state.clock.now()).await?;
             Ok(Redirect::to("/account?notice=name-saved").into_response())
         }
-        Err(e) => account_page(
-            &state,
-            &user,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            context! { errors => context! { name => e }, form => context! { name => form.name } },
-        ),
+        Err(e) => {
+            account_page(
+                &state,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                context! { errors => context! { name => e }, form => context! { name => form.name } },
+            )
+            .await
+        }
     }
 }
 
@@ -438,28 +443,31 @@ pub async fn change_email(
     };
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
-        Err(e) => return fail("email", e, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(e) => return fail("email", e, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
     if !flows::password_matches(&state, user.id, &form.password).await? {
         return fail(
             "email_password",
             "That is not your current password.",
             StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        )
+        .await;
     }
     if email.as_str() == user.email {
         return fail(
             "email",
             "That is already your email address.",
             StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        )
+        .await;
     }
     if store::user_by_email(&state.db, email.as_str()).await?.is_some() {
         return fail(
             "email",
             "Another account uses that email address.",
             StatusCode::CONFLICT,
-        );
+        )
+        .await;
     }
     flows::send_verification(&state, &user, email.as_str()).await?;
     Ok(Redirect::to("/account?notice=email-sent").into_response())
@@ -483,11 +491,11 @@ pub async fn change_password(
         account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors })
     };
     if !flows::password_matches(&state, user.id, &form.current_password).await? {
-        return fail("current_password", "That is not your current password.");
+        return fail("current_password", "That is not your current password.").await;
     }
     let password = match NewPassword::parse(&form.new_password) {
         Ok(p) => p,
-        Err(e) => return fail("new_password", e),
+        Err(e) => return fail("new_password", e).await,
     };
     let hash = password::hash(&password).await?;
     let epoch = flows::change_password(&state, user.id, &hash).await?;
@@ -527,7 +535,7 @@ pub async fn delete_account(
 ) -> Result<Response, AppError> {
     if !flows::password_matches(&state, user.id, &form.password).await? {
         let errors = context! { delete_password => "That is not your current password. Your account was not deleted." };
-        return account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors });
+        return account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors }).await;
     }
     flows::delete_account(&state, &user).await?;
     auth::sign_out(&session).await?;

@@ -7,39 +7,14 @@ pub mod password;
 pub mod store;
 pub mod tokens;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{get, post};
-use tower_governor::GovernorLayer;
-use tower_governor::governor::GovernorConfigBuilder;
 
 use crate::web::AppState;
 
 pub fn routes(auth_per_minute: u32) -> Router<AppState> {
-    // Per client IP, per form: a burst of `auth_per_minute`, refilled over a minute.
-    let limit = || {
-        let per = auth_per_minute.max(1);
-        let config = GovernorConfigBuilder::default()
-            .period(Duration::from_millis(60_000 / u64::from(per)))
-            .burst_size(per)
-            .finish()
-            .map(std::sync::Arc::new)
-            .expect("rate limit settings are positive");
-        // Forget clients whose quota has refilled, so memory does not grow with every IP ever seen.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let limiter = config.limiter().clone();
-            runtime.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    limiter.retain_recent();
-                }
-            });
-        }
-        GovernorLayer::new(config)
-    };
+    let limit = || crate::web::rate_limit::per_ip(auth_per_minute);
     Router::new()
         .route(
             "/signup",

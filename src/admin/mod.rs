@@ -1,27 +1,45 @@
 //! The instructor's studio under `/admin`. Every route here is for instructors only: the router
 //! guards the whole tree, and each handler takes the `Instructor` extractor as well.
 
+mod announcements;
+pub mod csv;
+mod preenrollments;
+mod programs;
 mod store;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
-use minijinja::context;
-use minijinja::value::Serde;
+use axum::response::Response;
+use axum::routing::{MethodRouter, get, post};
 
+use crate::web::AppState;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 /// Every studio route, in one table: the router is built from it, and the access test walks it.
-fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![("/admin", get(overview))]
+/// The flag says whether the route answers GET (pages) or only POST (actions).
+fn table() -> Vec<(&'static str, bool, MethodRouter<AppState>)> {
+    vec![
+        ("/admin", true, get(programs::overview)),
+        ("/admin/courses/{slug}/launch", false, post(programs::launch)),
+        ("/admin/courses/{slug}/schedule", false, post(programs::schedule)),
+        ("/admin/courses/{slug}/unschedule", false, post(programs::unschedule)),
+        ("/admin/courses/{slug}/status", false, post(programs::set_status)),
+        ("/admin/enrollments", false, post(programs::grant)),
+        ("/admin/preenrollments", true, get(preenrollments::list)),
+        ("/admin/preenrollments.csv", true, get(preenrollments::csv)),
+        (
+            "/admin/announcements",
+            true,
+            get(announcements::page).post(announcements::submit),
+        ),
+    ]
 }
 
-/// The paths of every studio route (path parameters filled with `1`), for the access tests.
-pub fn paths() -> Vec<String> {
-    table().into_iter().map(|(p, _)| fill_params(p)).collect()
+/// Every studio route (path parameters filled with `1`) and whether it has a page (GET), for the
+/// access tests.
+pub fn paths() -> Vec<(String, bool)> {
+    table().into_iter().map(|(p, get, _)| (fill_params(p), get)).collect()
 }
 
 fn fill_params(path: &str) -> String {
@@ -33,7 +51,7 @@ fn fill_params(path: &str) -> String {
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let mut router = Router::new();
-    for (path, method_router) in table() {
+    for (path, _, method_router) in table() {
         router = router.route(path, method_router);
     }
     router.route_layer(middleware::from_fn_with_state(state, guard))
@@ -42,18 +60,4 @@ pub fn routes(state: AppState) -> Router<AppState> {
 /// The guard around the whole studio: whatever a handler forgets, this does not.
 async fn guard(_: Instructor, req: Request, next: Next) -> Response {
     next.run(req).await
-}
-
-async fn overview(State(state): State<AppState>, Instructor(user): Instructor) -> Result<Response, AppError> {
-    let (programs, people, mail) = tokio::try_join!(
-        store::programs(&state.db),
-        store::people(&state.db),
-        store::mail_counts(&state.db)
-    )?;
-    Ok(state
-        .render(
-            "admin/overview.html",
-            context! { user => Serde(&user), programs => Serde(&programs), people => Serde(&people), mail => Serde(&mail) },
-        )?
-        .into_response())
 }

@@ -89,19 +89,9 @@ pub async fn lesson(
     ))
 }
 
-/// Until online pre-enrollment exists, this page lists the programs that are coming and how to be
-/// told when they open.
-pub async fn preenroll(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
-    let catalog = state.catalog();
-    Ok(html(
-        StatusCode::OK,
-        page(
-            &state,
-            &catalog,
-            &user,
-            "",
-            "catalog/preenroll.html",
-            &catalog.preenroll,
-        )?,
-    ))
+/// Where launch emails point. Until online enrollment exists this is the program's offer.
+pub async fn enroll(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, AppError> {
+    // Only a known slug goes into the Location header.
+    state.catalog().program(&slug).ok_or(AppError::NotFound)?;
+    Ok(axum::response::Redirect::to(&format!("/courses/{slug}#enroll")).into_response())
 }

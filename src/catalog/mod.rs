@@ -18,5 +18,5 @@ pub fn routes() -> Router<AppState> {
         .route("/courses", get(handlers::courses))
         .route("/courses/{slug}", get(handlers::course))
         .route("/courses/{slug}/lessons/{lesson}", get(handlers::lesson))
-        .route("/preenroll", get(handlers::preenroll))
+        .route("/courses/{slug}/enroll", get(handlers::enroll))
 }

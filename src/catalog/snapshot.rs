@@ -25,7 +25,8 @@ pub struct Catalog {
     pub site_value: Value,
     pub home: Value,
     pub listing: Value,
-    pub preenroll: Value,
+    /// Every visible program, in catalogue order.
+    pub courses: Vec<CourseSummary>,
     programs: HashMap<String, Program>,
     /// Rendered HTML of pages that are the same for every anonymous visitor, by URL path. Filled
     /// on first view; dropped with the snapshot when the content changes.
@@ -87,6 +88,8 @@ impl Catalog {
         for lesson in lessons {
             lessons_by_course.entry(lesson.course_id).or_default().push(lesson);
         }
+        let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
+        let coming_value = Value::from(Serde(&coming));
         let mut programs = HashMap::new();
         for course in pages {
             let rows: Vec<SyllabusRow> = syllabus.iter().filter(|r| r.course_id == course.id).cloned().collect();
@@ -107,6 +110,8 @@ impl Catalog {
                 not_for,
                 faq => Serde(&faq),
                 first_preview,
+                preenroll_courses => coming_value.clone(),
+                consent => crate::preenroll::flows::CONSENT,
             };
             let mut lesson_pages = HashMap::new();
             for lesson in lessons_by_course.remove(&course.id).unwrap_or_default() {
@@ -138,14 +143,13 @@ impl Catalog {
         }
         let any_preenrollment = courses.iter().any(|c| c.status == "preenrollment");
         let sum_of_prices: i64 = courses.iter().map(|c| c.price_cents).sum();
-        let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
         Catalog {
             version,
             site_value: Value::from(Serde(&site)),
             home: context! { courses => Serde(&courses), any_preenrollment },
             listing: context! { courses => Serde(&courses), sum_of_prices },
-            preenroll: context! { courses => Serde(&coming) },
             site,
+            courses,
             programs,
             rendered: RwLock::new(HashMap::new()),
         }

@@ -84,6 +84,18 @@ pub fn render_plain(markdown: &str) -> Result<String, String> {
     })
 }
 
+/// Markdown for an email (announcements): links relative to the site (`/courses/x`, `courses/x`)
+/// become absolute on `base_url`, since a mail client has no site to resolve them against.
+pub fn render_email(markdown: &str, base_url: &str) -> Result<String, String> {
+    let base = url::Url::parse(&format!("{}/", base_url.trim_end_matches('/'))).map_err(|e| e.to_string())?;
+    let html = render(markdown, |dest| Ok(dest.to_owned()))?;
+    Ok(ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer"))
+        .url_relative(ammonia::UrlRelative::RewriteWithBase(base))
+        .clean(&html)
+        .to_string())
+}
+
 fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer"))
@@ -94,6 +106,19 @@ fn sanitize(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn email_links_become_absolute_and_scripts_go() {
+        let html = render_email(
+            "[a](/courses/x) [b](courses/y) [c](https://example.org/z) <script>alert(1)</script><img src=x onerror=alert(1)>",
+            "https://school.example",
+        )
+        .unwrap();
+        assert!(html.contains(r#"href="https://school.example/courses/x""#), "{html}");
+        assert!(html.contains(r#"href="https://school.example/courses/y""#), "{html}");
+        assert!(html.contains(r#"href="https://example.org/z""#), "{html}");
+        assert!(!html.contains("<script") && !html.contains("onerror"), "{html}");
+    }
 
     #[test]
     fn scripts_and_handlers_are_removed() {

@@ -327,7 +327,13 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
         contact_email,
         address: file.address.trim().to_owned(),
         currency,
-        time_zone: required(path, "time_zone", &file.time_zone)?,
+        time_zone: {
+            let tz = required(path, "time_zone", &file.time_zone)?;
+            if let Err(e) = crate::local_time::zone(&tz) {
+                return fail(path, format!("'time_zone': {e}"));
+            }
+            tz
+        },
         bundle_price_cents: file.bundle_price_cents,
         early_bird_percent,
         early_bird_days,

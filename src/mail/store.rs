@@ -8,6 +8,7 @@ use crate::{db_run, tx_run};
 pub struct NewMessage<'a> {
     pub dedupe_key: Option<&'a str>,
     pub category: &'a str,
+    pub campaign: Option<&'a str>,
     pub to_addr: &'a str,
     pub to_name: &'a str,
     pub subject: &'a str,
@@ -17,9 +18,9 @@ pub struct NewMessage<'a> {
 }
 
 pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now: OffsetDateTime) -> sqlx::Result<bool> {
-    const SQL: &str = "INSERT INTO outbox (dedupe_key, category, to_addr, to_name, subject, body_text, body_html, \
-        headers, status, attempts, next_attempt_at, created_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
+    const SQL: &str = "INSERT INTO outbox (dedupe_key, category, campaign, to_addr, to_name, subject, body_text, \
+        body_html, headers, status, attempts, next_attempt_at, created_at) \
+        VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(m.dedupe_key)
         .bind(m.category)
@@ -30,9 +31,86 @@ pub async fn insert(tx: &mut Tx, m: &NewMessage<'_>, now: OffsetDateTime) -> sql
         .bind(m.body_html)
         .bind(m.headers)
         .bind(now)
+        .bind(m.campaign)
         .execute(conn)
         .await
         .map(|r| r.rows_affected() == 1))
+}
+
+pub async fn dedupe_key_taken(tx: &mut Tx, key: &str) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE dedupe_key = $1";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(key).fetch_one(conn).await.map(|n| n > 0))
+}
+
+#[derive(sqlx::FromRow, Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct CampaignCounts {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+// ---- unsubscribing --------------------------------------------------------------------------------
+
+pub async fn is_unsubscribed(tx: &mut Tx, email: &str) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM unsubscribes WHERE email = $1";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(email).fetch_one(conn).await.map(|n| n > 0))
+}
+
+pub async fn unsubscribed_at(db: &Db, email: &str) -> sqlx::Result<Option<OffsetDateTime>> {
+    const SQL: &str = "SELECT unsubscribed_at FROM unsubscribes WHERE email = $1";
+    db_run!(db, pool => sqlx::query_scalar::<_, OffsetDateTime>(SQL).bind(email).fetch_optional(pool).await)
+}
+
+pub async fn unsubscribe(tx: &mut Tx, email: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str =
+        "INSERT INTO unsubscribes (email, unsubscribed_at) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(email).bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// Marketing email may reach this address again (they asked, by confirming a pre-enrollment or in
+/// their account).
+pub async fn resubscribe(tx: &mut Tx, email: &str) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM unsubscribes WHERE email = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(email).execute(conn).await.map(|_| ()))
+}
+
+pub async fn insert_unsubscribe_token(
+    tx: &mut Tx,
+    email: &str,
+    hash: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str =
+        "INSERT INTO unsubscribe_tokens (email, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(email).bind(hash).bind(expires_at).bind(now).execute(conn).await.map(|_| ()))
+}
+
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct UnsubscribeToken {
+    pub id: i64,
+    pub email: String,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+pub async fn find_unsubscribe_token(db: &Db, hash: &str) -> sqlx::Result<Option<UnsubscribeToken>> {
+    const SQL: &str = "SELECT id, email, expires_at, used_at FROM unsubscribe_tokens WHERE token_hash = $1";
+    db_run!(db, pool => sqlx::query_as::<_, UnsubscribeToken>(SQL).bind(hash).fetch_optional(pool).await)
+}
+
+/// Marks a token used; false when it already was (another request won).
+pub async fn use_unsubscribe_token(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE unsubscribe_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Forgets an address's unsubscribe links and preference (account deletion).
+pub async fn forget_address(tx: &mut Tx, email: &str) -> sqlx::Result<()> {
+    tx_run!(tx, conn => {
+        sqlx::query("DELETE FROM unsubscribe_tokens WHERE email = $1").bind(email).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM unsubscribes WHERE email = $1").bind(email).execute(&mut *conn).await.map(|_| ())
+    })
 }
 
 #[derive(sqlx::FromRow, Debug, Clone)]

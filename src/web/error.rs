@@ -10,6 +10,9 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// A request we will not act on, with the message to show.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -74,6 +77,13 @@ impl IntoResponse for AppError {
         let (status, page) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::for_status(StatusCode::NOT_FOUND)),
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::for_status(StatusCode::FORBIDDEN)),
+            AppError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                ErrorPage {
+                    message,
+                    ..ErrorPage::for_status(StatusCode::BAD_REQUEST)
+                },
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (

@@ -6,6 +6,7 @@ pub mod auth;
 mod error;
 mod health;
 mod layers;
+pub mod rate_limit;
 mod render;
 pub mod router;
 pub mod sessions;
@@ -32,6 +33,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Wakes the mail worker when a message was queued (it also polls).
     pub mail_wakeup: tokio::sync::Notify,
+    /// Wakes the scheduler (scheduled launches) before its next tick.
+    pub jobs_wakeup: tokio::sync::Notify,
     catalog: RwLock<Arc<Catalog>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -54,6 +57,7 @@ impl AppState {
             templates,
             clock: Clock::default(),
             mail_wakeup: tokio::sync::Notify::new(),
+            jobs_wakeup: tokio::sync::Notify::new(),
             catalog: RwLock::new(Arc::new(catalog)),
             refreshing: tokio::sync::Mutex::new(()),
         })))

@@ -29,6 +29,12 @@ impl Templates {
         env.add_function("static_url", move |path: &str| for_templates.url(path));
         env.add_filter("money", money);
         env.add_filter("minutes", minutes);
+        env.add_filter("local_time", |t: &str, tz: &str| {
+            local(t, tz, crate::local_time::format_local)
+        });
+        env.add_filter("local_date", |t: &str, tz: &str| {
+            local(t, tz, crate::local_time::format_local_date)
+        });
         Templates { env, assets }
     }
 
@@ -119,6 +125,16 @@ pub fn money(cents: i64, currency: &str) -> String {
         format!("{sign}{amount} {currency}")
     } else {
         format!("{sign}{symbol}{amount}")
+    }
+}
+
+/// `{{ rfc3339 | local_time(site.time_zone) }}`: a UTC time from the database, for people, in the
+/// site's time zone. Anything unparseable is shown as it is.
+fn local(t: &str, tz: &str, format: fn(time::OffsetDateTime, &jiff::tz::TimeZone) -> String) -> String {
+    let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339);
+    match (parsed, crate::local_time::zone(tz)) {
+        (Ok(t), Ok(tz)) => format(t, &tz),
+        _ => t.to_owned(),
     }
 }
 

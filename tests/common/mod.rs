@@ -5,6 +5,7 @@
 pub mod files;
 pub mod fixture;
 pub mod smtp;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::io::Write;

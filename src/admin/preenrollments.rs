@@ -1,0 +1,107 @@
+//! The pre-enrollment list: filter by program and state, and export it as CSV.
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use minijinja::value::Serde;
+use serde::Deserialize;
+
+use super::csv;
+use crate::preenroll::store::{self, ListRow};
+use crate::web::auth::Instructor;
+use crate::web::{AppError, AppState};
+
+pub const STATES: [&str; 4] = ["unconfirmed", "confirmed", "unsubscribed", "enrolled"];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Filter {
+    course: String,
+    state: String,
+}
+
+impl Filter {
+    /// Unknown values are refused rather than silently ignored: a wrong filter would show the
+    /// wrong people.
+    fn check(&self, state: &AppState) -> Result<(), AppError> {
+        let course_ok = self.course.is_empty() || state.catalog().courses.iter().any(|c| c.slug == self.course);
+        let state_ok = self.state.is_empty() || STATES.contains(&self.state.as_str());
+        if course_ok && state_ok {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest("Unknown program or state in the filter.".into()))
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Instructor(user): Instructor,
+    Query(f): Query<Filter>,
+) -> Result<Response, AppError> {
+    f.check(&state)?;
+    let rows = store::list(&state.db, &f.course, &f.state).await?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("course", &f.course)
+        .append_pair("state", &f.state)
+        .finish();
+    let ctx = context! {
+        user => Serde(&user),
+        rows => Serde(&rows),
+        courses => Serde(&state.catalog().courses),
+        states => STATES,
+        course => f.course,
+        state => f.state,
+        query,
+    };
+    Ok(state.render("admin/preenrollments.html", ctx)?.into_response())
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    Instructor(_): Instructor,
+    Query(f): Query<Filter>,
+) -> Result<Response, AppError> {
+    f.check(&state)?;
+    let rows = store::list(&state.db, &f.course, &f.state).await?;
+    let catalog = state.catalog();
+    let tz = crate::local_time::zone(&catalog.site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let when = |t: time::OffsetDateTime| crate::local_time::input_value(t, &tz).replace('T', " ");
+    let header_signed_up = format!("Signed up ({})", catalog.site.time_zone);
+    let header_confirmed = format!("Confirmed ({})", catalog.site.time_zone);
+    let body = csv::document(
+        &[
+            "Name",
+            "Email",
+            "Program",
+            "State",
+            &header_signed_up,
+            &header_confirmed,
+        ],
+        rows.iter().map(|r: &ListRow| {
+            vec![
+                r.name.clone(),
+                r.email.clone(),
+                r.course_title.clone(),
+                r.state.clone(),
+                when(r.created_at),
+                r.confirmed_at.map(when).unwrap_or_default(),
+            ]
+        }),
+    );
+    let date = state.clock.now().date();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"preenrollments-{date}.csv\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,61 @@
+//! Every SQL statement of enrollments.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db::{Db, Tx};
+use crate::{db_run, tx_run};
+
+/// Grants access (again, if it was revoked). Returns false when it was already active.
+pub async fn grant(
+    tx: &mut Tx,
+    user_id: i64,
+    course_id: i64,
+    source: &str,
+    order_id: Option<i64>,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "INSERT INTO enrollments (user_id, course_id, source, order_id, status, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, 'active', $5, $5) ON CONFLICT (user_id, course_id) DO UPDATE SET \
+        status = 'active', source = excluded.source, order_id = excluded.order_id, updated_at = excluded.updated_at \
+        WHERE enrollments.status = 'revoked'";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(course_id).bind(source).bind(order_id).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Students with access to a program who still take marketing email (announcement recipients).
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct Student {
+    pub email: String,
+    pub name: String,
+}
+
+pub async fn announcement_recipients(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Student>> {
+    const SQL: &str = "SELECT u.email, u.name FROM enrollments e JOIN users u ON u.id = e.user_id \
+        WHERE e.course_id = $1 AND e.status = 'active' \
+        AND NOT EXISTS (SELECT 1 FROM unsubscribes x WHERE x.email = u.email) ORDER BY u.id";
+    tx_run!(tx, conn => sqlx::query_as::<_, Student>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+#[derive(sqlx::FromRow, Serialize, Debug, Clone)]
+pub struct Enrolled {
+    pub course_id: i64,
+    pub slug: String,
+    pub title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The programs a person may study now.
+pub async fn active_for_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<Enrolled>> {
+    const SQL: &str = "SELECT c.id AS course_id, c.slug, c.title, e.created_at FROM enrollments e \
+        JOIN courses c ON c.id = e.course_id WHERE e.user_id = $1 AND e.status = 'active' AND c.archived = FALSE \
+        ORDER BY c.position, c.slug";
+    db_run!(db, pool => sqlx::query_as::<_, Enrolled>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// How many students each program has (active enrollments).
+pub async fn counts(db: &Db) -> sqlx::Result<Vec<(i64, i64)>> {
+    const SQL: &str = "SELECT course_id, COUNT(*) FROM enrollments WHERE status = 'active' GROUP BY course_id";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).fetch_all(pool).await)
+}
