@@ -180,6 +180,11 @@ async fn invalid_content_fails_whole_and_changes_nothing(backend: Backend) {
         ),
         ("site.toml", "name = \"x\"\n".into(), "invalid TOML"),
         (
+            "site.toml",
+            common::fixture::SITE.replace("America/Chicago", "Mars/Olympus_Mons"),
+            "'time_zone': 'Mars/Olympus_Mons' is not a time zone name",
+        ),
+        (
             "alpha/01-start/02-basics.md",
             "+++\nduration_minutes = 3\n+++\nNo title.\n".into(),
             "title",
