@@ -16,6 +16,7 @@ pub mod launch;
 pub mod learning;
 pub mod local_time;
 pub mod mail;
+pub mod payments;
 pub mod preenroll;
 pub mod server;
 pub mod web;

@@ -173,10 +173,15 @@ async fn the_whole_journey_from_form_to_launch_email(backend: Backend) {
         Some("List-Unsubscribe=One-Click")
     );
     assert!(launch.html().contains("Unsubscribe"));
-    // The enroll link leads to the program's offer, which is open now, for everyone.
+    // The enroll link asks a visitor to log in (or sign up) and then comes back to enrolling.
     let go = app.get(&format!("/courses/{GUT}/enroll")).await;
     assert_eq!(go.status, StatusCode::SEE_OTHER);
-    assert_eq!(go.header("location"), format!("/courses/{GUT}#enroll"));
+    assert!(
+        go.header("location").starts_with("/login?next="),
+        "{}",
+        go.header("location")
+    );
+    assert!(go.header("location").contains("enroll"));
     let program = app.get(&format!("/courses/{GUT}")).await;
     assert!(program.text(".eyebrow").contains("Open for enrollment"));
     assert!(

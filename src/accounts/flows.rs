@@ -256,6 +256,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
     let emails = mail::store::for_recipient(&state.db, &user.email).await?;
     let programs = crate::learning::programs_of(state, user).await?;
     let unsubscribed_at = mail::store::unsubscribed_at(&state.db, &user.email).await?;
+    let orders = crate::payments::store::for_user(&state.db, user.id).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -267,6 +268,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
             "created_at": rfc3339(user.created_at),
         },
         "programs": programs,
+        "orders": orders,
         "marketing_email": if unsubscribed_at.is_some() { "unsubscribed" } else { "subscribed" },
         "emails_sent_to_you": emails,
     }))
@@ -277,6 +279,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
 pub async fn delete_account(state: &AppState, user: &User) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     mail::store::delete_for_recipient(&mut tx, &user.email).await?;
+    crate::payments::store::anonymise_for_user(&mut tx, user.id).await?;
     // The pre-enrollment list entry is theirs only if they proved they own the address.
     if user.email_verified_at.is_some() {
         crate::preenroll::store::delete_for_email(&mut tx, &user.email).await?;

@@ -369,11 +369,16 @@ fn notice_text(key: &str) -> Option<&'static str> {
 
 async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
     let programs = crate::learning::programs_of(state, user).await?;
+    let orders: Vec<Value> = crate::payments::store::for_user(&state.db, user.id)
+        .await?
+        .iter()
+        .map(|o| context! { row => Serde(o), number => crate::payments::flows::order_number(o.id) })
+        .collect();
     // Later maps win: defaults, then the caller's values, then the user.
     let ctx = minijinja::value::merge_maps([
         context! { errors => context! {}, form => context! {}, notice => () },
         extra,
-        context! { user => user_value(user), programs => Serde(&programs) },
+        context! { user => user_value(user), programs => Serde(&programs), orders },
     ]);
     form_page(state, "accounts/account.html", status, ctx)
 }

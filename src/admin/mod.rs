@@ -3,6 +3,7 @@
 
 mod announcements;
 pub mod csv;
+mod orders;
 mod preenrollments;
 mod programs;
 mod store;
@@ -26,6 +27,9 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<AppState>)> {
         ("/admin/courses/{slug}/unschedule", false, post(programs::unschedule)),
         ("/admin/courses/{slug}/status", false, post(programs::set_status)),
         ("/admin/enrollments", false, post(programs::grant)),
+        ("/admin/orders", true, get(orders::list)),
+        ("/admin/orders.csv", true, get(orders::csv)),
+        ("/admin/orders/{id}/refund", false, post(orders::refund)),
         ("/admin/preenrollments", true, get(preenrollments::list)),
         ("/admin/preenrollments.csv", true, get(preenrollments::csv)),
         (

@@ -61,9 +61,18 @@ pub async fn course(
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    // A signed-in visitor of an open program sees their own offer: "Continue" when enrolled, or
+    // their price (early bird included).
+    let ctx = match (&user, catalog.courses.iter().find(|c| c.slug == slug)) {
+        (Some(u), Some(course)) if course.status == "open" => {
+            let offer = crate::payments::offer_for(&state, u, course).await?;
+            minijinja::value::merge_maps([program.page.clone(), minijinja::context! { offer }])
+        }
+        _ => program.page.clone(),
+    };
     Ok(html(
         StatusCode::OK,
-        page(&state, &catalog, &user, &slug, "catalog/course.html", &program.page)?,
+        page(&state, &catalog, &user, &slug, "catalog/course.html", &ctx)?,
     ))
 }
 
@@ -75,9 +84,16 @@ pub async fn lesson(
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
-    // Not a preview: the page says what opens it, with 403 (the lesson exists; this visitor may
+    // A preview is for everyone; the rest for the program's enrolled students and for instructors.
+    // Anyone else gets 403 with a page that says what opens it (the lesson exists; this visitor may
     // not read it).
-    let (status, template) = if lesson.lesson.free_preview {
+    let may_read = lesson.lesson.free_preview
+        || match &user {
+            Some(u) if u.is_instructor() => true,
+            Some(u) => crate::enrollment::store::is_active(&state.db, u.id, lesson.lesson.course_id).await?,
+            None => false,
+        };
+    let (status, template) = if may_read {
         (StatusCode::OK, "catalog/lesson.html")
     } else {
         (StatusCode::FORBIDDEN, "catalog/lesson_locked.html")
@@ -87,11 +103,4 @@ pub async fn lesson(
         status,
         page(&state, &catalog, &user, &key, template, &lesson.page)?,
     ))
-}
-
-/// Where launch emails point. Until online enrollment exists this is the program's offer.
-pub async fn enroll(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, AppError> {
-    // Only a known slug goes into the Location header.
-    state.catalog().program(&slug).ok_or(AppError::NotFound)?;
-    Ok(axum::response::Redirect::to(&format!("/courses/{slug}#enroll")).into_response())
 }

@@ -18,5 +18,4 @@ pub fn routes() -> Router<AppState> {
         .route("/courses", get(handlers::courses))
         .route("/courses/{slug}", get(handlers::course))
         .route("/courses/{slug}/lessons/{lesson}", get(handlers::lesson))
-        .route("/courses/{slug}/enroll", get(handlers::enroll))
 }

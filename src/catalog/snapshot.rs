@@ -90,6 +90,11 @@ impl Catalog {
         }
         let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
         let coming_value = Value::from(Serde(&coming));
+        let bundle = crate::payments::pricing::bundle_of(&courses, site.bundle_price_cents).map(|all| {
+            let titles: Vec<String> = all.iter().map(|c| c.title.clone()).collect();
+            let list: i64 = all.iter().map(|c| c.price_cents).sum();
+            context! { titles, list_cents => list, price_cents => site.bundle_price_cents }
+        });
         let mut programs = HashMap::new();
         for course in pages {
             let rows: Vec<SyllabusRow> = syllabus.iter().filter(|r| r.course_id == course.id).cloned().collect();
@@ -112,6 +117,8 @@ impl Catalog {
                 first_preview,
                 preenroll_courses => coming_value.clone(),
                 consent => crate::preenroll::flows::CONSENT,
+                first_lesson => rows.first().map(|r| r.lesson_slug.clone()),
+                bundle => bundle.clone(),
             };
             let mut lesson_pages = HashMap::new();
             for lesson in lessons_by_course.remove(&course.id).unwrap_or_default() {

@@ -59,3 +59,15 @@ pub async fn counts(db: &Db) -> sqlx::Result<Vec<(i64, i64)>> {
     const SQL: &str = "SELECT course_id, COUNT(*) FROM enrollments WHERE status = 'active' GROUP BY course_id";
     db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).fetch_all(pool).await)
 }
+
+/// The programs a person may study now, by id.
+pub async fn active_course_ids(db: &Db, user_id: i64) -> sqlx::Result<Vec<i64>> {
+    const SQL: &str = "SELECT course_id FROM enrollments WHERE user_id = $1 AND status = 'active'";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// May this person read this program's lessons?
+pub async fn is_active(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_one(pool).await.map(|n| n > 0))
+}

@@ -1,4 +1,5 @@
-//! Scheduled work: firing scheduled launches, and forgetting pre-enrollments nobody confirmed.
+//! Scheduled work: firing scheduled launches, settling orders whose Stripe webhook never came, and
+//! forgetting pre-enrollments nobody confirmed.
 //! Every instance runs this loop; each piece of work is claimed in the database, so it happens
 //! once however many instances there are.
 
@@ -16,6 +17,11 @@ pub async fn run(state: AppState) {
     loop {
         if let Err(e) = crate::launch::run_due(&state).await {
             tracing::warn!(error = %e, "scheduled launches: will retry");
+        }
+        match crate::payments::flows::reconcile(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(orders = n, "reconciled pending orders with Stripe"),
+            Err(e) => tracing::warn!(error = %e, "could not reconcile pending orders"),
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             match crate::preenroll::flows::purge_unconfirmed(&state).await {

@@ -35,6 +35,8 @@ pub struct Inner {
     pub mail_wakeup: tokio::sync::Notify,
     /// Wakes the scheduler (scheduled launches) before its next tick.
     pub jobs_wakeup: tokio::sync::Notify,
+    /// Stripe, when its keys are set; `None` is test mode (the built-in test checkout).
+    pub stripe: Option<crate::payments::stripe_api::Gateway>,
     catalog: RwLock<Arc<Catalog>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -51,6 +53,14 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<AppState> {
         let catalog = Catalog::load(&db).await?;
         let templates = Templates::new(Arc::new(Assets::load()));
+        let stripe = match &config.stripe {
+            Some(keys) => Some(crate::payments::stripe_api::Gateway::new(
+                &keys.secret_key,
+                &keys.webhook_secret,
+                config.stripe_api_base.as_deref(),
+            )?),
+            None => None,
+        };
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -58,6 +68,7 @@ impl AppState {
             clock: Clock::default(),
             mail_wakeup: tokio::sync::Notify::new(),
             jobs_wakeup: tokio::sync::Notify::new(),
+            stripe,
             catalog: RwLock::new(Arc::new(catalog)),
             refreshing: tokio::sync::Mutex::new(()),
         })))

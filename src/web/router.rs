@@ -30,18 +30,21 @@ pub fn app(state: AppState) -> Router {
     let sessions = Store::new(&state.db).layer(state.config.is_https());
     // Cross-site form posts are refused (Origin / Sec-Fetch-Site); SameSite=Lax cookies add a second
     // wall. The public URL is trusted explicitly, for proxies that rewrite Host.
-    // One exception: the RFC 8058 one-click unsubscribe is a POST from the recipient's mail
+    // Two exceptions: Stripe's webhook (verified by its signature), and the RFC 8058 one-click unsubscribe is a POST from the recipient's mail
     // provider, not from our pages; the single-use token in its URL is what authorises it.
     let csrf = CsrfLayer::new()
         .add_trusted_origin(origin_of(&state.config.base_url))
         .unwrap_or_else(|_| CsrfLayer::new())
-        .with_insecure_bypass(|method, uri| method == axum::http::Method::POST && uri.path() == "/unsubscribe");
+        .with_insecure_bypass(|method, uri| {
+            method == axum::http::Method::POST && matches!(uri.path(), "/unsubscribe" | "/webhooks/stripe")
+        });
     Router::new()
         .merge(crate::catalog::routes())
         .merge(crate::accounts::routes(state.config.auth_rate_limit))
         .merge(crate::preenroll::routes(state.config.auth_rate_limit))
         .merge(crate::mail::unsubscribe::routes())
         .merge(crate::learning::routes())
+        .merge(crate::payments::routes())
         .merge(crate::admin::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route(

@@ -1,0 +1,168 @@
+//! Orders in the studio: filter by program and status, export CSV, refund.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use minijinja::value::Serde;
+use serde::Deserialize;
+
+use super::csv;
+use crate::payments::flows::{self, Refunded};
+use crate::payments::store::{self, OrderLine};
+use crate::web::auth::Instructor;
+use crate::web::{AppError, AppState};
+
+pub const STATUSES: [&str; 6] = ["pending", "paid", "refunded", "failed", "cancelled", "expired"];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Filter {
+    course: String,
+    status: String,
+    notice: String,
+}
+
+impl Filter {
+    fn check(&self, state: &AppState) -> Result<(), AppError> {
+        let course_ok = self.course.is_empty() || state.catalog().courses.iter().any(|c| c.slug == self.course);
+        let status_ok = self.status.is_empty() || STATUSES.contains(&self.status.as_str());
+        if course_ok && status_ok {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest("Unknown program or status in the filter.".into()))
+        }
+    }
+}
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "refunded" => "Refunded. The student's access to the order's programs has ended; their progress is kept.",
+        "not-paid" => "Only a paid order can be refunded.",
+        _ => return None,
+    })
+}
+
+async fn render(
+    state: &AppState,
+    user: &crate::accounts::store::User,
+    f: &Filter,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let rows = store::list(&state.db, &f.course, &f.status).await?;
+    let revenue: i64 = rows
+        .iter()
+        .filter(|r| r.status == "paid")
+        .map(|r| r.amount_paid_cents.unwrap_or(r.total_cents))
+        .sum();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("course", &f.course)
+        .append_pair("status", &f.status)
+        .finish();
+    let numbered: Vec<_> = rows
+        .iter()
+        .map(|r| context! { row => Serde(r), number => flows::order_number(r.id) })
+        .collect();
+    let ctx = context! {
+        user => Serde(user),
+        rows => numbered,
+        revenue,
+        courses => Serde(&state.catalog().courses),
+        statuses => STATUSES,
+        course => f.course.clone(),
+        status => f.status.clone(),
+        query,
+        notice => notice_text(&f.notice),
+        error,
+    };
+    Ok((status, state.render("admin/orders.html", ctx)?).into_response())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Instructor(user): Instructor,
+    Query(f): Query<Filter>,
+) -> Result<Response, AppError> {
+    f.check(&state)?;
+    render(&state, &user, &f, StatusCode::OK, None).await
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    Instructor(_): Instructor,
+    Query(f): Query<Filter>,
+) -> Result<Response, AppError> {
+    f.check(&state)?;
+    let rows = store::list(&state.db, &f.course, &f.status).await?;
+    let catalog = state.catalog();
+    let tz = crate::local_time::zone(&catalog.site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let date_header = format!("Date ({})", catalog.site.time_zone);
+    let money = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
+    let body = csv::document(
+        &[
+            "Order",
+            &date_header,
+            "Name",
+            "Email",
+            "Programs",
+            "Status",
+            "Currency",
+            "Price",
+            "Paid",
+        ],
+        rows.iter().map(|r: &OrderLine| {
+            vec![
+                flows::order_number(r.id),
+                crate::local_time::input_value(r.created_at, &tz).replace('T', " "),
+                r.name.clone().unwrap_or_default(),
+                r.email.clone().unwrap_or_default(),
+                r.programs.clone(),
+                r.status.clone(),
+                r.currency.clone(),
+                money(r.total_cents),
+                r.amount_paid_cents.map(money).unwrap_or_default(),
+            ]
+        }),
+    );
+    let date = state.clock.now().date();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"orders-{date}.csv\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    Instructor(user): Instructor,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    match flows::refund(&state, id).await? {
+        Refunded::Done => {
+            tracing::info!(order_id = id, by = user.id, "refund by the instructor");
+            Ok(Redirect::to("/admin/orders?notice=refunded").into_response())
+        }
+        Refunded::NotPaid => Ok(Redirect::to("/admin/orders?notice=not-paid").into_response()),
+        Refunded::NotFound => Err(AppError::NotFound),
+        Refunded::ProviderFailed(why) => {
+            let message = format!("Stripe did not make the refund, so nothing changed: {why}");
+            render(
+                &state,
+                &user,
+                &Filter::default(),
+                StatusCode::BAD_GATEWAY,
+                Some(message),
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! What payments do, without HTTP: start a checkout, fulfil a paid order exactly once (whichever of
+//! the webhook, the success page or the reconciliation job gets there first), refund, and the
+//! webhook events.
+
+use minijinja::context;
+use time::Duration;
+
+use super::pricing::{self, Quote};
+use super::store::{self, NewOrder, Order};
+use super::stripe_api::{self, NewSession, Session};
+use crate::accounts::store::User;
+use crate::catalog::store::CourseSummary;
+use crate::db::Tx;
+use crate::mail::{self, Category, Outgoing};
+use crate::web::{AppError, AppState};
+
+/// Pending Stripe orders older than this are checked with Stripe by the reconciliation job.
+pub const RECONCILE_AFTER: Duration = Duration::minutes(15);
+
+/// The early-bird windows that apply to this buyer: only an address they proved they own counts.
+pub async fn launches_for(state: &AppState, user: &User) -> Result<Vec<(i64, Option<time::OffsetDateTime>)>, AppError> {
+    if user.email_verified_at.is_none() {
+        return Ok(Vec::new());
+    }
+    Ok(store::early_bird_launches(&state.db, &user.email).await?)
+}
+
+/// What this buyer would pay for `courses` now.
+pub async fn quote_for(
+    state: &AppState,
+    user: &User,
+    courses: &[&CourseSummary],
+    bundle: bool,
+) -> Result<Quote, AppError> {
+    let launches = launches_for(state, user).await?;
+    Ok(pricing::quote(
+        &state.catalog(),
+        courses,
+        bundle,
+        &launches,
+        state.clock.now(),
+    ))
+}
+
+#[derive(Debug)]
+pub enum Started {
+    /// Go here to pay (Stripe Checkout, or the built-in test checkout).
+    Redirect(String),
+    /// Stripe could not be reached or refused: the order stays pending, nothing was charged.
+    ProviderDown { order_id: i64 },
+}
+
+/// Creates a pending order at the server's prices and a Checkout Session for it.
+pub async fn start(
+    state: &AppState,
+    user: &User,
+    courses: &[&CourseSummary],
+    bundle: bool,
+) -> Result<Started, AppError> {
+    let quote = quote_for(state, user, courses, bundle).await?;
+    let now = state.clock.now();
+    let provider = if state.stripe.is_some() { "stripe" } else { "test" };
+    let mut tx = state.db.begin().await?;
+    let order_id = store::insert_order(
+        &mut tx,
+        &NewOrder {
+            user_id: user.id,
+            email: &user.email,
+            name: &user.name,
+            provider,
+            currency: &quote.currency,
+            list_cents: quote.list_cents,
+            total_cents: quote.total_cents,
+            bundle: quote.bundle,
+            early_bird: quote.early_bird,
+        },
+        now,
+    )
+    .await?;
+    for line in &quote.lines {
+        store::insert_item(&mut tx, order_id, line.course_id, line.price_cents).await?;
+    }
+    tx.commit().await?;
+
+    let Some(gateway) = &state.stripe else {
+        return Ok(Started::Redirect(format!("/checkout/test/{order_id}")));
+    };
+    let base = &state.config.base_url;
+    let new = NewSession {
+        order_id,
+        currency: &quote.currency,
+        lines: quote
+            .lines
+            .iter()
+            .map(|l| stripe_api::Line {
+                title: &l.title,
+                price_cents: l.price_cents,
+            })
+            .collect(),
+        email: &user.email,
+        success_url: format!("{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"),
+        cancel_url: format!("{base}/courses/{}?checkout=cancelled", courses[0].slug),
+    };
+    match gateway.create_session(&new).await {
+        Ok(Session { id, url: Some(url), .. }) => {
+            store::set_session(&state.db, order_id, &id, state.clock.now()).await?;
+            Ok(Started::Redirect(url))
+        }
+        Ok(session) => {
+            tracing::error!(order_id, session = %session.id, "Stripe returned a session without a URL");
+            Ok(Started::ProviderDown { order_id })
+        }
+        Err(e) => {
+            tracing::error!(order_id, error = %e, "could not create a Stripe Checkout Session");
+            Ok(Started::ProviderDown { order_id })
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fulfilled {
+    /// Paid now: access granted, receipt queued.
+    Now,
+    /// Already paid (the other path came first), or no longer pending.
+    AlreadyDone,
+    /// The payment had been refunded before we heard it was paid: no access.
+    RefundedFirst,
+    NotFound,
+}
+
+/// Marks an order paid and grants access, inside `tx`. Exactly once: only the first caller finds
+/// the order pending.
+async fn fulfil_in(
+    tx: &mut Tx,
+    state: &AppState,
+    order_id: i64,
+    payment_intent: Option<&str>,
+    amount: Option<i64>,
+) -> Result<Fulfilled, AppError> {
+    let now = state.clock.now();
+    let Some(order) = store::order_in_tx(tx, order_id).await? else {
+        return Ok(Fulfilled::NotFound);
+    };
+    if !store::mark_paid(tx, order.id, payment_intent, amount, now).await? {
+        return Ok(Fulfilled::AlreadyDone);
+    }
+    if let Some(pi) = payment_intent
+        && store::has_early_refund(tx, pi).await?
+    {
+        store::move_status(tx, order.id, "paid", "refunded", now).await?;
+        tracing::warn!(
+            order_id,
+            "payment was refunded before it was fulfilled: no access granted"
+        );
+        return Ok(Fulfilled::RefundedFirst);
+    }
+    let items = store::items(tx, order.id).await?;
+    if let Some(user_id) = order.user_id {
+        for item in &items {
+            crate::enrollment::store::grant(tx, user_id, item.course_id, "order", Some(order.id), now).await?;
+        }
+    }
+    if let (Some(email), Some(name)) = (&order.email, &order.name) {
+        let site = &state.catalog().site;
+        let tz = crate::local_time::zone(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let paid = amount.unwrap_or(order.total_cents);
+        mail::enqueue(
+            tx,
+            state,
+            Outgoing {
+                to: email,
+                to_name: name,
+                subject: format!("Your receipt from {}: order {}", site.name, order_number(order.id)),
+                template: "receipt",
+                ctx: context! {
+                    number => order_number(order.id),
+                    items => minijinja::value::Serde(&items),
+                    amount => paid,
+                    currency => order.currency.clone(),
+                    date => crate::local_time::format_local_date(now, &tz),
+                    test => order.provider == "test",
+                    dashboard_url => format!("{}/dashboard", state.config.base_url),
+                },
+                category: Category::Transactional,
+                dedupe_key: Some(format!("receipt:{}", order.id)),
+                campaign: None,
+            },
+        )
+        .await?;
+    }
+    tracing::info!(order_id, "order paid: access granted");
+    Ok(Fulfilled::Now)
+}
+
+/// The number on receipts and in the studio.
+pub fn order_number(id: i64) -> String {
+    format!("LW-{id:06}")
+}
+
+/// Fulfils an order in its own transaction (success page, test checkout, reconciliation).
+pub async fn fulfil(
+    state: &AppState,
+    order_id: i64,
+    payment_intent: Option<&str>,
+    amount: Option<i64>,
+) -> Result<Fulfilled, AppError> {
+    let mut tx = state.db.begin().await?;
+    let outcome = fulfil_in(&mut tx, state, order_id, payment_intent, amount).await?;
+    tx.commit().await?;
+    if outcome == Fulfilled::Now {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(outcome)
+}
+
+/// Fulfils a Stripe order from a session we read back from Stripe, if it is paid and is this order's.
+pub async fn fulfil_from_session(state: &AppState, order: &Order, session: &Session) -> Result<Fulfilled, AppError> {
+    if session.order_id != Some(order.id) || order.checkout_session_id.as_deref() != Some(session.id.as_str()) {
+        tracing::error!(order_id = order.id, session = %session.id, "session does not belong to the order");
+        return Ok(Fulfilled::NotFound);
+    }
+    if !session.paid {
+        return Ok(Fulfilled::AlreadyDone);
+    }
+    fulfil(state, order.id, session.payment_intent.as_deref(), session.amount_total).await
+}
+
+/// Cancels a pending order (the buyer left the test checkout).
+pub async fn cancel(state: &AppState, order_id: i64) -> Result<bool, AppError> {
+    let mut tx = state.db.begin().await?;
+    let done = store::move_status(&mut tx, order_id, "pending", "cancelled", state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refunded {
+    Done,
+    NotPaid,
+    NotFound,
+    /// Stripe refused or could not be reached: nothing changed.
+    ProviderFailed(String),
+}
+
+/// Refunds a paid order through Stripe (nothing to call for a test order), then marks it refunded
+/// and ends the access it gave.
+pub async fn refund(state: &AppState, order_id: i64) -> Result<Refunded, AppError> {
+    let Some(order) = store::order(&state.db, order_id).await? else {
+        return Ok(Refunded::NotFound);
+    };
+    if order.status != "paid" {
+        return Ok(Refunded::NotPaid);
+    }
+    if order.provider == "stripe" {
+        let (Some(gateway), Some(pi)) = (&state.stripe, &order.payment_intent_id) else {
+            return Ok(Refunded::ProviderFailed("no Stripe payment to refund".into()));
+        };
+        if let Err(e) = gateway.refund(pi, order.id).await {
+            tracing::error!(order_id, error = %e, "refund refused");
+            return Ok(Refunded::ProviderFailed(e.0));
+        }
+    }
+    let mut tx = state.db.begin().await?;
+    let done = mark_refunded(&mut tx, order.id, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(if done { Refunded::Done } else { Refunded::NotPaid })
+}
+
+async fn mark_refunded(tx: &mut Tx, order_id: i64, now: time::OffsetDateTime) -> Result<bool, AppError> {
+    if !store::move_status(tx, order_id, "paid", "refunded", now).await? {
+        return Ok(false);
+    }
+    let revoked = store::revoke_enrollments(tx, order_id, now).await?;
+    tracing::info!(order_id, revoked, "order refunded: access ended");
+    Ok(true)
+}
+
+/// What the webhook did with an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Applied,
+    /// Seen before (a replay or a second delivery): nothing done.
+    Duplicate,
+    /// A type we do not act on, or nothing to change.
+    Ignored,
+}
+
+/// Handles a verified Stripe event, exactly once per event id: the id is recorded in the same
+/// transaction as what the event changes.
+pub async fn handle_event(state: &AppState, event: stripe_webhook::Event) -> Result<Handled, AppError> {
+    use stripe_webhook::EventObject;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if !store::record_event(&mut tx, event.id.as_str(), event.type_.as_str(), now).await? {
+        return Ok(Handled::Duplicate);
+    }
+    let outcome = match event.data.object {
+        EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+            let session = Session::from(&*s);
+            match session.order_id {
+                Some(order_id) if session.paid => {
+                    match fulfil_in(
+                        &mut tx,
+                        state,
+                        order_id,
+                        session.payment_intent.as_deref(),
+                        session.amount_total,
+                    )
+                    .await?
+                    {
+                        Fulfilled::Now | Fulfilled::RefundedFirst => Handled::Applied,
+                        _ => Handled::Ignored,
+                    }
+                }
+                // Paid later (bank transfer and the like): remember the payment, wait for the next event.
+                Some(order_id) => {
+                    if let Some(pi) = &session.payment_intent {
+                        store::set_payment_intent(&mut tx, order_id, pi).await?;
+                    }
+                    Handled::Ignored
+                }
+                None => Handled::Ignored,
+            }
+        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => match Session::from(&*s).order_id {
+            Some(order_id) if store::move_status(&mut tx, order_id, "pending", "failed", now).await? => {
+                Handled::Applied
+            }
+            _ => Handled::Ignored,
+        },
+        EventObject::ChargeRefunded(charge) => {
+            let pi = charge.payment_intent.as_ref().map(|p| p.id().as_str().to_owned());
+            match (pi, charge.refunded) {
+                // A full refund: the order's access ends (or, if we have not seen it paid yet, it
+                // never starts).
+                (Some(pi), true) => match store::order_by_payment_intent(&mut tx, &pi).await? {
+                    Some(order) if mark_refunded(&mut tx, order.id, now).await? => Handled::Applied,
+                    Some(order) if order.status == "pending" => {
+                        store::record_early_refund(&mut tx, &pi, now).await?;
+                        Handled::Applied
+                    }
+                    Some(_) => Handled::Ignored,
+                    None => {
+                        store::record_early_refund(&mut tx, &pi, now).await?;
+                        Handled::Applied
+                    }
+                },
+                (Some(pi), false) => {
+                    tracing::info!(payment_intent = %pi, amount_refunded = charge.amount_refunded, "partial refund: access kept");
+                    Handled::Ignored
+                }
+                (None, _) => Handled::Ignored,
+            }
+        }
+        _ => Handled::Ignored,
+    };
+    tx.commit().await?;
+    if outcome == Handled::Applied {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(outcome)
+}
+
+/// The reconciliation job: asks Stripe about pending orders whose webhook never came.
+pub async fn reconcile(state: &AppState) -> Result<usize, AppError> {
+    let Some(gateway) = &state.stripe else {
+        return Ok(0);
+    };
+    let before = state.clock.now() - RECONCILE_AFTER;
+    let mut settled = 0;
+    for (order_id, session_id) in store::stale_pending(&state.db, before, 50).await? {
+        let session = match gateway.retrieve_session(&session_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(order_id, error = %e, "reconcile: Stripe did not answer; will try again");
+                continue;
+            }
+        };
+        let Some(order) = store::order(&state.db, order_id).await? else {
+            continue;
+        };
+        if session.paid {
+            if fulfil_from_session(state, &order, &session).await? == Fulfilled::Now {
+                settled += 1;
+            }
+        } else if session.expired {
+            let mut tx = state.db.begin().await?;
+            store::move_status(&mut tx, order_id, "pending", "expired", state.clock.now()).await?;
+            tx.commit().await?;
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}

@@ -1,0 +1,311 @@
+//! The enroll pages, checkout, the success page, the built-in test checkout and the Stripe webhook.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use minijinja::value::Serde;
+use serde::Deserialize;
+
+use super::flows::{self, Fulfilled, Started};
+use super::pricing;
+use super::store::{self, Order};
+use crate::accounts::store::User;
+use crate::catalog::store::CourseSummary;
+use crate::web::auth::SignedIn;
+use crate::web::{AppError, AppState};
+
+fn page(state: &AppState, status: StatusCode, template: &str, ctx: minijinja::Value) -> Result<Response, AppError> {
+    Ok((status, state.render(template, ctx)?).into_response())
+}
+
+/// The offer for one program (and the bundle, when it applies) for this person.
+pub async fn enroll_page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let course = catalog
+        .courses
+        .iter()
+        .find(|c| c.slug == slug)
+        .ok_or(AppError::NotFound)?;
+    let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
+    // Enrolled already ("Continue"), or not open: the program page says what to do.
+    if enrolled.contains(&course.id) || course.status != "open" {
+        return Ok(Redirect::to(&format!("/courses/{}", course.slug)).into_response());
+    }
+    let quote = flows::quote_for(&state, &user, &[course], false).await?;
+    let bundle = match pricing::bundle_courses(&catalog) {
+        Some(all) if all.iter().all(|c| !enrolled.contains(&c.id)) => {
+            Some(flows::quote_for(&state, &user, &all, true).await?)
+        }
+        _ => None,
+    };
+    page(
+        &state,
+        StatusCode::OK,
+        "payments/enroll.html",
+        context! { user => Serde(&user), course => Serde(course), quote => Serde(&quote), bundle => Serde(&bundle),
+        verified => user.email_verified_at.is_some() },
+    )
+}
+
+/// Both programs at the bundle price.
+pub async fn bundle_page(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let Some(all) = pricing::bundle_courses(&catalog) else {
+        return Ok(Redirect::to("/courses").into_response());
+    };
+    let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
+    if all.iter().any(|c| enrolled.contains(&c.id)) {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    let quote = flows::quote_for(&state, &user, &all, true).await?;
+    page(
+        &state,
+        StatusCode::OK,
+        "payments/enroll.html",
+        context! { user => Serde(&user), quote => Serde(&quote), bundle => (), only_bundle => true,
+        verified => user.email_verified_at.is_some() },
+    )
+}
+
+fn refuse(state: &AppState, user: &User, status: StatusCode, message: String) -> Result<Response, AppError> {
+    page(
+        state,
+        status,
+        "payments/problem.html",
+        context! { user => Serde(user), message },
+    )
+}
+
+/// Starts a checkout. Only program slugs are read from the form: every amount comes from the
+/// database and `site.toml`.
+pub async fn checkout(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let mut slugs: Vec<String> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if k == "course" && !slugs.iter().any(|s| *s == *v) {
+            slugs.push(v.into_owned());
+        }
+    }
+    let catalog = state.catalog();
+    if slugs.is_empty() || slugs.len() > catalog.courses.len() {
+        return refuse(
+            &state,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose a program to enroll in.".into(),
+        );
+    }
+    let mut courses: Vec<&CourseSummary> = Vec::new();
+    for slug in &slugs {
+        match catalog.courses.iter().find(|c| &c.slug == slug) {
+            Some(c) if c.status == "open" => courses.push(c),
+            Some(c) => {
+                return refuse(
+                    &state,
+                    &user,
+                    StatusCode::CONFLICT,
+                    format!("{} is not open for enrollment.", c.title),
+                );
+            }
+            None => {
+                return refuse(
+                    &state,
+                    &user,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "That program does not exist.".into(),
+                );
+            }
+        }
+    }
+    courses.sort_by_key(|c| catalog.courses.iter().position(|x| x.id == c.id));
+    let bundle = courses.len() > 1;
+    if bundle {
+        let offered: Vec<i64> = pricing::bundle_courses(&catalog)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let asked: Vec<i64> = courses.iter().map(|c| c.id).collect();
+        if offered != asked {
+            return refuse(
+                &state,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Enroll in one program, or in both together at the bundle price.".into(),
+            );
+        }
+    }
+    let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
+    if let Some(c) = courses.iter().find(|c| enrolled.contains(&c.id)) {
+        return refuse(
+            &state,
+            &user,
+            StatusCode::CONFLICT,
+            format!("You are already enrolled in {}.", c.title),
+        );
+    }
+    match flows::start(&state, &user, &courses, bundle).await? {
+        Started::Redirect(url) => Ok(Redirect::to(&url).into_response()),
+        Started::ProviderDown { .. } => refuse(
+            &state,
+            &user,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We could not reach our payment provider. Nothing was charged. Please try again in a few minutes.".into(),
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SuccessQuery {
+    session_id: String,
+    order: Option<i64>,
+}
+
+/// The buyer's own order, or 404 (never someone else's).
+fn own_order(user: &User, order: Option<Order>) -> Result<Order, AppError> {
+    match order {
+        Some(o) if o.user_id == Some(user.id) => Ok(o),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// Where Stripe sends the buyer back. The webhook may come later, so this asks Stripe itself and
+/// fulfils a paid order; whichever comes first grants access, the other changes nothing.
+pub async fn success(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(q): Query<SuccessQuery>,
+) -> Result<Response, AppError> {
+    let found = match q.order {
+        Some(id) => store::order(&state.db, id).await?,
+        None if !q.session_id.is_empty() && q.session_id.len() <= 255 => {
+            store::order_by_session(&state.db, &q.session_id).await?
+        }
+        None => None,
+    };
+    let mut order = own_order(&user, found)?;
+    if order.status == "pending"
+        && let (Some(gateway), Some(session_id)) = (&state.stripe, &order.checkout_session_id)
+    {
+        match gateway.retrieve_session(session_id).await {
+            Ok(session) => {
+                flows::fulfil_from_session(&state, &order, &session).await?;
+                order = store::order(&state.db, order.id).await?.ok_or(AppError::NotFound)?;
+            }
+            Err(e) => tracing::warn!(order_id = order.id, error = %e, "success page: Stripe did not answer"),
+        }
+    }
+    let mut tx = state.db.begin().await?;
+    let items = store::items(&mut tx, order.id).await?;
+    tx.commit().await?;
+    page(
+        &state,
+        StatusCode::OK,
+        "payments/success.html",
+        context! { user => Serde(&user), order => Serde(&order), items => Serde(&items),
+        number => flows::order_number(order.id) },
+    )
+}
+
+/// The built-in test checkout: only without Stripe keys, only for the buyer's own pending order.
+async fn test_order(state: &AppState, user: &User, id: i64) -> Result<Order, AppError> {
+    if state.stripe.is_some() {
+        return Err(AppError::NotFound);
+    }
+    let order = own_order(user, store::order(&state.db, id).await?)?;
+    if order.provider != "test" {
+        return Err(AppError::NotFound);
+    }
+    Ok(order)
+}
+
+pub async fn test_checkout(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = test_order(&state, &user, id).await?;
+    if order.status != "pending" {
+        return Ok(Redirect::to(&format!("/checkout/success?order={id}")).into_response());
+    }
+    let mut tx = state.db.begin().await?;
+    let items = store::items(&mut tx, order.id).await?;
+    tx.commit().await?;
+    page(
+        &state,
+        StatusCode::OK,
+        "payments/test_checkout.html",
+        context! { user => Serde(&user), order => Serde(&order), items => Serde(&items),
+        number => flows::order_number(order.id) },
+    )
+}
+
+pub async fn test_pay(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = test_order(&state, &user, id).await?;
+    let pi = format!("test_{}", order.id);
+    match flows::fulfil(&state, order.id, Some(&pi), Some(order.total_cents)).await? {
+        Fulfilled::NotFound => Err(AppError::NotFound),
+        _ => Ok(Redirect::to(&format!("/checkout/success?order={id}")).into_response()),
+    }
+}
+
+pub async fn test_cancel(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = test_order(&state, &user, id).await?;
+    flows::cancel(&state, order.id).await?;
+    let mut tx = state.db.begin().await?;
+    let items = store::items(&mut tx, order.id).await?;
+    tx.commit().await?;
+    let back = items.first().map_or("/courses".to_owned(), |i| {
+        format!("/courses/{}?checkout=cancelled", i.slug)
+    });
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// `POST /webhooks/stripe`: verified against `STRIPE_WEBHOOK_SECRET` (five minutes' tolerance) on
+/// the raw bytes; a bad or missing signature is a 400 that writes nothing.
+pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let Some(gateway) = &state.stripe else {
+        return Err(AppError::NotFound);
+    };
+    let bad = |why: &str| {
+        tracing::warn!(why, "refused a Stripe webhook");
+        Ok((StatusCode::BAD_REQUEST, why.to_owned()).into_response())
+    };
+    let Some(signature) = headers.get("stripe-signature").and_then(|v| v.to_str().ok()) else {
+        return bad("missing Stripe-Signature");
+    };
+    let Ok(payload) = std::str::from_utf8(&body) else {
+        return bad("body is not UTF-8");
+    };
+    let event = match stripe_webhook::Webhook::construct_event(payload, signature, &gateway.webhook_secret) {
+        Ok(event) => event,
+        Err(stripe_webhook::WebhookError::BadParse(e)) => {
+            // Signed by Stripe but not an event we can read: acknowledge, so it is not retried forever.
+            tracing::warn!(error = %e, "a signed Stripe event could not be read; ignored");
+            return Ok((StatusCode::OK, "ignored").into_response());
+        }
+        Err(e) => return bad(&format!("signature: {e}")),
+    };
+    let kind = event.type_.as_str().to_owned();
+    let outcome = flows::handle_event(&state, event).await?;
+    tracing::info!(event = %kind, ?outcome, "Stripe webhook");
+    Ok((StatusCode::OK, "ok").into_response())
+}
