@@ -96,7 +96,7 @@ pub async fn csv(
     f.check(&state)?;
     let rows = store::list(&state.db, &f.course, &f.status).await?;
     let catalog = state.catalog();
-    let tz = crate::local_time::zone(&catalog.site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = catalog.tz.clone();
     let date_header = format!("Date ({})", catalog.site.time_zone);
     let money = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
     let body = csv::document(

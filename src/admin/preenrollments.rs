@@ -66,7 +66,7 @@ pub async fn csv(
     f.check(&state)?;
     let rows = store::list(&state.db, &f.course, &f.state).await?;
     let catalog = state.catalog();
-    let tz = crate::local_time::zone(&catalog.site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = catalog.tz.clone();
     let when = |t: time::OffsetDateTime| crate::local_time::input_value(t, &tz).replace('T', " ");
     let header_signed_up = format!("Signed up ({})", catalog.site.time_zone);
     let header_confirmed = format!("Confirmed ({})", catalog.site.time_zone);

@@ -66,7 +66,7 @@ async fn render_overview(
         crate::launch::store::launches(&state.db),
     )?;
     let campaigns = store::campaign_counts(&state.db, "launch:").await?;
-    let tz = crate::local_time::zone(&state.catalog().site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = state.catalog().tz.clone();
     let programs: Vec<ProgramView> = programs
         .into_iter()
         .map(|row| {
@@ -158,7 +158,7 @@ pub async fn schedule(
     Path(slug): Path<String>,
     Form(form): Form<ScheduleForm>,
 ) -> Result<Response, AppError> {
-    let tz = crate::local_time::zone(&state.catalog().site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = state.catalog().tz.clone();
     let error = match crate::local_time::parse_local(&form.at, &tz) {
         Err(e) => e.to_owned(),
         Ok(at) => match launch::schedule(&state, &slug, at, Some(user.id)).await? {

@@ -84,15 +84,19 @@ pub async fn lesson(
     let catalog = state.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
-    // A preview is for everyone; the rest for the program's enrolled students and for instructors.
-    // Anyone else gets 403 with a page that says what opens it (the lesson exists; this visitor may
-    // not read it).
-    let may_read = lesson.lesson.free_preview
-        || match &user {
-            Some(u) if u.is_instructor() => true,
-            Some(u) => crate::enrollment::store::is_active(&state.db, u.id, lesson.lesson.course_id).await?,
-            None => false,
-        };
+    // A student with a seat in the program gets their own page (progress, drip, Mark complete).
+    if let Some(u) = &user
+        && !u.is_instructor()
+        && let Some(seat) = crate::learning::store::seat(&state.db, u.id, program.course_id).await?
+    {
+        let (status, template, extra) = crate::learning::student_lesson(&state, u, program, lesson, &seat).await?;
+        let ctx = minijinja::value::merge_maps([lesson.page.clone(), extra]);
+        return Ok(html(status, page(&state, &catalog, &user, "", template, &ctx)?));
+    }
+    // A preview is for everyone; the rest for instructors (and enrolled students, above). Anyone
+    // else gets 403 with a page that says what opens it (the lesson exists; this visitor may not
+    // read it).
+    let may_read = lesson.lesson.free_preview || user.as_ref().is_some_and(|u| u.is_instructor());
     let (status, template) = if may_read {
         (StatusCode::OK, "catalog/lesson.html")
     } else {

@@ -21,6 +21,8 @@ pub struct Catalog {
     /// The `content_version` this snapshot was built from.
     pub version: i64,
     pub site: Site,
+    /// The site's time zone (checked at import; UTC if it ever fails to load).
+    pub tz: jiff::tz::TimeZone,
     /// The site as a template value, built once.
     pub site_value: Value,
     pub home: Value,
@@ -34,6 +36,11 @@ pub struct Catalog {
 }
 
 pub struct Program {
+    pub course_id: i64,
+    pub slug: String,
+    pub title: String,
+    /// The syllabus in order: one row per lesson, with its module and drip settings.
+    pub rows: Vec<SyllabusRow>,
     /// The context of the program's page.
     pub page: Value,
     lessons: HashMap<String, LessonPage>,
@@ -143,6 +150,10 @@ impl Catalog {
             programs.insert(
                 course.slug.clone(),
                 Program {
+                    course_id: course.id,
+                    slug: course.slug.clone(),
+                    title: course.title.clone(),
+                    rows,
                     page,
                     lessons: lesson_pages,
                 },
@@ -152,6 +163,7 @@ impl Catalog {
         let sum_of_prices: i64 = courses.iter().map(|c| c.price_cents).sum();
         Catalog {
             version,
+            tz: crate::local_time::zone(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
             site_value: Value::from(Serde(&site)),
             home: context! { courses => Serde(&courses), any_preenrollment },
             listing: context! { courses => Serde(&courses), sum_of_prices },
@@ -178,6 +190,10 @@ impl Catalog {
 
     pub fn program(&self, slug: &str) -> Option<&Program> {
         self.programs.get(slug)
+    }
+
+    pub fn program_by_id(&self, course_id: i64) -> Option<&Program> {
+        self.programs.values().find(|p| p.course_id == course_id)
     }
 }
 

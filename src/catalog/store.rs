@@ -66,6 +66,8 @@ pub struct SyllabusRow {
     pub lesson_title: String,
     pub duration_minutes: i64,
     pub free_preview: bool,
+    pub unlock_after_days: Option<i64>,
+    pub unlock_on: Option<String>,
 }
 
 #[derive(sqlx::FromRow, Serialize, Clone, Debug)]
@@ -104,7 +106,7 @@ pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
 pub async fn visible_syllabus(db: &Db) -> sqlx::Result<Vec<SyllabusRow>> {
     const SQL: &str = "SELECT m.course_id, m.id AS module_id, m.slug AS module_slug, m.title AS module_title, \
         m.summary AS module_summary, l.id AS lesson_id, l.slug AS lesson_slug, l.title AS lesson_title, \
-        l.duration_minutes, l.free_preview \
+        l.duration_minutes, l.free_preview, m.unlock_after_days, m.unlock_on \
         FROM modules m JOIN lessons l ON l.module_id = m.id JOIN courses c ON c.id = m.course_id \
         WHERE c.status <> 'draft' AND c.archived = FALSE AND m.archived = FALSE AND l.archived = FALSE \
         ORDER BY m.course_id, m.position, l.position";

@@ -111,6 +111,8 @@ mod tests {
             lesson_title: lesson.into(),
             duration_minutes: 5,
             free_preview: false,
+            unlock_after_days: None,
+            unlock_on: None,
         }
     }
 

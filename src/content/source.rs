@@ -73,6 +73,8 @@ pub struct ModuleSource {
     pub title: String,
     pub summary: String,
     pub position: i64,
+    pub unlock_after_days: Option<i64>,
+    pub unlock_on: Option<String>,
     #[serde(skip)]
     pub lessons: Vec<LessonSource>,
 }
@@ -177,6 +179,12 @@ struct ModuleFile {
     title: String,
     #[serde(default)]
     summary: String,
+    /// Drip: the module opens this many days after the student enrolled.
+    #[serde(default)]
+    unlock_after_days: Option<i64>,
+    /// Drip: the module opens on this date (YYYY-MM-DD, in the site's time zone).
+    #[serde(default)]
+    unlock_on: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -461,11 +469,28 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         if lessons.is_empty() {
             return fail(module_dir, "has no lessons (NN-slug.md files)");
         }
+        let (unlock_after_days, unlock_on) = match (mfile.unlock_after_days, mfile.unlock_on) {
+            (Some(_), Some(_)) => {
+                return fail(&module_path, "set 'unlock_after_days' or 'unlock_on', not both");
+            }
+            (Some(days), None) if !(0..=3650).contains(&days) => {
+                return fail(&module_path, "'unlock_after_days' must be 0 to 3650");
+            }
+            (_, Some(date)) if date.trim().parse::<jiff::civil::Date>().is_err() => {
+                return fail(
+                    &module_path,
+                    format!("'unlock_on' must be a date like 2026-12-01, not '{date}'"),
+                );
+            }
+            (days, date) => (days, date.map(|d| d.trim().to_owned())),
+        };
         modules.push(ModuleSource {
             slug: module_slug.clone(),
             title: required(&module_path, "title", &mfile.title)?,
             summary: mfile.summary.trim().to_owned(),
             position: modules.len() as i64,
+            unlock_after_days,
+            unlock_on,
             lessons,
         });
     }

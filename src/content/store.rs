@@ -143,7 +143,8 @@ pub async fn insert_module(
     now: OffsetDateTime,
 ) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO modules (course_id, slug, title, summary, position, archived, source_hash, \
-        created_at, updated_at) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $7) RETURNING id";
+        created_at, updated_at, unlock_after_days, unlock_on) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $7, $8, $9) \
+        RETURNING id";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
         .bind(course_id)
         .bind(&m.slug)
@@ -152,6 +153,8 @@ pub async fn insert_module(
         .bind(m.position)
         .bind(hash)
         .bind(now)
+        .bind(m.unlock_after_days)
+        .bind(&m.unlock_on)
         .fetch_one(conn)
         .await)
 }
@@ -164,7 +167,7 @@ pub async fn update_module(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE modules SET title = $2, summary = $3, position = $4, archived = FALSE, \
-        source_hash = $5, updated_at = $6 WHERE id = $1";
+        source_hash = $5, updated_at = $6, unlock_after_days = $7, unlock_on = $8 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(id)
         .bind(&m.title)
@@ -172,6 +175,8 @@ pub async fn update_module(
         .bind(m.position)
         .bind(hash)
         .bind(now)
+        .bind(m.unlock_after_days)
+        .bind(&m.unlock_on)
         .execute(conn)
         .await
         .map(|_| ()))

@@ -58,7 +58,7 @@ async fn notify(
     bump_content_version(tx).await?;
     let catalog = state.catalog();
     let site = &catalog.site;
-    let tz = crate::local_time::zone(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = catalog.tz.clone();
     let early_bird_until = (site.early_bird_percent > 0 && site.early_bird_days > 0)
         .then(|| crate::local_time::format_local_date(now + time::Duration::days(site.early_bird_days), &tz));
     let price = catalog
@@ -86,7 +86,8 @@ async fn notify(
                     early_bird_until => early_bird_until.clone(),
                 },
                 category: Category::Marketing,
-                dedupe_key: Some(format!("launch:{launch_id}:to:{}", r.entry_id)),
+                // Per program and person: a launch after "back to pre-enrollment" tells nobody twice.
+                dedupe_key: Some(format!("launch:{}:to:{}", course.id, r.entry_id)),
                 campaign: Some(format!("launch:{launch_id}")),
             },
         )
@@ -131,7 +132,12 @@ pub async fn schedule(
         return Ok(Scheduled::NotInPreenrollment);
     }
     store::cancel_scheduled(&mut tx, course.id).await?;
-    store::insert_launch(&mut tx, course.id, at, "scheduled", by, now).await?;
+    match store::insert_launch(&mut tx, course.id, at, "scheduled", by, now).await {
+        Ok(_) => {}
+        // The same form sent twice at once: the other request scheduled it.
+        Err(e) if crate::db::is_unique_violation(&e) => return Ok(Scheduled::Done),
+        Err(e) => return Err(e.into()),
+    }
     tx.commit().await?;
     Ok(Scheduled::Done)
 }

@@ -28,7 +28,8 @@ pub async fn course_by_id(tx: &mut Tx, id: i64) -> sqlx::Result<Option<CourseRow
 /// else moved it first): the caller then does nothing else.
 pub async fn move_status(tx: &mut Tx, id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
     const SQL: &str = "UPDATE courses SET status = $3, updated_at = $4, \
-        launched_at = CASE WHEN $3 = 'open' AND $2 = 'preenrollment' THEN $4 ELSE launched_at END \
+        launched_at = CASE WHEN $3 = 'open' AND $2 = 'preenrollment' THEN COALESCE(launched_at, $4) \
+            ELSE launched_at END \
         WHERE id = $1 AND status = $2";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(from).bind(to).bind(now)
         .execute(conn).await.map(|r| r.rows_affected() == 1))

@@ -1,20 +1,31 @@
-//! The student's side: the dashboard of their programs (enrolled, and pre-enrolled ones waiting to
-//! open).
+//! The student's side: the dashboard, lessons with progress and drip, "Mark complete", downloads,
+//! certificates, and the "a new module is open" emails.
+
+mod handlers;
+pub mod store;
+pub mod view;
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use minijinja::context;
-use minijinja::value::Serde;
 use serde::Serialize;
 
 use crate::accounts::store::User;
-use crate::web::auth::SignedIn;
+use crate::catalog::snapshot::{LessonPage, Program};
+use crate::mail::{self, Category, Outgoing};
 use crate::web::{AppError, AppState};
 
+pub use handlers::student_lesson;
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/dashboard", get(dashboard))
+    Router::new()
+        .route("/dashboard", get(handlers::dashboard))
+        .route("/courses/{slug}/lessons/{lesson}/complete", post(handlers::complete))
+        .route(
+            "/courses/{slug}/lessons/{lesson}/downloads/{file}",
+            get(handlers::download),
+        )
+        .route("/certificates/{code}", get(handlers::certificate))
 }
 
 /// A person's programs: what they may study now, and what they are on the list for.
@@ -44,8 +55,70 @@ pub async fn programs_of(state: &AppState, user: &User) -> Result<Programs, AppE
     })
 }
 
-async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let programs = programs_of(&state, &user).await?;
-    let ctx = context! { user => Serde(&user), programs => Serde(&programs) };
-    Ok(state.render("learning/dashboard.html", ctx)?.into_response())
+/// The module a lesson is in, from the program's syllabus.
+fn module_of<'a>(program: &'a Program, lesson: &LessonPage) -> Option<&'a crate::catalog::store::SyllabusRow> {
+    program.rows.iter().find(|r| r.lesson_id == lesson.lesson.id)
+}
+
+/// A module's number in its program (1-based), as the syllabus shows it.
+fn module_number(program: &Program, module_id: i64) -> usize {
+    let mut seen: Vec<i64> = Vec::new();
+    for r in &program.rows {
+        if !seen.contains(&r.module_id) {
+            seen.push(r.module_id);
+        }
+    }
+    seen.iter().position(|m| *m == module_id).map_or(1, |i| i + 1)
+}
+
+/// The drip job: tells each student, once, when a module of theirs opens. Modules already open
+/// when they enrolled are noted without an email.
+pub async fn notify_unlocked_modules(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let catalog = state.catalog();
+    let mut sent = 0;
+    for c in store::drip_candidates(&state.db).await? {
+        let Some(program) = catalog.program_by_id(c.course_id) else {
+            continue;
+        };
+        let Some(row) = program.rows.iter().find(|r| r.module_id == c.module_id) else {
+            continue;
+        };
+        let opens = view::opens_at(row, c.enrolled_at, &catalog.tz);
+        let tell = match opens {
+            Some(at) if at > now => continue, // not yet
+            Some(at) => at > c.enrolled_at,
+            None => false,
+        };
+        let mut tx = state.db.begin().await?;
+        if store::note_unlock(&mut tx, c.user_id, c.module_id, now).await? && tell {
+            let number = module_number(program, c.module_id);
+            mail::enqueue(
+                &mut tx,
+                state,
+                Outgoing {
+                    to: &c.email,
+                    to_name: &c.name,
+                    subject: format!("Module {number} of {} is open", program.title),
+                    template: "module_open",
+                    ctx: context! {
+                        course_title => program.title.clone(),
+                        module_title => row.module_title.clone(),
+                        number,
+                        link => format!("{}/courses/{}/lessons/{}", state.config.base_url, program.slug, row.lesson_slug),
+                    },
+                    category: Category::Transactional,
+                    dedupe_key: Some(format!("module-open:{}:{}", c.user_id, c.module_id)),
+                    campaign: None,
+                },
+            )
+            .await?;
+            sent += 1;
+        }
+        tx.commit().await?;
+    }
+    if sent > 0 {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(sent)
 }

@@ -162,7 +162,7 @@ async fn fulfil_in(
     }
     if let (Some(email), Some(name)) = (&order.email, &order.name) {
         let site = &state.catalog().site;
-        let tz = crate::local_time::zone(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz = state.catalog().tz.clone();
         let paid = amount.unwrap_or(order.total_cents);
         mail::enqueue(
             tx,
@@ -248,10 +248,15 @@ pub async fn refund(state: &AppState, order_id: i64) -> Result<Refunded, AppErro
     let Some(order) = store::order(&state.db, order_id).await? else {
         return Ok(Refunded::NotFound);
     };
+    if order.status == "refunded" {
+        return Ok(Refunded::Done); // a double click, or Stripe's webhook came first
+    }
     if order.status != "paid" {
         return Ok(Refunded::NotPaid);
     }
-    if order.provider == "stripe" {
+    // Nothing was charged (a 100% promotion code): nothing to refund at Stripe, only access to end.
+    let charged = order.amount_paid_cents.unwrap_or(order.total_cents) > 0;
+    if order.provider == "stripe" && charged {
         let (Some(gateway), Some(pi)) = (&state.stripe, &order.payment_intent_id) else {
             return Ok(Refunded::ProviderFailed("no Stripe payment to refund".into()));
         };
@@ -297,7 +302,17 @@ pub async fn handle_event(state: &AppState, event: stripe_webhook::Event) -> Res
     let outcome = match event.data.object {
         EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
             let session = Session::from(&*s);
-            match session.order_id {
+            // Only the session we created for the order may settle it.
+            let ours = match session.order_id {
+                Some(order_id) => store::order_in_tx(&mut tx, order_id)
+                    .await?
+                    .is_some_and(|o| o.checkout_session_id.as_deref() == Some(session.id.as_str())),
+                None => false,
+            };
+            if !ours {
+                tracing::warn!(session = %session.id, "a Checkout Session that is not one of our orders: ignored");
+            }
+            match session.order_id.filter(|_| ours) {
                 Some(order_id) if session.paid => {
                     match fulfil_in(
                         &mut tx,
@@ -370,7 +385,10 @@ pub async fn reconcile(state: &AppState) -> Result<usize, AppError> {
     let mut settled = 0;
     for (order_id, session_id) in store::stale_pending(&state.db, before, 50).await? {
         let session = match gateway.retrieve_session(&session_id).await {
-            Ok(s) => s,
+            Ok(s) => {
+                store::checked(&state.db, order_id, state.clock.now()).await?;
+                s
+            }
             Err(e) => {
                 tracing::warn!(order_id, error = %e, "reconcile: Stripe did not answer; will try again");
                 continue;

@@ -298,9 +298,10 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
     let event = match stripe_webhook::Webhook::construct_event(payload, signature, &gateway.webhook_secret) {
         Ok(event) => event,
         Err(stripe_webhook::WebhookError::BadParse(e)) => {
-            // Signed by Stripe but not an event we can read: acknowledge, so it is not retried forever.
-            tracing::warn!(error = %e, "a signed Stripe event could not be read; ignored");
-            return Ok((StatusCode::OK, "ignored").into_response());
+            // Signed by Stripe but not readable by us: fail, so Stripe keeps retrying while someone
+            // looks (a lost refund would otherwise never end access).
+            tracing::error!(error = %e, "a signed Stripe event could not be read; Stripe will retry it");
+            return Ok((StatusCode::INTERNAL_SERVER_ERROR, "unreadable event").into_response());
         }
         Err(e) => return bad(&format!("signature: {e}")),
     };

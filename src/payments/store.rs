@@ -154,10 +154,18 @@ pub async fn revoke_enrollments(tx: &mut Tx, order_id: i64, now: OffsetDateTime)
 }
 
 /// Stripe orders still pending after `before`, for the reconciliation job.
+/// Each is checked at most once per period (`updated_at` is bumped by [`checked`]), least recently
+/// checked first, so abandoned checkouts do not crowd out the rest.
 pub async fn stale_pending(db: &Db, before: OffsetDateTime, limit: i64) -> sqlx::Result<Vec<(i64, String)>> {
     const SQL: &str = "SELECT id, checkout_session_id FROM orders WHERE status = 'pending' AND provider = 'stripe' \
-        AND checkout_session_id IS NOT NULL AND created_at < $1 ORDER BY id LIMIT $2";
+        AND checkout_session_id IS NOT NULL AND updated_at < $1 ORDER BY updated_at, id LIMIT $2";
     db_run!(db, pool => sqlx::query_as::<_, (i64, String)>(SQL).bind(before).bind(limit).fetch_all(pool).await)
+}
+
+/// Notes that the reconciliation job asked Stripe about an order.
+pub async fn checked(db: &Db, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE orders SET updated_at = $2 WHERE id = $1 AND status = 'pending'";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(now).execute(pool).await.map(|_| ()))
 }
 
 /// A person's orders with their programs, newest first.

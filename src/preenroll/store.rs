@@ -129,7 +129,8 @@ pub async fn confirmed_for_email(db: &Db, email: &str) -> sqlx::Result<Vec<OnLis
 pub async fn purge_unconfirmed(db: &Db, cutoff: OffsetDateTime) -> sqlx::Result<u64> {
     let mut tx = db.begin().await?;
     let removed = tx_run!(&mut tx, conn => {
-        sqlx::query("DELETE FROM preenrollment_courses WHERE confirmed_at IS NULL AND created_at < $1")
+        sqlx::query("DELETE FROM preenrollment_courses WHERE confirmed_at IS NULL AND created_at < $1 \
+            AND preenrollment_id IN (SELECT id FROM preenrollments WHERE updated_at < $1)")
             .bind(cutoff).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM preenrollments WHERE confirmed_at IS NULL AND updated_at < $1")
             .bind(cutoff).execute(&mut *conn).await.map(|r| r.rows_affected())

@@ -159,7 +159,7 @@ pub fn safe_next(next: Option<&str>) -> String {
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n', '\0'])
+                && !n.chars().any(|c| c.is_control())
                 && !n.starts_with("/logout") =>
         {
             n.to_owned()
@@ -171,6 +171,12 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::safe_next;
+
+    #[test]
+    fn control_characters_never_reach_a_location_header() {
+        assert_eq!(safe_next(Some("/a\u{1}b")), "/account");
+        assert_eq!(safe_next(Some("/a\tb")), "/account");
+    }
 
     #[test]
     fn next_stays_on_this_site() {

@@ -1,0 +1,241 @@
+//! The dashboard, a student's lesson page, "Mark complete", downloads and certificates.
+
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use minijinja::value::{Serde, Value};
+use serde::{Deserialize, Serialize};
+
+use super::{module_of, store, view};
+use crate::accounts::store::User;
+use crate::catalog::snapshot::{LessonPage, Program};
+use crate::web::auth::SignedIn;
+use crate::web::{AppError, AppState};
+
+#[derive(Serialize)]
+struct DashboardProgram {
+    slug: String,
+    title: String,
+    progress: view::Progress,
+    certificate: Option<String>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+    let (programs, seats, done, certificates) = tokio::try_join!(
+        super::programs_of(&state, &user),
+        async { Ok(store::seats(&state.db, user.id).await?) },
+        async { Ok::<_, AppError>(store::completed_all(&state.db, user.id).await?) },
+        async { Ok::<_, AppError>(store::certificates_of(&state.db, user.id).await?) },
+    )?;
+    let catalog = state.catalog();
+    let now = state.clock.now();
+    let mut learning: Vec<DashboardProgram> = Vec::new();
+    for seat in &seats {
+        let Some(program) = catalog.program_by_id(seat.course_id) else {
+            continue;
+        };
+        let completed: Vec<i64> = done
+            .iter()
+            .filter(|(c, _)| *c == seat.course_id)
+            .map(|(_, l)| *l)
+            .collect();
+        learning.push(DashboardProgram {
+            slug: program.slug.clone(),
+            title: program.title.clone(),
+            progress: view::progress(
+                &program.rows,
+                &completed,
+                seat.last_lesson_id,
+                seat.created_at,
+                now,
+                &catalog.tz,
+            ),
+            certificate: certificates
+                .iter()
+                .find(|(c, _)| *c == seat.course_id)
+                .map(|(_, code)| code.clone()),
+        });
+    }
+    learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
+    let ctx = context! { user => Serde(&user), programs => Serde(&programs), learning => Serde(&learning) };
+    Ok(state.render("learning/dashboard.html", ctx)?.into_response())
+}
+
+/// A lesson for an enrolled student: their progress in the sidebar, "Mark complete", and drip.
+/// Called by the lesson route once it knows the student has a seat in the program.
+pub async fn student_lesson(
+    state: &AppState,
+    user: &User,
+    program: &Program,
+    lesson: &LessonPage,
+    seat: &store::Seat,
+) -> Result<(StatusCode, &'static str, Value), AppError> {
+    let catalog = state.catalog();
+    let now = state.clock.now();
+    let completed = store::completed_in(&state.db, user.id, program.course_id).await?;
+    let progress = view::progress(
+        &program.rows,
+        &completed,
+        seat.last_lesson_id,
+        seat.created_at,
+        now,
+        &catalog.tz,
+    );
+    let module = module_of(program, lesson);
+    let module_state = module.and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug));
+    if let Some(m) = module_state.filter(|m| !m.open) {
+        let ctx = context! { learner => context! { progress => Serde(&progress) }, opens => m.opens.clone() };
+        return Ok((StatusCode::FORBIDDEN, "catalog/lesson_locked.html", ctx));
+    }
+    // Reading position: only a different lesson than last time is a write.
+    if seat.last_lesson_id != Some(lesson.lesson.id) {
+        store::record_open(&state.db, user.id, program.course_id, lesson.lesson.id, now).await?;
+    }
+    let certificate = if progress.finished {
+        store::certificates_of(&state.db, user.id)
+            .await?
+            .into_iter()
+            .find(|(c, _)| *c == program.course_id)
+            .map(|(_, code)| code)
+    } else {
+        None
+    };
+    let ctx = context! {
+        learner => context! {
+            progress => Serde(&progress),
+            done => completed.contains(&lesson.lesson.id),
+            certificate,
+        },
+    };
+    Ok((StatusCode::OK, "catalog/lesson.html", ctx))
+}
+
+/// The program and lesson of a URL, for a student with access to it (instructors too); 404 for a
+/// lesson of another program, 403 for someone without access.
+async fn lesson_for(
+    state: &AppState,
+    user: &User,
+    slug: &str,
+    lesson_slug: &str,
+) -> Result<(std::sync::Arc<crate::catalog::Catalog>, Option<store::Seat>), AppError> {
+    let catalog = state.catalog();
+    let program = catalog.program(slug).ok_or(AppError::NotFound)?;
+    program.lesson(lesson_slug).ok_or(AppError::NotFound)?;
+    let seat = store::seat(&state.db, user.id, program.course_id).await?;
+    if seat.is_none() && !user.is_instructor() {
+        return Err(AppError::Forbidden);
+    }
+    Ok((catalog, seat))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CompleteForm {
+    /// "false" undoes; anything else (or nothing) marks complete.
+    done: String,
+}
+
+/// "Mark complete" (and undo): a plain form post; back to the lesson. Finishing the last lesson
+/// finishes the program and issues its certificate.
+pub async fn complete(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((slug, lesson_slug)): Path<(String, String)>,
+    Form(form): Form<CompleteForm>,
+) -> Result<Response, AppError> {
+    let (catalog, seat) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
+    let Some(seat) = seat else {
+        return Err(AppError::Forbidden); // an instructor previewing has no progress to keep
+    };
+    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
+    let now = state.clock.now();
+    let completed = store::completed_in(&state.db, user.id, program.course_id).await?;
+    let progress = view::progress(
+        &program.rows,
+        &completed,
+        seat.last_lesson_id,
+        seat.created_at,
+        now,
+        &catalog.tz,
+    );
+    let open = module_of(program, lesson)
+        .and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug))
+        .is_none_or(|m| m.open);
+    if !open {
+        return Err(AppError::Forbidden);
+    }
+    let done = form.done != "false";
+    let mut tx = state.db.begin().await?;
+    store::set_complete(&mut tx, user.id, program.course_id, lesson.lesson.id, done, now).await?;
+    let all: Vec<i64> = program.rows.iter().map(|r| r.lesson_id).collect();
+    let finished = done && store::count_completed(&mut tx, user.id, &all).await? == all.len() as i64;
+    if finished {
+        let code = crate::accounts::tokens::new_token().0[..20].to_owned();
+        store::complete_course(&mut tx, user.id, program.course_id, &code, now).await?;
+    }
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/courses/{slug}/lessons/{lesson_slug}#progress")).into_response())
+}
+
+/// A lesson's download, for its program's students and instructors. The name must be one the
+/// lesson lists; the file is read from the program's folder inside `CONTENT_DIR`, never elsewhere.
+pub async fn download(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((slug, lesson_slug, file)): Path<(String, String, String)>,
+) -> Result<Response, AppError> {
+    let (catalog, _) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
+    let lesson = catalog
+        .program(&slug)
+        .and_then(|p| p.lesson(&lesson_slug))
+        .ok_or(AppError::NotFound)?;
+    let downloads: Vec<crate::content::Download> = serde_json::from_str(&lesson.lesson.downloads).unwrap_or_default();
+    let entry = downloads
+        .iter()
+        .find(|d| d.file.rsplit('/').next() == Some(file.as_str()))
+        .ok_or(AppError::NotFound)?;
+    let root = std::fs::canonicalize(&state.config.content_dir).map_err(|e| AppError::Internal(e.into()))?;
+    let path = match std::fs::canonicalize(root.join(&slug).join(&entry.file)) {
+        Ok(p) if p.starts_with(root.join(&slug)) => p,
+        _ => return Err(AppError::NotFound),
+    };
+    let bytes = tokio::fs::read(&path).await.map_err(|_| AppError::NotFound)?;
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let safe_name: String = file
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, mime.essence_str().to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe_name}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+/// A certificate's public page: only the name, the program and the date.
+pub async fn certificate(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, AppError> {
+    if code.len() > 64 {
+        return Err(AppError::NotFound);
+    }
+    let cert = store::certificate(&state.db, &code).await?.ok_or(AppError::NotFound)?;
+    let catalog = state.catalog();
+    let ctx = context! {
+        name => cert.name,
+        course_title => cert.course_title,
+        date => crate::local_time::format_local_date(cert.completed_at, &catalog.tz),
+        url => format!("{}/certificates/{code}", state.config.base_url),
+    };
+    Ok(state.render("learning/certificate.html", ctx)?.into_response())
+}

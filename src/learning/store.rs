@@ -1,0 +1,211 @@
+//! Every SQL statement of learning: progress, resume points, completions, drip notices.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db::{Db, Tx};
+use crate::{db_run, tx_run};
+
+/// A student's enrollment in one program, if active: when it started and where they were.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct Seat {
+    pub created_at: OffsetDateTime,
+    pub last_lesson_id: Option<i64>,
+}
+
+pub async fn seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<Seat>> {
+    const SQL: &str = "SELECT created_at, last_lesson_id FROM enrollments \
+        WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
+    db_run!(db, pool => sqlx::query_as::<_, Seat>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
+}
+
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct SeatRow {
+    pub course_id: i64,
+    pub created_at: OffsetDateTime,
+    pub last_lesson_id: Option<i64>,
+}
+
+/// Every active enrollment of a student.
+pub async fn seats(db: &Db, user_id: i64) -> sqlx::Result<Vec<SeatRow>> {
+    const SQL: &str =
+        "SELECT course_id, created_at, last_lesson_id FROM enrollments WHERE user_id = $1 AND status = 'active'";
+    db_run!(db, pool => sqlx::query_as::<_, SeatRow>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// The lessons a student completed in a program (ids).
+pub async fn completed_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Vec<i64>> {
+    const SQL: &str = "SELECT lesson_id FROM lesson_progress \
+        WHERE user_id = $1 AND course_id = $2 AND completed_at IS NOT NULL";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_all(pool).await)
+}
+
+/// Every lesson a student completed, any program: (course, lesson).
+pub async fn completed_all(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    const SQL: &str =
+        "SELECT course_id, lesson_id FROM lesson_progress WHERE user_id = $1 AND completed_at IS NOT NULL";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// Opening a lesson: first and last opened times, and the program's resume point.
+pub async fn record_open(
+    db: &Db,
+    user_id: i64,
+    course_id: i64,
+    lesson_id: i64,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    tx_run!(&mut tx, conn => {
+        sqlx::query("INSERT INTO lesson_progress (user_id, lesson_id, course_id, first_opened_at, last_opened_at) \
+            VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, lesson_id) DO UPDATE SET last_opened_at = excluded.last_opened_at")
+            .bind(user_id).bind(lesson_id).bind(course_id).bind(now).execute(&mut *conn).await?;
+        sqlx::query("UPDATE enrollments SET last_lesson_id = $3 WHERE user_id = $1 AND course_id = $2")
+            .bind(user_id).bind(course_id).bind(lesson_id).execute(&mut *conn).await.map(|_| ())
+    })?;
+    tx.commit().await
+}
+
+/// Marks a lesson complete (or not). Returns whether anything changed.
+pub async fn set_complete(
+    tx: &mut Tx,
+    user_id: i64,
+    course_id: i64,
+    lesson_id: i64,
+    done: bool,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    const DONE: &str = "INSERT INTO lesson_progress (user_id, lesson_id, course_id, first_opened_at, last_opened_at, \
+        completed_at) VALUES ($1, $2, $3, $4, $4, $4) ON CONFLICT (user_id, lesson_id) DO UPDATE SET \
+        completed_at = excluded.completed_at WHERE lesson_progress.completed_at IS NULL";
+    const UNDONE: &str = "UPDATE lesson_progress SET completed_at = NULL \
+        WHERE user_id = $1 AND lesson_id = $2 AND course_id = $3 AND completed_at IS NOT NULL";
+    tx_run!(tx, conn => {
+        let q = if done {
+            sqlx::query(DONE).bind(user_id).bind(lesson_id).bind(course_id).bind(now)
+        } else {
+            sqlx::query(UNDONE).bind(user_id).bind(lesson_id).bind(course_id)
+        };
+        q.execute(conn).await.map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// How many of these lessons the student has completed (inside the transaction).
+pub async fn count_completed(tx: &mut Tx, user_id: i64, lesson_ids: &[i64]) -> sqlx::Result<i64> {
+    // The ids come from the catalogue (integers), never from input.
+    let list = lesson_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    if list.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "SELECT COUNT(*) FROM lesson_progress WHERE user_id = $1 AND completed_at IS NOT NULL AND lesson_id IN ({list})"
+    );
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(&sql).bind(user_id).fetch_one(conn).await)
+}
+
+/// Records a finished program once; returns the certificate code.
+pub async fn complete_course(
+    tx: &mut Tx,
+    user_id: i64,
+    course_id: i64,
+    code: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<String> {
+    tx_run!(tx, conn => {
+        sqlx::query("INSERT INTO completions (user_id, course_id, code, completed_at) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (user_id, course_id) DO NOTHING")
+            .bind(user_id).bind(course_id).bind(code).bind(now).execute(&mut *conn).await?;
+        sqlx::query_scalar::<_, String>("SELECT code FROM completions WHERE user_id = $1 AND course_id = $2")
+            .bind(user_id).bind(course_id).fetch_one(&mut *conn).await
+    })
+}
+
+/// A student's certificates: (course id, code).
+pub async fn certificates_of(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    const SQL: &str = "SELECT course_id, code FROM completions WHERE user_id = $1";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, String)>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+#[derive(sqlx::FromRow, Serialize, Debug, Clone)]
+pub struct Certificate {
+    pub name: String,
+    pub course_title: String,
+    pub course_slug: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub completed_at: OffsetDateTime,
+    pub user_id: i64,
+}
+
+pub async fn certificate(db: &Db, code: &str) -> sqlx::Result<Option<Certificate>> {
+    const SQL: &str = "SELECT u.name, c.title AS course_title, c.slug AS course_slug, k.completed_at, k.user_id \
+        FROM completions k JOIN users u ON u.id = k.user_id JOIN courses c ON c.id = k.course_id WHERE k.code = $1";
+    db_run!(db, pool => sqlx::query_as::<_, Certificate>(SQL).bind(code).fetch_optional(pool).await)
+}
+
+// ---- the instructor's view ------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow, Serialize, Debug, Clone)]
+pub struct StudentRow {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub enrolled_at: OffsetDateTime,
+    pub last_lesson_id: Option<i64>,
+    pub done: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_activity: Option<OffsetDateTime>,
+}
+
+/// A program's students with how far they are (one query).
+pub async fn students(db: &Db, course_id: i64) -> sqlx::Result<Vec<StudentRow>> {
+    const SQL: &str = "SELECT u.id AS user_id, u.name, u.email, e.created_at AS enrolled_at, e.last_lesson_id, \
+        COUNT(CASE WHEN p.completed_at IS NOT NULL AND l.archived = FALSE THEN 1 END) AS done, \
+        MAX(CASE WHEN p.completed_at IS NOT NULL AND p.completed_at > p.last_opened_at THEN p.completed_at \
+            ELSE p.last_opened_at END) AS last_activity \
+        FROM enrollments e JOIN users u ON u.id = e.user_id \
+        LEFT JOIN lesson_progress p ON p.user_id = e.user_id AND p.course_id = e.course_id \
+        LEFT JOIN lessons l ON l.id = p.lesson_id \
+        WHERE e.course_id = $1 AND e.status = 'active' \
+        GROUP BY u.id, u.name, u.email, e.created_at, e.last_lesson_id ORDER BY u.name, u.id";
+    db_run!(db, pool => sqlx::query_as::<_, StudentRow>(SQL).bind(course_id).fetch_all(pool).await)
+}
+
+/// How many students completed each lesson of a program: (lesson id, count).
+pub async fn completions_per_lesson(db: &Db, course_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    const SQL: &str = "SELECT p.lesson_id, COUNT(*) FROM lesson_progress p \
+        JOIN enrollments e ON e.user_id = p.user_id AND e.course_id = p.course_id AND e.status = 'active' \
+        WHERE p.course_id = $1 AND p.completed_at IS NOT NULL GROUP BY p.lesson_id";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).bind(course_id).fetch_all(pool).await)
+}
+
+// ---- drip notices ---------------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct DripCandidate {
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub enrolled_at: OffsetDateTime,
+    pub module_id: i64,
+    pub course_id: i64,
+}
+
+/// Active students and the drip modules of their programs they have not been told about yet.
+pub async fn drip_candidates(db: &Db) -> sqlx::Result<Vec<DripCandidate>> {
+    const SQL: &str = "SELECT e.user_id, u.email, u.name, e.created_at AS enrolled_at, m.id AS module_id, \
+        m.course_id FROM enrollments e JOIN users u ON u.id = e.user_id \
+        JOIN modules m ON m.course_id = e.course_id AND m.archived = FALSE \
+            AND (m.unlock_after_days IS NOT NULL OR m.unlock_on IS NOT NULL) \
+        WHERE e.status = 'active' AND NOT EXISTS \
+            (SELECT 1 FROM module_unlock_notices n WHERE n.user_id = e.user_id AND n.module_id = m.id)";
+    db_run!(db, pool => sqlx::query_as::<_, DripCandidate>(SQL).fetch_all(pool).await)
+}
+
+/// Notes that a student was told (or needs no telling) about a module; false if already noted.
+pub async fn note_unlock(tx: &mut Tx, user_id: i64, module_id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str = "INSERT INTO module_unlock_notices (user_id, module_id, sent_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (user_id, module_id) DO NOTHING";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(module_id).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
