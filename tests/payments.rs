@@ -387,9 +387,20 @@ async fn forged_stale_and_unknown_webhooks_change_nothing(backend: Backend) {
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM stripe_events").await, 0);
     assert_eq!(order_status(&app.db, order).await, "pending");
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments").await, 0);
+    // Correctly signed, but for a Checkout Session that is not the one we made for this order (say,
+    // a payment link with our order number typed in): nothing is granted.
+    let foreign = stripe
+        .event_checkout_session_completed(&session)
+        .replace(&session, "cs_test_someone_elses");
+    assert_eq!(deliver_signed(&app, &foreign).await, StatusCode::OK);
+    assert_eq!(order_status(&app.db, order).await, "pending");
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments").await, 0);
     // An event type we do not handle: 200, nothing changes.
     assert_eq!(deliver_signed(&app, &stripe.event_unknown()).await, StatusCode::OK);
     assert_eq!(order_status(&app.db, order).await, "pending");
+    // The real one still works after all that.
+    assert_eq!(deliver_signed(&app, &event).await, StatusCode::OK);
+    assert_eq!(order_status(&app.db, order).await, "paid");
     // A huge body is refused before it is verified.
     let huge = "x".repeat(300 * 1024);
     assert_eq!(deliver_signed(&app, &huge).await, StatusCode::PAYLOAD_TOO_LARGE);

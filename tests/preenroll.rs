@@ -314,6 +314,21 @@ async fn pressing_launch_twice_sends_one_email_each(backend: Backend) {
         let to = format!("r{i}@example.com");
         app.smtp.wait_for(&to, 2).await;
     }
+    // Back to pre-enrollment and launched again (a slip of the hand): nobody is told twice.
+    let back = app
+        .post_form(
+            &maya,
+            &format!("/admin/courses/{GUT}/status"),
+            &[("to", "preenrollment")],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    let relaunch = app.post_form(&maya, &path, &[]).await;
+    assert_eq!(relaunch.header("location"), "/admin?notice=launched");
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM outbox WHERE campaign LIKE 'launch:%'").await,
+        3
+    );
     // Give the worker every chance to send a duplicate, then look.
     worker::run_once(&app.state).await.unwrap();
     for i in 0..3 {

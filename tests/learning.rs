@@ -1,0 +1,481 @@
+//! Learning: the dashboard, lessons with progress, resume, drip, downloads, certificates and the
+//! instructor's view. Time is moved with the injected clock, never slept through.
+
+mod common;
+
+use common::fixture::{Fixture, lesson};
+use common::{AppOptions, Backend, TestApp, new_client};
+use learnwell::db::Db;
+use learnwell::db_run;
+use reqwest::StatusCode;
+use time::Duration;
+
+const PW: &str = "a calm long passphrase";
+
+both_backends!(
+    the_journey_from_enrollment_to_certificate,
+    drip_by_days_and_by_date,
+    downloads_only_for_students_and_only_their_files,
+    bad_requests_write_nothing,
+    the_instructor_sees_who_is_where,
+    progress_survives_a_refund_and_a_reimport,
+);
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await).unwrap()
+}
+
+/// The fixture, with a downloadable checklist on alpha's "basics" lesson.
+fn fixture() -> Fixture {
+    let fx = Fixture::new();
+    fx.write("alpha/downloads/checklist.pdf", "%PDF-1.4 a tiny checklist");
+    fx.write(
+        "alpha/01-start/02-basics.md",
+        "+++\ntitle = \"The basics\"\nduration_minutes = 7\n[[downloads]]\ntitle = \"Checklist\"\nfile = \"downloads/checklist.pdf\"\n+++\n\nSecret basics body text.\n",
+    );
+    fx
+}
+
+async fn app_with(backend: &Backend, fx: &Fixture) -> TestApp {
+    TestApp::spawn_with(
+        backend,
+        AppOptions {
+            content_dir: fx.path().to_owned(),
+            background: false,
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
+/// Gives `email` a free seat in `course` from the studio.
+async fn grant(app: &TestApp, maya: &reqwest::Client, email: &str, course: &str) {
+    let page = app
+        .post_form(maya, "/admin/enrollments", &[("email", email), ("course", course)])
+        .await;
+    assert_eq!(
+        page.header("location"),
+        "/admin?notice=granted",
+        "{}",
+        page.text(".error")
+    );
+}
+
+async fn complete(app: &TestApp, client: &reqwest::Client, lesson: &str, done: bool) -> StatusCode {
+    let done = if done { "true" } else { "false" };
+    app.post_form(
+        client,
+        &format!("/courses/alpha/lessons/{lesson}/complete"),
+        &[("done", done)],
+    )
+    .await
+    .status
+}
+
+async fn the_journey_from_enrollment_to_certificate(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ada = app.signup("Ada Lovelace", "ada@example.com", PW).await;
+    grant(&app, &maya, "ada@example.com", "alpha").await;
+
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "0 of 4 lessons done");
+    assert_eq!(dash.text("#program-alpha .next-lesson"), "Next: Welcome to alpha");
+    let cont = dash
+        .html()
+        .select(&scraper::Selector::parse("#program-alpha a.continue").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_owned();
+    assert_eq!(cont, "/courses/alpha/lessons/welcome");
+
+    // A student's lesson page: the body, Mark complete, the syllabus with ticks.
+    let page = app.get_with(&ada, "/courses/alpha/lessons/detail").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text(".complete-box button"), "Mark complete");
+    assert!(page.text(".lesson-body").contains("See"));
+    // Resume: the lesson opened last, not yet done.
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .next-lesson"), "Next: Detail");
+
+    assert_eq!(complete(&app, &ada, "detail", true).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        complete(&app, &ada, "detail", true).await,
+        StatusCode::SEE_OTHER,
+        "twice is fine"
+    );
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    let page = app.get_with(&ada, "/courses/alpha/lessons/detail").await;
+    assert!(page.text(".complete-box .done-note").starts_with("Done."));
+    assert_eq!(page.text(".complete-box button"), "Mark as not done");
+    assert!(page.texts(".lesson-nav li.done a").iter().any(|t| t.contains("Detail")));
+    assert_eq!(page.text(".complete-box .meta"), "1 of 4 lessons done");
+    // Undo.
+    assert_eq!(complete(&app, &ada, "detail", false).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    // Resume moves on once the last opened lesson is done: the next unfinished one after it.
+    complete(&app, &ada, "detail", true).await;
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .next-lesson"), "Next: Wrapping up");
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "1 of 4 lessons done");
+    assert_eq!(
+        dash.html()
+            .select(&scraper::Selector::parse("#program-alpha .progress").unwrap())
+            .next()
+            .unwrap()
+            .value()
+            .attr("aria-valuenow"),
+        Some("25")
+    );
+
+    for l in ["welcome", "basics", "wrap-up"] {
+        assert!(dash.certificate_link().is_none());
+        complete(&app, &ada, l, true).await;
+    }
+    let page = app.get_with(&ada, "/courses/alpha/lessons/wrap-up").await;
+    assert!(page.text(".finished").contains("You finished Alpha Program"));
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "4 of 4 lessons done");
+    let cert = dash.certificate_link().expect("a certificate link");
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM completions").await, 1);
+
+    // Anyone can verify it: name, program, date, and nothing else.
+    let public = app.get(&cert).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.text(".cert-name"), "Ada Lovelace");
+    assert_eq!(public.text(".cert-course"), "Alpha Program");
+    assert!(public.text(".cert-date").starts_with("on "));
+    assert!(!public.body.contains("ada@example.com"));
+    assert!(public.text(".cert-verify").contains(&format!("{}{cert}", app.base)));
+    assert_eq!(
+        app.get("/certificates/not-a-real-code").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Undoing a lesson afterwards does not take the certificate away.
+    complete(&app, &ada, "basics", false).await;
+    assert_eq!(app.get(&cert).await.status, StatusCode::OK);
+}
+
+trait CertificateLink {
+    fn certificate_link(&self) -> Option<String>;
+}
+
+impl CertificateLink for common::Page {
+    fn certificate_link(&self) -> Option<String> {
+        self.links().into_iter().find(|l| l.starts_with("/certificates/"))
+    }
+}
+
+async fn drip_by_days_and_by_date(backend: Backend) {
+    let fx = fixture();
+    fx.write(
+        "alpha/02-deeper/module.toml",
+        "title = \"Going deeper\"\nunlock_after_days = 7\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    // Beta gets a second module that opens on a date ten days from now (in the site's zone).
+    let tz = learnwell::local_time::zone("America/Chicago").unwrap();
+    let date = learnwell::local_time::input_value(app.state.clock.now() + Duration::days(10), &tz)[..10].to_owned();
+    fx.write(
+        "beta/02-later/module.toml",
+        &format!("title = \"Later\"\nunlock_on = \"{date}\"\n"),
+    );
+    fx.write(
+        "beta/02-later/01-later-lesson.md",
+        &lesson("A later lesson", false, "Later body."),
+    );
+    app.import(fx.path()).await.unwrap();
+
+    let maya = app.instructor("maya@example.com", PW).await;
+    let bea = app.signup("Bea", "bea@example.com", PW).await;
+    grant(&app, &maya, "bea@example.com", "alpha").await;
+    grant(&app, &maya, "bea@example.com", "beta").await;
+
+    let locked = app.get_with(&bea, "/courses/alpha/lessons/detail").await;
+    assert_eq!(locked.status, StatusCode::FORBIDDEN);
+    assert!(
+        locked.text(".callout h2").starts_with("This module opens"),
+        "{}",
+        locked.text(".callout")
+    );
+    assert!(locked.text(".lesson-nav .opens").starts_with("Opens"));
+    assert_eq!(complete(&app, &bea, "detail", true).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM lesson_progress").await,
+        0,
+        "nothing written"
+    );
+    let dash = app.get_with(&bea, "/dashboard").await;
+    assert_eq!(
+        dash.text("#program-alpha .progress-numbers"),
+        "0 of 2 lessons done (2 more open later)"
+    );
+    // The instructor sees every module.
+    assert_eq!(
+        app.get_with(&maya, "/courses/alpha/lessons/detail").await.status,
+        StatusCode::OK
+    );
+    // Nothing to tell yet.
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        0
+    );
+
+    // A day short: still locked. Seven days: open, and she is told once.
+    app.state.clock.advance(Duration::days(6));
+    assert_eq!(
+        app.get_with(&bea, "/courses/alpha/lessons/detail").await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.state.clock.advance(Duration::days(1));
+    assert_eq!(
+        app.get_with(&bea, "/courses/alpha/lessons/detail").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        0
+    );
+    learnwell::mail::worker::run_once(&app.state).await.unwrap();
+    let mails = app.smtp.wait_for("bea@example.com", 2).await;
+    let open = mails.iter().find(|m| m.subject().contains("is open")).unwrap();
+    assert_eq!(open.subject(), "Module 2 of Alpha Program is open");
+    assert!(open.text().contains("/courses/alpha/lessons/detail"));
+
+    // The fixed date: locked until midnight of that day in Chicago.
+    assert_eq!(
+        app.get_with(&bea, "/courses/beta/lessons/later-lesson").await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.state.clock.advance(Duration::days(3));
+    assert_eq!(
+        app.get_with(&bea, "/courses/beta/lessons/later-lesson").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        1
+    );
+
+    // Someone who enrolls after the date is not made to wait, and gets no "now open" email for it.
+    let cy = app.signup("Cy", "cy@example.com", PW).await;
+    grant(&app, &maya, "cy@example.com", "beta").await;
+    assert_eq!(
+        app.get_with(&cy, "/courses/beta/lessons/later-lesson").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        0
+    );
+}
+
+async fn downloads_only_for_students_and_only_their_files(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let dee = app.signup("Dee", "dee@example.com", PW).await;
+    let outsider = app.signup("Out", "out@example.com", PW).await;
+    grant(&app, &maya, "dee@example.com", "alpha").await;
+
+    let page = app.get_with(&dee, "/courses/alpha/lessons/basics").await;
+    let url = "/courses/alpha/lessons/basics/downloads/checklist.pdf";
+    assert!(page.links().contains(&url.to_string()), "{:?}", page.links());
+    let res = dee.get(app.url(url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"checklist.pdf\""
+    );
+    assert_eq!(res.text().await.unwrap(), "%PDF-1.4 a tiny checklist");
+    assert_eq!(app.get_with(&maya, url).await.status, StatusCode::OK, "instructors too");
+
+    assert_eq!(app.get_with(&outsider, url).await.status, StatusCode::FORBIDDEN);
+    assert!(app.get(url).await.header("location").starts_with("/login"));
+    // Names that are not the lesson's files, whatever they point at.
+    for tricky in [
+        "..%2F..%2Fsite.toml",
+        "..%2Fcourse.toml",
+        "%2e%2e%2f%2e%2e%2fsite.toml",
+        "site.toml",
+        "downloads%2Fchecklist.pdf",
+        "checklist.pdf%00.txt",
+    ] {
+        let page = app
+            .get_with(&dee, &format!("/courses/alpha/lessons/basics/downloads/{tricky}"))
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{tricky}");
+        assert!(!page.body.contains("Fixture Practice\"\n"), "{tricky}");
+    }
+    // The right name on another lesson is not a file of that lesson.
+    let other = app
+        .get_with(&dee, "/courses/alpha/lessons/detail/downloads/checklist.pdf")
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    // A file removed from disk after import: 404, not 500.
+    fx.remove("alpha/downloads/checklist.pdf");
+    assert_eq!(app.get_with(&dee, url).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn bad_requests_write_nothing(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let eve = app.signup("Eve", "eve@example.com", PW).await;
+    grant(&app, &maya, "eve@example.com", "beta").await;
+    // A lesson slug of another program.
+    assert_eq!(
+        app.get_with(&eve, "/courses/alpha/lessons/first").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post_form(&eve, "/courses/alpha/lessons/first/complete", &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // A program she is not enrolled in.
+    assert_eq!(complete(&app, &eve, "basics", true).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        complete(&app, &eve, "no-such-lesson", true).await,
+        StatusCode::NOT_FOUND
+    );
+    // Anonymous, and from another site.
+    let anon = app
+        .post_form(&new_client(), "/courses/beta/lessons/first/complete", &[])
+        .await;
+    assert!(anon.header("location").starts_with("/login"));
+    let cross = eve
+        .post(app.url("/courses/beta/lessons/first/complete"))
+        .header("Origin", "https://evil.example")
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    // An instructor previewing has no progress to record.
+    assert_eq!(complete(&app, &maya, "basics", true).await, StatusCode::FORBIDDEN);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lesson_progress").await, 0);
+    // Completing twice, and the GET of a POST route.
+    let ok = app.post_form(&eve, "/courses/beta/lessons/first/complete", &[]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    app.post_form(&eve, "/courses/beta/lessons/first/complete", &[]).await;
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lesson_progress").await, 1);
+    assert_eq!(
+        app.get_with(&eve, "/courses/beta/lessons/first/complete").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+async fn the_instructor_sees_who_is_where(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let fay = app.signup("Fay", "fay@example.com", PW).await;
+    let gus = app.signup("Gus", "gus@example.com", PW).await;
+    grant(&app, &maya, "fay@example.com", "alpha").await;
+    grant(&app, &maya, "gus@example.com", "alpha").await;
+    for l in ["welcome", "basics", "detail"] {
+        app.get_with(&fay, &format!("/courses/alpha/lessons/{l}")).await;
+        complete(&app, &fay, l, true).await;
+    }
+    app.get_with(&gus, "/courses/alpha/lessons/welcome").await;
+    complete(&app, &gus, "welcome", true).await;
+
+    let page = app.get_with(&maya, "/admin/courses/alpha/students").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let rows = page.texts(".students-table tbody tr");
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].starts_with("Fay") && rows[0].contains("75%") && rows[0].contains("Going deeper"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].starts_with("Gus") && rows[1].contains("25%") && rows[1].contains("Starting out"),
+        "{rows:?}"
+    );
+    assert_eq!(page.texts(".lessons-table .completed"), ["2", "1", "1", "0"]);
+    // Students cannot see it.
+    assert_eq!(
+        app.get_with(&fay, "/admin/courses/alpha/students").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get_with(&maya, "/admin/courses/nope/students").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn progress_survives_a_refund_and_a_reimport(backend: Backend) {
+    let fx = fixture();
+    fx.write(
+        "alpha/course.toml",
+        "title = \"Alpha Program\"\npromise = \"Learn the alpha way.\"\nprice_cents = 15000\nposition = 1\nstatus = \"open\"\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let hal = app.signup("Hal", "hal@example.com", PW).await;
+    let buy = |client: reqwest::Client| {
+        let app = &app;
+        async move {
+            let started = app.post_form(&client, "/checkout", &[("course", "alpha")]).await;
+            let test_page = started.header("location").to_owned();
+            app.post_form(&client, &format!("{test_page}/pay"), &[]).await;
+            test_page.rsplit('/').next().unwrap().to_owned()
+        }
+    };
+    let order = buy(hal.clone()).await;
+    for l in ["welcome", "basics"] {
+        complete(&app, &hal, l, true).await;
+    }
+    app.post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
+    assert_eq!(
+        app.get_with(&hal, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        app.get_with(&hal, "/dashboard")
+            .await
+            .texts("#program-alpha")
+            .is_empty()
+    );
+    // Back again: the progress is where it was.
+    buy(hal.clone()).await;
+    let dash = app.get_with(&hal, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "2 of 4 lessons done");
+    // A re-import that edits a lesson keeps it too.
+    fx.write(
+        "alpha/01-start/01-welcome.md",
+        &lesson("Welcome to alpha, revised", true, "New words."),
+    );
+    app.import(fx.path()).await.unwrap();
+    let dash = app.get_with(&hal, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "2 of 4 lessons done");
+    let page = app.get_with(&hal, "/courses/alpha/lessons/welcome").await;
+    assert_eq!(page.text("h1"), "Welcome to alpha, revised");
+    assert_eq!(page.text(".complete-box button"), "Mark as not done");
+}
