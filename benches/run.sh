@@ -63,6 +63,14 @@ cookie="$(awk '$6 == "learnwell_session" {print $6 "=" $7}' "$work/cookies")"
 bench "/courses/gut-foundations" "/courses/gut-foundations (signed in)" -H "Cookie: $cookie"
 bench "/account" "/account (signed in)" -H "Cookie: $cookie"
 
+# The logged-in lesson page: STUDENTS students enrolled in both programs with progress, written
+# straight into the database; the bench student is one of them.
+STUDENTS="${STUDENTS:-5000}" python3 benches/seed.py "$work/bench.db" bench@example.com
+lesson="/courses/gut-foundations/lessons/what-your-microbes-do"
+curl -fs -o /dev/null -b "$work/cookies" "http://127.0.0.1:$PORT$lesson"
+bench "$lesson" "a lesson, enrolled student with progress" -H "Cookie: $cookie"
+bench "/dashboard" "/dashboard (enrolled student with progress)" -H "Cookie: $cookie"
+
 rss_peak="$(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")"
 rss_now="$(awk '/VmRSS/ {print $2, $3}' "/proc/$server_pid/status")"
 echo "server memory: peak resident $rss_peak, now $rss_now"

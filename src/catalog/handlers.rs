@@ -87,9 +87,11 @@ pub async fn lesson(
     // A student with a seat in the program gets their own page (progress, drip, Mark complete).
     if let Some(u) = &user
         && !u.is_instructor()
-        && let Some(seat) = crate::learning::store::seat(&state.db, u.id, program.course_id).await?
+        && let Some((seat, done)) =
+            crate::learning::store::seat_and_completed(&state.db, u.id, program.course_id).await?
     {
-        let (status, template, extra) = crate::learning::student_lesson(&state, u, program, lesson, &seat).await?;
+        let (status, template, extra) =
+            crate::learning::student_lesson(&state, u, program, lesson, &seat, &done).await?;
         let ctx = minijinja::value::merge_maps([lesson.page.clone(), extra]);
         return Ok(html(status, page(&state, &catalog, &user, "", template, &ctx)?));
     }

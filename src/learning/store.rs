@@ -19,6 +19,28 @@ pub async fn seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<
     db_run!(db, pool => sqlx::query_as::<_, Seat>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
 }
 
+/// A student's seat in a program and the lessons they completed there, in one query (the lesson
+/// page's only learning query).
+pub async fn seat_and_completed(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<(Seat, Vec<i64>)>> {
+    const SQL: &str = "SELECT e.created_at, e.last_lesson_id, p.lesson_id FROM enrollments e \
+        LEFT JOIN lesson_progress p ON p.user_id = e.user_id AND p.course_id = e.course_id \
+            AND p.completed_at IS NOT NULL \
+        WHERE e.user_id = $1 AND e.course_id = $2 AND e.status = 'active'";
+    let rows = db_run!(db, pool => sqlx::query_as::<_, (OffsetDateTime, Option<i64>, Option<i64>)>(SQL)
+        .bind(user_id).bind(course_id).fetch_all(pool).await)?;
+    let Some((created_at, last_lesson_id, _)) = rows.first().copied() else {
+        return Ok(None);
+    };
+    let done = rows.iter().filter_map(|(_, _, lesson)| *lesson).collect();
+    Ok(Some((
+        Seat {
+            created_at,
+            last_lesson_id,
+        },
+        done,
+    )))
+}
+
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct SeatRow {
     pub course_id: i64,

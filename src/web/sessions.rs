@@ -1,5 +1,13 @@
 //! Sessions live in the application's own database (SQLite or PostgreSQL), through the
 //! tower-sessions sqlx stores, behind one store type chosen at start-up like `Db`.
+//!
+//! Loads are cached in memory for [`CACHE_FOR`]: a signed-in page then costs no session query.
+//! A change made by this instance (sign-in, sign-out, renewal) updates the cache at once; one made
+//! by another instance (a log-out there) is seen here within [`CACHE_FOR`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use tower_sessions::cookie::SameSite;
@@ -15,25 +23,67 @@ use crate::db::Db;
 pub const SESSION_DAYS: i64 = 14;
 pub const COOKIE_NAME: &str = "learnwell_session";
 
+/// How long a loaded session is trusted without asking the database again.
+pub const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+/// Beyond this many cached sessions the cache starts over (memory stays bounded).
+const CACHE_MAX: usize = 50_000;
+
+type Cache = Arc<RwLock<HashMap<Id, (Option<Record>, Instant)>>>;
+
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    cache: Cache,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
 }
 
 impl Store {
     pub fn new(db: &Db) -> Store {
-        match db {
-            Db::Sqlite(pool) => Store::Sqlite(SqliteStore::new(pool.clone())),
-            Db::Postgres(pool) => Store::Postgres(PostgresStore::new(pool.clone())),
+        let backend = match db {
+            Db::Sqlite(pool) => Backend::Sqlite(SqliteStore::new(pool.clone())),
+            Db::Postgres(pool) => Backend::Postgres(PostgresStore::new(pool.clone())),
+        };
+        Store {
+            backend,
+            cache: Arc::default(),
         }
+    }
+
+    fn remember(&self, id: Id, record: Option<Record>) {
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(id, (record, Instant::now()));
+        }
+    }
+
+    fn forget(&self, id: &Id) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(id);
+        }
+    }
+
+    fn cached(&self, id: &Id) -> Option<Option<Record>> {
+        let cache = self.cache.read().ok()?;
+        let (record, at) = cache.get(id)?;
+        // An expired session is never served from the cache.
+        let live = record
+            .as_ref()
+            .is_none_or(|r| r.expiry_date > tower_sessions::cookie::time::OffsetDateTime::now_utc());
+        (at.elapsed() < CACHE_FOR && live).then(|| record.clone())
     }
 
     /// Creates the store's table if needed (run with the migrations).
     pub async fn migrate(&self) -> sqlx::Result<()> {
-        match self {
-            Store::Sqlite(s) => s.migrate().await,
-            Store::Postgres(s) => s.migrate().await,
+        match &self.backend {
+            Backend::Sqlite(s) => s.migrate().await,
+            Backend::Postgres(s) => s.migrate().await,
         }
     }
 
@@ -51,30 +101,40 @@ impl Store {
 #[async_trait]
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Store::Sqlite(s) => s.create(record).await,
-            Store::Postgres(s) => s.create(record).await,
+        match &self.backend {
+            Backend::Sqlite(s) => s.create(record).await?,
+            Backend::Postgres(s) => s.create(record).await?,
         }
+        self.remember(record.id, Some(record.clone()));
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Store::Sqlite(s) => s.save(record).await,
-            Store::Postgres(s) => s.save(record).await,
+        match &self.backend {
+            Backend::Sqlite(s) => s.save(record).await?,
+            Backend::Postgres(s) => s.save(record).await?,
         }
+        self.remember(record.id, Some(record.clone()));
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Store::Sqlite(s) => s.load(id).await,
-            Store::Postgres(s) => s.load(id).await,
+        if let Some(record) = self.cached(id) {
+            return Ok(record);
         }
+        let record = match &self.backend {
+            Backend::Sqlite(s) => s.load(id).await?,
+            Backend::Postgres(s) => s.load(id).await?,
+        };
+        self.remember(*id, record.clone());
+        Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Store::Sqlite(s) => s.delete(id).await,
-            Store::Postgres(s) => s.delete(id).await,
+        self.forget(id);
+        match &self.backend {
+            Backend::Sqlite(s) => s.delete(id).await,
+            Backend::Postgres(s) => s.delete(id).await,
         }
     }
 }
@@ -82,9 +142,9 @@ impl SessionStore for Store {
 #[async_trait]
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        match self {
-            Store::Sqlite(s) => s.delete_expired().await,
-            Store::Postgres(s) => s.delete_expired().await,
+        match &self.backend {
+            Backend::Sqlite(s) => s.delete_expired().await,
+            Backend::Postgres(s) => s.delete_expired().await,
         }
     }
 }
