@@ -1,6 +1,25 @@
 //! CSV for spreadsheets: UTF-8 with a byte-order mark (so Excel reads accents right), RFC 4180
 //! quoting, and cells that a spreadsheet would run as a formula neutralised.
 
+/// A CSV file as a download: `{name}-{date}.csv`, never cached.
+pub fn attachment(name: &str, date: time::Date, body: String) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-{date}.csv\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// One cell. A value starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'`
 /// so the spreadsheet shows it as text instead of evaluating it (CSV/formula injection); then it
 /// is quoted when it holds a comma, quote, line break, or leading or trailing space.

@@ -1,7 +1,7 @@
 //! Orders in the studio: filter by program and status, export CSV, refund.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
@@ -125,20 +125,7 @@ pub async fn csv(
             ]
         }),
     );
-    let date = state.clock.now().date();
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"orders-{date}.csv\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv::attachment("orders", state.clock.now().date(), body))
 }
 
 pub async fn refund(

@@ -1,7 +1,6 @@
 //! The pre-enrollment list: filter by program and state, and export it as CSV.
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use minijinja::value::Serde;
@@ -90,18 +89,5 @@ pub async fn csv(
             ]
         }),
     );
-    let date = state.clock.now().date();
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"preenrollments-{date}.csv\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv::attachment("preenrollments", state.clock.now().date(), body))
 }

@@ -205,14 +205,30 @@ pub async fn success(
             Err(e) => tracing::warn!(order_id = order.id, error = %e, "success page: Stripe did not answer"),
         }
     }
+    let items = items_of(&state, order.id).await?;
+    order_page(&state, &user, "payments/success.html", &order, &items)
+}
+
+async fn items_of(state: &AppState, order_id: i64) -> Result<Vec<store::Item>, AppError> {
     let mut tx = state.db.begin().await?;
-    let items = store::items(&mut tx, order.id).await?;
+    let items = store::items(&mut tx, order_id).await?;
     tx.commit().await?;
+    Ok(items)
+}
+
+/// A page about one of the buyer's orders.
+fn order_page(
+    state: &AppState,
+    user: &User,
+    template: &str,
+    order: &Order,
+    items: &[store::Item],
+) -> Result<Response, AppError> {
     page(
-        &state,
+        state,
         StatusCode::OK,
-        "payments/success.html",
-        context! { user => Serde(&user), order => Serde(&order), items => Serde(&items),
+        template,
+        context! { user => Serde(user), order => Serde(order), items => Serde(items),
         number => flows::order_number(order.id) },
     )
 }
@@ -238,16 +254,8 @@ pub async fn test_checkout(
     if order.status != "pending" {
         return Ok(Redirect::to(&format!("/checkout/success?order={id}")).into_response());
     }
-    let mut tx = state.db.begin().await?;
-    let items = store::items(&mut tx, order.id).await?;
-    tx.commit().await?;
-    page(
-        &state,
-        StatusCode::OK,
-        "payments/test_checkout.html",
-        context! { user => Serde(&user), order => Serde(&order), items => Serde(&items),
-        number => flows::order_number(order.id) },
-    )
+    let items = items_of(&state, order.id).await?;
+    order_page(&state, &user, "payments/test_checkout.html", &order, &items)
 }
 
 pub async fn test_pay(
@@ -270,9 +278,7 @@ pub async fn test_cancel(
 ) -> Result<Response, AppError> {
     let order = test_order(&state, &user, id).await?;
     flows::cancel(&state, order.id).await?;
-    let mut tx = state.db.begin().await?;
-    let items = store::items(&mut tx, order.id).await?;
-    tx.commit().await?;
+    let items = items_of(&state, order.id).await?;
     let back = items.first().map_or("/courses".to_owned(), |i| {
         format!("/courses/{}?checkout=cancelled", i.slug)
     });
