@@ -142,8 +142,8 @@ async fn the_journey_from_enrollment_to_certificate(backend: Backend) {
             .next()
             .unwrap()
             .value()
-            .attr("aria-valuenow"),
-        Some("25")
+            .attr("value"),
+        Some("1")
     );
 
     for l in ["welcome", "basics", "wrap-up"] {
