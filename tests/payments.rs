@@ -31,6 +31,7 @@ both_backends!(
     prices_come_from_the_server_not_the_form,
     lessons_open_only_to_who_may_read_them,
     orders_whose_webhook_never_came_are_reconciled,
+    a_second_checkout_goes_back_to_the_open_one,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -834,4 +835,23 @@ async fn orders_whose_webhook_never_came_are_reconciled(backend: Backend) {
         .await,
         2
     );
+}
+
+async fn a_second_checkout_goes_back_to_the_open_one(backend: Backend) {
+    let (app, stripe) = with_stripe(&backend).await;
+    let oli = student(&app, "Oli", "oli@example.com").await;
+    let (session, order) = checkout(&app, &stripe, &oli, &[GUT]).await;
+    // Another tab, or Enroll pressed again: the same Stripe page, not a second payment.
+    let (again, same_order) = checkout(&app, &stripe, &oli, &[GUT]).await;
+    assert_eq!((again.as_str(), same_order), (session.as_str(), order));
+    assert_eq!(stripe.sessions_created().len(), 1);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders").await, 1);
+    // A different purchase is its own checkout.
+    checkout(&app, &stripe, &oli, &[GUT, SKIN]).await;
+    assert_eq!(stripe.sessions_created().len(), 2);
+    // Once that session has expired, a new one starts.
+    stripe.expire(&session);
+    let (fresh, _) = checkout(&app, &stripe, &oli, &[GUT]).await;
+    assert_ne!(fresh, session);
+    assert_eq!(stripe.sessions_created().len(), 3);
 }

@@ -59,6 +59,27 @@ pub async fn start(
 ) -> Result<Started, AppError> {
     let quote = quote_for(state, user, courses, bundle).await?;
     let now = state.clock.now();
+    // The same purchase already waiting at Stripe (another tab, a second click): go back to it,
+    // so nobody pays twice. Sessions last a day; a price change (early bird ended) starts afresh.
+    if let Some(gateway) = &state.stripe {
+        let ids: Vec<i64> = quote.lines.iter().map(|l| l.course_id).collect();
+        if let Some((order_id, session_id)) =
+            store::pending_for(&state.db, user.id, &ids, quote.total_cents, now - Duration::hours(23)).await?
+        {
+            match gateway.retrieve_session(&session_id).await {
+                Ok(Session {
+                    open: true,
+                    url: Some(url),
+                    ..
+                }) => {
+                    tracing::info!(order_id, "checkout: back to the buyer's open session");
+                    return Ok(Started::Redirect(url));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(order_id, error = %e, "checkout: could not check the open session"),
+            }
+        }
+    }
     let provider = if state.stripe.is_some() { "stripe" } else { "test" };
     let mut tx = state.db.begin().await?;
     let order_id = store::insert_order(

@@ -168,6 +168,33 @@ pub async fn checked(db: &Db, id: i64, now: OffsetDateTime) -> sqlx::Result<()> 
     db_run!(db, pool => sqlx::query(SQL).bind(id).bind(now).execute(pool).await.map(|_| ()))
 }
 
+/// The buyer's newest pending Stripe order for exactly these programs since `after`, with its
+/// session: a second tab or a second click goes back to it instead of starting another payment.
+pub async fn pending_for(
+    db: &Db,
+    user_id: i64,
+    course_ids: &[i64],
+    total_cents: i64,
+    after: OffsetDateTime,
+) -> sqlx::Result<Option<(i64, String)>> {
+    const SQL: &str = "SELECT o.id, o.checkout_session_id FROM orders o WHERE o.user_id = $1 AND o.status = 'pending' \
+        AND o.provider = 'stripe' AND o.checkout_session_id IS NOT NULL AND o.total_cents = $2 AND o.created_at > $3 \
+        ORDER BY o.id DESC";
+    let candidates = db_run!(db, pool => sqlx::query_as::<_, (i64, String)>(SQL)
+        .bind(user_id).bind(total_cents).bind(after).fetch_all(pool).await)?;
+    for (id, session) in candidates {
+        const ITEMS: &str = "SELECT course_id FROM order_items WHERE order_id = $1 ORDER BY course_id";
+        let mut items = db_run!(db, pool => sqlx::query_scalar::<_, i64>(ITEMS).bind(id).fetch_all(pool).await)?;
+        let mut wanted = course_ids.to_vec();
+        items.sort_unstable();
+        wanted.sort_unstable();
+        if items == wanted {
+            return Ok(Some((id, session)));
+        }
+    }
+    Ok(None)
+}
+
 /// A person's orders with their programs, newest first.
 #[derive(sqlx::FromRow, Serialize, Debug, Clone)]
 pub struct OrderLine {

@@ -29,6 +29,8 @@ pub struct Session {
     pub url: Option<String>,
     pub paid: bool,
     pub expired: bool,
+    /// Still waiting for the buyer to pay.
+    pub open: bool,
     pub payment_intent: Option<String>,
     pub amount_total: Option<i64>,
     /// Our order id, from `client_reference_id`.
@@ -45,6 +47,7 @@ impl From<&CheckoutSession> for Session {
                 CheckoutSessionPaymentStatus::Paid | CheckoutSessionPaymentStatus::NoPaymentRequired
             ),
             expired: matches!(s.status, Some(CheckoutSessionStatus::Expired)),
+            open: matches!(s.status, Some(CheckoutSessionStatus::Open)),
             payment_intent: s.payment_intent.as_ref().map(|p| p.id().as_str().to_owned()),
             amount_total: s.amount_total,
             order_id: s.client_reference_id.as_deref().and_then(|r| r.parse().ok()),
