@@ -1,0 +1,211 @@
+//! The journeys in a real browser: Debian's Chromium driven through chromedriver (WebDriver, with
+//! fantoccini). Locally, without Chromium, these tests say so and skip; in CI (`CI=true`) they must
+//! run. A failing step saves a screenshot to `target/browser-screenshots/`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestApp};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const PW: &str = "a calm long passphrase";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+both_backends!(pre_enroll_launch_pay_and_learn);
+
+/// chromedriver for one test, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser, or `None` (with the reason printed) when Chromium is not installed outside CI.
+async fn browser(test: &str) -> Option<(Driver, Client)> {
+    let present = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !present {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but Chromium or chromedriver is missing: .ci/run installs them");
+        }
+        common::skip(
+            test,
+            "Chromium is not installed (apt-get install chromium chromium-driver)",
+        );
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1200,1600", "--no-first-run", "--disable-background-networking"],
+        }),
+    );
+    // Both rustls crypto backends are in the build (through other crates): pick one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session");
+    Some((driver, client))
+}
+
+/// Runs a journey; on failure saves a screenshot of where it stopped, then fails the test.
+async fn run<F>(client: Client, name: &str, journey: F)
+where
+    F: AsyncFnOnce(&Client) -> anyhow::Result<()>,
+{
+    let outcome = journey(&client).await;
+    if let Err(e) = &outcome {
+        let dir = common::repo_path("target/browser-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join(format!("{name}.png"));
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::write(&file, png);
+        }
+        let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let _ = client.close().await;
+        panic!("{name} failed at {url}: {e:#}\nscreenshot: {}", file.display());
+    }
+    let _ = client.close().await;
+}
+
+async fn fill(c: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    c.wait().for_element(Locator::Css(css)).await?.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(c: &Client, locator: Locator<'_>) -> anyhow::Result<()> {
+    c.wait().for_element(locator).await?.click().await?;
+    Ok(())
+}
+
+/// Waits for the page's heading to read `text` (the page after a click has loaded).
+async fn heading(c: &Client, text: &str) -> anyhow::Result<()> {
+    let xpath = format!("//h1[normalize-space()='{text}']");
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .map_err(|e| anyhow::anyhow!("no heading '{text}': {e}"))?;
+    Ok(())
+}
+
+async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
+    let test = format!("browser::pre_enroll_launch_pay_and_learn::{}", backend_name(&backend));
+    let Some((_driver, client)) = browser(&test).await else {
+        return;
+    };
+    let app = TestApp::spawn(&backend).await;
+    app.instructor("maya@example.com", PW).await;
+    let name = format!("journey-{}", backend_name(&backend));
+    run(client, &name, async |c: &Client| {
+        let base = &app.base;
+        // A visitor pre-enrolls in both programs and confirms by the emailed link.
+        c.goto(&format!("{base}/preenroll")).await?;
+        fill(c, "#f-pre-name", "Vera Visitor").await?;
+        fill(c, "#f-pre-email", "vera@example.com").await?;
+        click(c, Locator::Css("#f-course-gut-foundations")).await?;
+        click(c, Locator::Css("#f-course-skin-from-within")).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Pre-enroll']")).await?;
+        heading(c, "Check your email").await?;
+        let mails = app.smtp.wait_for("vera@example.com", 1).await;
+        c.goto(&mails[0].link("/preenroll/confirm")).await?;
+        heading(c, "You are on the list").await?;
+
+        // The instructor logs in and launches Gut Foundations.
+        c.goto(&format!("{base}/login")).await?;
+        fill(c, "#f-email", "maya@example.com").await?;
+        fill(c, "#f-password", PW).await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        c.goto(&format!("{base}/admin")).await?;
+        heading(c, "Welcome, Maya Instructor").await?;
+        click(
+            c,
+            Locator::Css("#controls-gut-foundations form[action$='/launch'] button"),
+        )
+        .await?;
+        c.wait().for_element(Locator::Css(".form-notice")).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Log out']")).await?;
+        c.wait()
+            .for_element(Locator::XPath("//a[normalize-space()='Log in']"))
+            .await?;
+
+        // The visitor gets the launch email, signs up, and pays through the test checkout.
+        let launch = app.smtp.wait_for("vera@example.com", 2).await;
+        let enroll = launch
+            .iter()
+            .find(|m| m.subject().contains("is open"))
+            .expect("a launch email");
+        c.goto(&enroll.link("/enroll")).await?;
+        heading(c, "Log in").await?;
+        click(c, Locator::LinkText("Sign up")).await?;
+        fill(c, "#f-name", "Vera Visitor").await?;
+        fill(c, "#f-email", "vera@example.com").await?;
+        fill(c, "#f-password", PW).await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        heading(c, "Gut Foundations").await?;
+        click(c, Locator::Css("#offer button")).await?;
+        c.wait().for_element(Locator::Css(".test-checkout-banner")).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Pay']")).await?;
+        heading(c, "You are enrolled").await?;
+
+        // A lesson: mark it complete and watch the progress bar move.
+        click(
+            c,
+            Locator::XPath("//a[contains(normalize-space(), 'Start Gut Foundations')]"),
+        )
+        .await?;
+        click(c, Locator::XPath("//a[normalize-space()='Continue']")).await?;
+        let bar = c.wait().for_element(Locator::Css(".lesson-nav progress")).await?;
+        anyhow::ensure!(bar.attr("value").await?.as_deref() == Some("0"), "the bar starts empty");
+        click(c, Locator::XPath("//button[normalize-space()='Mark complete']")).await?;
+        c.wait().for_element(Locator::Css(".complete-box .done-note")).await?;
+        let bar = c.find(Locator::Css(".lesson-nav progress")).await?;
+        anyhow::ensure!(bar.attr("value").await?.as_deref() == Some("1"), "the bar moved");
+        c.goto(&format!("{base}/dashboard")).await?;
+        let numbers = c.find(Locator::Css(".progress-numbers")).await?.text().await?;
+        anyhow::ensure!(numbers.starts_with("1 of 23"), "dashboard says {numbers}");
+        Ok(())
+    })
+    .await;
+}
+
+fn backend_name(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    }
+}
