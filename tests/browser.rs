@@ -71,7 +71,7 @@ async fn browser(test: &str) -> Option<(Driver, Client)> {
                      "--window-size=1200,1600", "--no-first-run", "--disable-background-networking"],
         }),
     );
-    // Both rustls crypto backends are in the build (through other crates): pick one for the process.
+    // The app chooses rustls's crypto provider when it starts; the browser session may come first.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = ClientBuilder::rustls()
         .expect("tls")

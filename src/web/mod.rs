@@ -53,6 +53,9 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<AppState> {
         let catalog = Catalog::load(&db).await?;
         let templates = Templates::new(Arc::new(Assets::load()));
+        // rustls arrives through several crates with different crypto backends enabled; with more
+        // than one, it cannot choose by itself and the first TLS connection (Stripe) would panic.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let stripe = match &config.stripe {
             Some(keys) => Some(crate::payments::stripe_api::Gateway::new(
                 &keys.secret_key,
