@@ -774,6 +774,9 @@ pub struct StripeDouble {
 impl StripeDouble {
     /// Starts the server on 127.0.0.1 and a free port, in a background task.
     pub async fn start() -> StripeDouble {
+        // Clients made straight from async-stripe (not through the app) need rustls's provider chosen
+        // too: more than one crypto backend is in the test build.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the Stripe double");
         let addr = listener.local_addr().expect("the Stripe double's address");
         let shared = Arc::new(Shared {
