@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod announcements;
+pub mod audit;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -51,7 +51,15 @@ enum InstructorCommand {
 #[derive(Subcommand)]
 enum ContentCommand {
     /// Import CONTENT_DIR: add and update programs, modules and lessons (safe to run again).
-    Import,
+    /// Refuses to overwrite changes made in the studio unless --force.
+    Import {
+        /// Overwrite changes made in the studio (each is written to the audit log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the programs as the database holds them (studio edits included) to DIR, a new or
+    /// empty folder, in the CONTENT_DIR format.
+    Export { dir: PathBuf },
 }
 
 /// One line on stderr, then exit 2: bad arguments or configuration.
@@ -69,12 +77,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // clap's first paragraph, on one line: "... not provided: <DIR>".
             let text = e.to_string();
-            let first = text
+            let first: Vec<&str> = text
                 .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            let first = first.join(" ");
+            let first = first.trim_start_matches("error: ");
+            let first = if first.is_empty() { "bad arguments" } else { first };
             return usage_error(format!("{first} (see learnwell --help)"));
         }
     };
@@ -111,17 +123,49 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("migrations are up to date ({})", db.backend_name());
         }
         Command::Content {
-            command: ContentCommand::Import,
+            command: ContentCommand::Import { force },
         } => {
             let db = Db::connect(&config.database_url, &config.database_kind).await?;
             db.migrate().await?;
-            match content::import(&db, &config.content_dir).await {
+            match content::import_with(&db, &config.content_dir, force).await {
                 Ok(report) => println!("{report}"),
                 Err(content::ImportError::Content(e)) => {
                     let _ = writeln!(std::io::stderr(), "learnwell: import refused, nothing was changed: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
+                Err(content::ImportError::StudioEdits(lines)) => {
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = writeln!(
+                        stderr,
+                        "learnwell: import refused, nothing was changed: it would undo changes made in the studio:"
+                    );
+                    for line in lines {
+                        let _ = writeln!(stderr, "  {line}");
+                    }
+                    let _ = writeln!(
+                        stderr,
+                        "run `learnwell content import --force` to overwrite them, or `learnwell content export DIR` first to keep them"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Content {
+            command: ContentCommand::Export { dir },
+        } => {
+            if let Err(e) = content::check_export_target(&dir) {
+                return Ok(usage_error(e));
+            }
+            let db = Db::connect(&config.database_url, &config.database_kind).await?;
+            db.migrate().await?;
+            match content::export(&db, &config.content_dir, &dir).await {
+                Ok(report) => println!("{report}"),
+                Err(e) if e.is_bad_target() => return Ok(usage_error(e)),
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "learnwell: export failed: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
             }
         }
         Command::Instructor {

@@ -22,6 +22,16 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
             config.content_dir.display(),
             report.to_string().lines().last().unwrap_or_default()
         );
+    } else if content::lacks_markdown_sources(&db).await? {
+        // A database from before the studio holds rendered HTML only; the studio edits (and
+        // `content export` writes) the Markdown. Nothing could have been edited in the studio
+        // yet, so reading the files again fills it in and changes nothing else.
+        let report = content::import(&db, &config.content_dir).await?;
+        tracing::info!(
+            "read the Markdown sources from {} for the studio: {}",
+            config.content_dir.display(),
+            report.to_string().lines().last().unwrap_or_default()
+        );
     }
     Ok(db)
 }

@@ -123,6 +123,19 @@ async fn heading(c: &Client, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for the page's notice to begin with `text` (the form's answer has loaded, not the page the
+/// form was on).
+async fn notice(c: &Client, text: &str) -> anyhow::Result<String> {
+    let xpath = format!("//p[contains(@class,'form-notice') and starts-with(normalize-space(),'{text}')]");
+    let found = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .map_err(|e| anyhow::anyhow!("no notice '{text}…': {e}"))?;
+    Ok(found.text().await?)
+}
+
 async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
     let test = format!("browser::pre_enroll_launch_pay_and_learn::{}", backend_name(&backend));
     let Some((_driver, client)) = browser(&test).await else {
@@ -150,6 +163,87 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
         fill(c, "#f-email", "maya@example.com").await?;
         fill(c, "#f-password", PW).await?;
         click(c, Locator::Css("main form button[type=submit]")).await?;
+        // Wait for the log-in to land before going on: a navigation started while the POST is in
+        // flight cancels it, and the next page is then asked for without the session.
+        heading(c, "Your account").await?;
+        c.goto(&format!("{base}/admin")).await?;
+        heading(c, "Welcome, Maya Instructor").await?;
+
+        // She writes a new module, previews its lesson, and publishes it.
+        click(c, Locator::Css("#program-gut-foundations td a[href$='/content']")).await?;
+        heading(c, "Modules and lessons").await?;
+        fill(c, "#new-module", "Putting it together").await?;
+        click(c, Locator::XPath("//button[normalize-space()='Add module']")).await?;
+        notice(c, "Module added").await?;
+        fill(
+            c,
+            "section[data-status='draft'] .add-lesson input[name=title]",
+            "Your next steps",
+        )
+        .await?;
+        click(c, Locator::Css("section[data-status='draft'] .add-lesson button")).await?;
+        heading(c, "Edit lesson").await?;
+        fill(
+            c,
+            "#f-body",
+            "Look back at your **food and symptom diary**.\n\n## Try this week\nPick one habit to keep.",
+        )
+        .await?;
+        click(c, Locator::XPath("//button[normalize-space()='Preview']")).await?;
+        let preview = c.wait().for_element(Locator::Css(".preview-pane .lesson-body")).await?;
+        let html = preview.html(true).await?;
+        anyhow::ensure!(
+            html.contains("<strong>food and symptom diary</strong>"),
+            "preview shows {html}"
+        );
+        click(c, Locator::XPath("//button[normalize-space()='Save']")).await?;
+        notice(c, "Saved.").await?;
+        click(c, Locator::XPath("//a[normalize-space()='Preview as a student']")).await?;
+        let banner = c
+            .wait()
+            .for_element(Locator::Css(".preview-banner"))
+            .await?
+            .text()
+            .await?;
+        anyhow::ensure!(banner.contains("not published yet"), "banner: {banner}");
+        c.goto(&format!("{base}/admin/courses/gut-foundations/content")).await?;
+        click(c, Locator::Css("section[data-status='draft'] button[value=publish]")).await?;
+        notice(c, "Published").await?;
+
+        // She drags the second lesson of module 1 above the first (the page presses "Up").
+        let first = c
+            .find(Locator::Css("#module-1 .studio-lessons li:nth-child(1) > a"))
+            .await?
+            .text()
+            .await?;
+        let second = c
+            .find(Locator::Css("#module-1 .studio-lessons li:nth-child(2) > a"))
+            .await?
+            .text()
+            .await?;
+        c.execute(
+            "const items = document.querySelectorAll('#module-1 .studio-lessons > li');
+             const dt = new DataTransfer();
+             items[1].dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: dt}));
+             items[0].dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: dt}));
+             items[0].dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));",
+            vec![],
+        )
+        .await?;
+        let xpath = format!("//section[@id='module-1']//ol/li[1]/a[normalize-space()=\"{second}\"]");
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .map_err(|e| anyhow::anyhow!("the dragged lesson did not move to the top: {e}"))?;
+        let now_second = c
+            .find(Locator::Css("#module-1 .studio-lessons li:nth-child(2) > a"))
+            .await?
+            .text()
+            .await?;
+        anyhow::ensure!(now_second == first, "order after the drag: {second}, {now_second}");
+
+        // And launches the program.
         c.goto(&format!("{base}/admin")).await?;
         heading(c, "Welcome, Maya Instructor").await?;
         click(
@@ -157,7 +251,7 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
             Locator::Css("#controls-gut-foundations form[action$='/launch'] button"),
         )
         .await?;
-        c.wait().for_element(Locator::Css(".form-notice")).await?;
+        notice(c, "Launched.").await?;
         click(c, Locator::XPath("//button[normalize-space()='Log out']")).await?;
         c.wait()
             .for_element(Locator::XPath("//a[normalize-space()='Log in']"))
@@ -195,9 +289,18 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
         c.wait().for_element(Locator::Css(".complete-box .done-note")).await?;
         let bar = c.find(Locator::Css(".lesson-nav progress")).await?;
         anyhow::ensure!(bar.attr("value").await?.as_deref() == Some("1"), "the bar moved");
+        // The module the instructor published is in the student's syllabus, and opens.
+        click(
+            c,
+            Locator::XPath("//nav[contains(@class,'lesson-nav')]//a[normalize-space()='Your next steps']"),
+        )
+        .await?;
+        heading(c, "Your next steps").await?;
+        let body = c.find(Locator::Css(".lesson-body")).await?.text().await?;
+        anyhow::ensure!(body.contains("Pick one habit to keep."), "lesson says {body}");
         c.goto(&format!("{base}/dashboard")).await?;
         let numbers = c.find(Locator::Css(".progress-numbers")).await?.text().await?;
-        anyhow::ensure!(numbers.starts_with("1 of 23"), "dashboard says {numbers}");
+        anyhow::ensure!(numbers.starts_with("1 of 24"), "dashboard says {numbers}");
         Ok(())
     })
     .await;

@@ -325,3 +325,105 @@ fn every_setting_is_documented() {
         );
     }
 }
+
+#[test]
+fn content_export_and_studio_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new();
+    let run = |content: &std::path::Path, extra: &[&str]| {
+        learnwell(dir.path())
+            .env("CONTENT_DIR", content)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(run(fx.path(), &["content", "import"]).status.success());
+
+    // Bad input: one line, exit 2, nothing written.
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "keep").unwrap();
+    for (args, expect) in [
+        (vec!["content", "export"], "DIR"),
+        (vec!["content", "export", notes.to_str().unwrap()], "is not a folder"),
+        (vec!["content", "export", fx.path().to_str().unwrap()], "is not empty"),
+    ] {
+        let out = run(fx.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("learnwell: ") && stderr.contains(expect),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep");
+
+    let export = dir.path().join("export");
+    let out = run(fx.path(), &["content", "export", export.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("exported 2 programs (3 modules, 5 lessons)"),
+        "{stdout}"
+    );
+    assert!(export.join("alpha/02-deeper/01-detail.md").is_file());
+    let again = String::from_utf8_lossy(&run(&export, &["content", "import"]).stdout).into_owned();
+    assert!(
+        again.contains("0 added, 0 changed, 0 archived, 11 unchanged"),
+        "{again}"
+    );
+
+    // The studio edits a lesson (its own writes, then the content hash kept up to date).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = dir.path().join("db/learnwell.db");
+    let sql = |q: &'static str| {
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let rows: Vec<(String,)> = sqlx::query_as(q).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows.into_iter().map(|r| r.0).collect::<Vec<_>>()
+        })
+    };
+    sql(
+        "UPDATE lessons SET body_md = 'Studio text.', body_html = '<p>Studio text.</p>', studio_edited = TRUE, \
+         source_hash = 'studio', updated_at = '2026-11-24T15:00:00Z' WHERE slug = 'basics' RETURNING slug",
+    );
+
+    let out = run(fx.path(), &["content", "import"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(
+        stderr
+            .contains("lesson alpha/basics was edited in the studio on 24 November 2026; importing would overwrite it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`learnwell content import --force`") && stderr.contains("`learnwell content export DIR`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        sql("SELECT body_md FROM lessons WHERE slug = 'basics'"),
+        vec!["Studio text."]
+    );
+
+    let out = run(fx.path(), &["content", "import", "--force"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("forced   lesson alpha/basics (edited in the studio on 24 November 2026)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("changed  lesson alpha/basics"), "{stdout}");
+    assert_eq!(
+        sql("SELECT body_md FROM lessons WHERE slug = 'basics'"),
+        vec!["Secret basics body text.\n\n## Try this week\nDrink a glass of water."]
+    );
+    assert_eq!(
+        sql("SELECT actor || ' ' || action || ' ' || subject FROM audit_log"),
+        vec!["content import --force content.import.force lesson alpha/basics"]
+    );
+    assert!(sql("SELECT slug FROM lessons WHERE studio_edited").is_empty());
+}

@@ -2,12 +2,16 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
 use common::fixture::{Fixture, lesson};
 use common::{Backend, TestApp, files};
-use learnwell::content::ImportError;
+use learnwell::content::{self, ExportError, ImportError, ItemKind};
 use learnwell::db::Db;
-use learnwell::db_run;
+use learnwell::{db_run, tx_run};
 use reqwest::StatusCode;
+use time::OffsetDateTime;
 
 both_backends!(
     reimport_changes_nothing_and_keeps_ids,
@@ -16,6 +20,15 @@ both_backends!(
     a_removed_program_is_archived_not_deleted,
     invalid_content_fails_whole_and_changes_nothing,
     real_content_meets_the_brief,
+    markdown_sources_are_stored,
+    export_then_import_changes_nothing,
+    export_refuses_a_folder_it_would_overwrite,
+    rehash_marks_only_what_the_studio_changed,
+    studio_edits_export_and_import_back_unchanged,
+    import_names_studio_edits_and_overwrites_them_only_when_forced,
+    every_kind_of_studio_change_is_named,
+    a_module_can_start_as_a_draft,
+    the_studio_renders_lessons_as_the_import_does,
 );
 
 type LessonRow = (i64, i64, String, String, i64, bool, String, String);
@@ -350,4 +363,522 @@ async fn real_content_meets_the_brief(backend: Backend) {
     // And it imports cleanly again on top of itself.
     let report = app.import(&common::repo_path("course_content")).await.unwrap();
     assert!(report.is_noop(), "{report}");
+}
+
+// ---- the studio and the files ------------------------------------------------------------------
+
+async fn course_id(db: &Db, slug: &str) -> i64 {
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>("SELECT id FROM courses WHERE slug = $1").bind(slug).fetch_one(pool).await).unwrap()
+}
+
+async fn exec(db: &Db, sql: &str) {
+    db_run!(db, pool => sqlx::query(sql).execute(pool).await.map(|_| ())).unwrap()
+}
+
+/// Every row the studio has marked as edited: `lesson welcome`, `module start`, `program beta`.
+async fn studio_edited(db: &Db) -> Vec<String> {
+    const SQL: &str = "SELECT 'program ' || slug FROM courses WHERE studio_edited \
+        UNION ALL SELECT 'module ' || slug FROM modules WHERE studio_edited \
+        UNION ALL SELECT 'lesson ' || slug FROM lessons WHERE studio_edited";
+    let mut rows: Vec<String> = db_run!(db, pool => sqlx::query_scalar(SQL).fetch_all(pool).await).unwrap();
+    rows.sort();
+    rows
+}
+
+async fn audit_rows(db: &Db) -> Vec<(String, String, String, String)> {
+    const SQL: &str = "SELECT actor, action, subject, detail FROM audit_log ORDER BY subject";
+    db_run!(db, pool => sqlx::query_as(SQL).fetch_all(pool).await).unwrap()
+}
+
+/// What the studio does on a save: its own writes, then `rehash`, in one transaction.
+async fn studio_write(db: &Db, program: &str, statements: &[&str]) {
+    let id = course_id(db, program).await;
+    let mut tx = db.begin().await.unwrap();
+    for sql in statements {
+        tx_run!(&mut tx, conn => sqlx::query(sql).execute(conn).await.map(|_| ())).unwrap();
+    }
+    content::rehash(&mut tx, id).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A lesson body saved in the studio: rendered with `render_lesson_body`, stored, rehashed.
+async fn studio_edit_body(db: &Db, program: &str, lesson: &str, md: &str) {
+    let id = course_id(db, program).await;
+    let slugs: HashSet<String> = db_run!(db, pool => sqlx::query_scalar::<_, String>(
+        "SELECT slug FROM lessons WHERE course_id = $1 AND NOT archived").bind(id).fetch_all(pool).await)
+    .unwrap()
+    .into_iter()
+    .collect();
+    let html = content::render_lesson_body(program, &slugs, md).unwrap();
+    let mut tx = db.begin().await.unwrap();
+    tx_run!(&mut tx, conn => sqlx::query(
+        "UPDATE lessons SET body_md = $1, body_html = $2, revision = revision + 1 WHERE course_id = $3 AND slug = $4")
+        .bind(md).bind(&html).bind(id).bind(lesson).execute(conn).await.map(|_| ()))
+    .unwrap();
+    content::rehash(&mut tx, id).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+async fn markdown_sources_are_stored(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let (about_md, bio_md): (String, String) = db_run!(&app.db, pool => sqlx::query_as(
+        "SELECT about_md, instructor_bio_md FROM site").fetch_one(pool).await)
+    .unwrap();
+    assert!(about_md.starts_with("Rootwell is a small practice"), "{about_md}");
+    assert!(bio_md.starts_with("Maya has spent fifteen years"), "{bio_md}");
+    let (description_md, faq, files_dir): (String, String, Option<String>) = db_run!(&app.db, pool => sqlx::query_as(
+        "SELECT description_md, faq, files_dir FROM courses WHERE slug = 'gut-foundations'").fetch_one(pool).await)
+    .unwrap();
+    assert!(
+        description_md.starts_with("Gut Foundations is a self-paced"),
+        "{description_md}"
+    );
+    assert_eq!(files_dir.as_deref(), Some("gut-foundations"));
+    let faq: Vec<serde_json::Value> = serde_json::from_str(&faq).unwrap();
+    assert!(
+        faq[0]["a"].as_str().unwrap().starts_with("Plan on about an hour"),
+        "{faq:?}"
+    );
+    assert!(
+        faq[0]["a_html"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p>Plan on about an hour"),
+        "{faq:?}"
+    );
+    assert!(studio_edited(&app.db).await.is_empty());
+}
+
+async fn export_then_import_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let out = app.dir.path().join("export");
+    let report = content::export(&app.db, &app.config.content_dir, &out).await.unwrap();
+    assert!(report.warnings.is_empty(), "{report}");
+    assert_eq!((report.programs, report.files), (2, 3), "{report}");
+
+    // The numbering is the files' own, so every lesson's Markdown is written as it was.
+    let root = common::repo_path("course_content");
+    let programs = files::programs();
+    for p in &programs {
+        for m in &p.modules {
+            for l in &m.lessons {
+                let exported = read(&out.join(l.path.strip_prefix(&root).unwrap()));
+                assert!(
+                    exported.ends_with(&format!("\n+++\n\n{}\n", l.body.trim())),
+                    "{}: body not kept",
+                    l.path.display()
+                );
+            }
+        }
+    }
+    // Download files are copied next to the lessons that offer them.
+    for csv in ["gut-foundations", "skin-from-within"].iter().flat_map(|slug| {
+        std::fs::read_dir(root.join(slug).join("downloads"))
+            .unwrap()
+            .map(|e| e.unwrap().path().strip_prefix(&root).unwrap().to_owned())
+            .collect::<Vec<_>>()
+    }) {
+        assert_eq!(
+            std::fs::read(out.join(&csv)).unwrap(),
+            std::fs::read(root.join(&csv)).unwrap(),
+            "{}",
+            csv.display()
+        );
+    }
+    let course: toml::Table = toml::from_str(&read(&out.join("gut-foundations/course.toml"))).unwrap();
+    assert_eq!(course["status"].as_str(), Some("preenrollment"));
+    assert_eq!(
+        course["faq"].as_array().unwrap().len(),
+        programs[0].course["faq"].as_array().unwrap().len()
+    );
+
+    let before = snapshot(&app.db).await;
+    let report = app.import(&out).await.unwrap();
+    assert!(report.is_noop(), "importing the export changed something:\n{report}");
+    assert!(
+        report.to_string().contains("0 added, 0 changed, 0 archived"),
+        "{report}"
+    );
+    assert_eq!(snapshot(&app.db).await, before);
+    // And exporting the re-imported database gives the same files.
+    let again = app.dir.path().join("again");
+    content::export(&app.db, &out, &again).await.unwrap();
+    for entry in walk(&out) {
+        let rel = entry.strip_prefix(&out).unwrap();
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            std::fs::read(again.join(rel)).unwrap(),
+            "{}",
+            rel.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+async fn export_refuses_a_folder_it_would_overwrite(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    match content::export(&app.db, fx.path(), fx.path()).await {
+        Err(ExportError::NotEmpty(dir)) => assert_eq!(dir, fx.path()),
+        other => panic!("expected NotEmpty, got {other:?}"),
+    }
+    let file = app.dir.path().join("notes.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let err = content::export(&app.db, fx.path(), &file).await.unwrap_err();
+    assert!(matches!(err, ExportError::NotAFolder(_)), "{err:?}");
+    assert!(err.to_string().contains("is not a folder"), "{err}");
+    assert_eq!(read(&file), "keep me");
+    // An empty folder is fine.
+    let empty = app.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    content::export(&app.db, fx.path(), &empty).await.unwrap();
+    assert!(empty.join("alpha/01-start/01-welcome.md").is_file());
+    // A download whose file is gone: refused before anything is written.
+    fx.write("alpha/downloads/sheet.csv", "a,b\n1,2\n");
+    fx.write(
+        "alpha/01-start/01-welcome.md",
+        "+++\ntitle = \"Welcome to alpha\"\nduration_minutes = 7\nfree_preview = true\n[[downloads]]\ntitle = \"Sheet\"\nfile = \"downloads/sheet.csv\"\n+++\n\nThe welcome lesson body text.\n",
+    );
+    app.import(fx.path()).await.unwrap();
+    let out = app.dir.path().join("with-download");
+    content::export(&app.db, fx.path(), &out).await.unwrap();
+    assert_eq!(read(&out.join("alpha/downloads/sheet.csv")), "a,b\n1,2\n");
+    fx.remove("alpha/downloads/sheet.csv");
+    let out = app.dir.path().join("without-download");
+    let err = content::export(&app.db, fx.path(), &out).await.unwrap_err();
+    assert!(
+        err.to_string().contains("download 'downloads/sheet.csv' is missing"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+async fn rehash_marks_only_what_the_studio_changed(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    let before = snapshot(&app.db).await;
+    studio_write(&app.db, "alpha", &[]).await;
+    studio_write(&app.db, "beta", &[]).await;
+    assert_eq!(snapshot(&app.db).await, before, "nothing edited, nothing rehashed");
+    assert!(studio_edited(&app.db).await.is_empty());
+
+    studio_edit_body(&app.db, "alpha", "basics", "Fresh *studio* text.").await;
+    assert_eq!(studio_edited(&app.db).await, vec!["lesson basics"]);
+    studio_write(
+        &app.db,
+        "alpha",
+        &["UPDATE modules SET summary = 'Edited summary.' WHERE slug = 'deeper'"],
+    )
+    .await;
+    assert_eq!(studio_edited(&app.db).await, vec!["lesson basics", "module deeper"]);
+    studio_write(
+        &app.db,
+        "beta",
+        &["UPDATE courses SET price_cents = 21000 WHERE slug = 'beta'"],
+    )
+    .await;
+    assert_eq!(
+        studio_edited(&app.db).await,
+        vec!["lesson basics", "module deeper", "program beta"]
+    );
+    // A new status is no edit of the files' content.
+    studio_write(
+        &app.db,
+        "alpha",
+        &["UPDATE courses SET status = 'open' WHERE slug = 'alpha'"],
+    )
+    .await;
+    assert_eq!(studio_edited(&app.db).await.len(), 3);
+}
+
+async fn studio_edits_export_and_import_back_unchanged(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    // The studio moves "basics" before "welcome" and rewrites it, with a link to "welcome".
+    studio_write(
+        &app.db,
+        "alpha",
+        &[
+            "UPDATE lessons SET position = 5 WHERE slug = 'welcome'",
+            "UPDATE lessons SET position = 2 WHERE slug = 'basics'",
+            // A new module, no lessons yet, not published.
+            "INSERT INTO modules (course_id, slug, title, summary, position, archived, source_hash, created_at, \
+             updated_at, status) SELECT id, 'later', 'Coming later', '', 9, FALSE, '', '2026-11-24T15:00:00Z', \
+             '2026-11-24T15:00:00Z', 'draft' FROM courses WHERE slug = 'alpha'",
+        ],
+    )
+    .await;
+    let md = "The basics, *rewritten* in the studio.\n\nThen read [the welcome](02-welcome.md#start).";
+    studio_edit_body(&app.db, "alpha", "basics", md).await;
+    // "detail" links to "basics", whose file is now 01-basics.md: its export changes too.
+    assert_eq!(
+        studio_edited(&app.db).await,
+        vec!["lesson basics", "lesson detail", "lesson welcome", "module later"]
+    );
+
+    let out = app.dir.path().join("export");
+    let report = content::export(&app.db, fx.path(), &out).await.unwrap();
+    assert!(report.warnings.is_empty(), "{report}");
+    let basics = read(&out.join("alpha/01-start/01-basics.md"));
+    assert!(basics.ends_with(&format!("+++\n\n{md}\n")), "{basics}");
+    assert!(out.join("alpha/01-start/02-welcome.md").is_file());
+    let detail = read(&out.join("alpha/02-deeper/01-detail.md"));
+    assert!(
+        detail.contains("See [the basics](../01-start/01-basics.md) again."),
+        "{detail}"
+    );
+    assert_eq!(
+        read(&out.join("alpha/03-later/module.toml")),
+        "title = \"Coming later\"\nsummary = \"\"\nstatus = \"draft\"\n"
+    );
+
+    let before = snapshot(&app.db).await;
+    let report = app.import(&out).await.unwrap();
+    assert!(report.is_noop(), "importing the export changed something:\n{report}");
+    assert_eq!(snapshot(&app.db).await, before);
+    // The files now hold what the database holds: nothing is a studio edit any more.
+    assert!(studio_edited(&app.db).await.is_empty());
+    let page = app.get("/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "locked, but it exists");
+}
+
+async fn import_names_studio_edits_and_overwrites_them_only_when_forced(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    studio_edit_body(&app.db, "alpha", "welcome", "Welcome, from the studio.").await;
+    exec(
+        &app.db,
+        "UPDATE lessons SET updated_at = '2026-11-24T15:00:00Z' WHERE slug = 'welcome'",
+    )
+    .await;
+    let before = snapshot(&app.db).await;
+
+    // A file change elsewhere does not need --force; the studio's edit does.
+    fx.write(
+        "alpha/01-start/02-basics.md",
+        &lesson("The basics", false, "Basics, edited in the files."),
+    );
+    let lines = match app.import(fx.path()).await {
+        Err(ImportError::StudioEdits(lines)) => lines,
+        other => panic!("expected StudioEdits, got {other:?}"),
+    };
+    assert_eq!(
+        lines,
+        vec!["lesson alpha/welcome was edited in the studio on 24 November 2026; importing would overwrite it"]
+    );
+    assert_eq!(snapshot(&app.db).await, before, "refused: nothing written");
+    assert!(audit_rows(&app.db).await.is_empty());
+
+    let report = content::import_with(&app.db, fx.path(), true).await.unwrap();
+    assert_eq!(
+        report.changed,
+        vec!["lesson alpha/basics", "lesson alpha/welcome"],
+        "{report}"
+    );
+    assert_eq!(
+        report.overwritten,
+        vec!["lesson alpha/welcome (edited in the studio on 24 November 2026)"]
+    );
+    assert!(
+        report.to_string().starts_with("forced   lesson alpha/welcome"),
+        "{report}"
+    );
+    assert!(studio_edited(&app.db).await.is_empty());
+    assert_eq!(
+        audit_rows(&app.db).await,
+        vec![(
+            "content import --force".to_owned(),
+            "content.import.force".to_owned(),
+            "lesson alpha/welcome".to_owned(),
+            lines[0].clone()
+        )]
+    );
+    let body: String = db_run!(&app.db, pool => sqlx::query_scalar("SELECT body_md FROM lessons WHERE slug = 'welcome'").fetch_one(pool).await).unwrap();
+    assert!(body.starts_with("The welcome lesson body text."), "{body}");
+    // And now it is quiet again.
+    assert!(app.import(fx.path()).await.unwrap().is_noop());
+
+    // An edit the files happen to match (the instructor copied it over) needs no force either.
+    studio_edit_body(&app.db, "beta", "first", "Beta body, improved.").await;
+    let md: String = db_run!(&app.db, pool => sqlx::query_scalar("SELECT body_md FROM lessons WHERE slug = 'first'").fetch_one(pool).await).unwrap();
+    fx.write(
+        "beta/01-only/01-first.md",
+        &format!("+++\ntitle = \"Beta first\"\nduration_minutes = 7\nfree_preview = true\n+++\n\n{md}\n"),
+    );
+    let report = app.import(fx.path()).await.unwrap();
+    assert!(report.is_noop(), "{report}");
+    assert!(studio_edited(&app.db).await.is_empty());
+}
+
+async fn every_kind_of_studio_change_is_named(backend: Backend) {
+    let fx = Fixture::new();
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    let alpha = course_id(&app.db, "alpha").await;
+    let beta = course_id(&app.db, "beta").await;
+    let wrap_up = lesson_id(&app.db, "wrap-up").await;
+    // Archived in the studio.
+    let mut tx = app.db.begin().await.unwrap();
+    tx_run!(&mut tx, conn => sqlx::query("UPDATE lessons SET archived = TRUE WHERE id = $1").bind(wrap_up).execute(conn).await.map(|_| ())).unwrap();
+    content::mark_studio_edited(&mut tx, ItemKind::Lesson, wrap_up)
+        .await
+        .unwrap();
+    content::rehash(&mut tx, alpha).await.unwrap();
+    tx.commit().await.unwrap();
+    // Created in the studio.
+    let start: i64 = db_run!(&app.db, pool => sqlx::query_scalar("SELECT id FROM modules WHERE slug = 'start'").fetch_one(pool).await).unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    tx_run!(&mut tx, conn => sqlx::query(
+        "INSERT INTO lessons (course_id, module_id, slug, title, position, duration_minutes, free_preview, video_url, \
+         downloads, body_md, body_html, archived, source_hash, created_at, updated_at) \
+         VALUES ($1, $2, 'studio-only', 'Only in the studio', 9, 5, FALSE, NULL, '[]', 'New.', '<p>New.</p>', FALSE, '', $3, $3)")
+        .bind(alpha).bind(start).bind(OffsetDateTime::now_utc()).execute(conn).await.map(|_| ())).unwrap();
+    content::rehash(&mut tx, alpha).await.unwrap();
+    tx.commit().await.unwrap();
+    // Renamed in the studio.
+    studio_write(
+        &app.db,
+        "beta",
+        &[
+            "UPDATE courses SET slug = 'gamma' WHERE slug = 'beta'",
+            &format!("INSERT INTO course_redirects (old_slug, course_id) VALUES ('beta', {beta})"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        studio_edited(&app.db).await,
+        vec!["lesson studio-only", "lesson wrap-up", "program gamma"]
+    );
+
+    let before = snapshot(&app.db).await;
+    let lines = match app.import(fx.path()).await {
+        Err(ImportError::StudioEdits(lines)) => lines,
+        other => panic!("expected StudioEdits, got {other:?}"),
+    };
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("lesson alpha/studio-only was edited in the studio on "),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[0].ends_with("; importing would archive it (it is not in the files)"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("lesson alpha/wrap-up was archived in the studio on "),
+        "{lines:#?}"
+    );
+    assert!(lines[1].ends_with("; importing would bring it back"), "{lines:#?}");
+    assert!(
+        lines[2].starts_with("program beta was renamed in the studio to 'gamma' on "),
+        "{lines:#?}"
+    );
+    assert_eq!(snapshot(&app.db).await, before, "refused: nothing written");
+
+    let report = content::import_with(&app.db, fx.path(), true).await.unwrap();
+    assert_eq!(report.overwritten.len(), 3, "{report}");
+    assert_eq!(report.archived, vec!["lesson alpha/studio-only"], "{report}");
+    assert_eq!(
+        course_id(&app.db, "beta").await,
+        beta,
+        "the folder's name is back, same program"
+    );
+    let redirects: Vec<(String, i64)> = db_run!(&app.db, pool => sqlx::query_as("SELECT old_slug, course_id FROM course_redirects").fetch_all(pool).await).unwrap();
+    assert_eq!(redirects, vec![("gamma".to_owned(), beta)]);
+    let archived: bool = db_run!(&app.db, pool => sqlx::query_scalar("SELECT archived FROM lessons WHERE id = $1").bind(wrap_up).fetch_one(pool).await).unwrap();
+    assert!(!archived, "the files bring wrap-up back");
+    assert!(studio_edited(&app.db).await.is_empty());
+    let subjects: Vec<String> = audit_rows(&app.db).await.into_iter().map(|r| r.2).collect();
+    assert_eq!(
+        subjects,
+        vec!["lesson alpha/studio-only", "lesson alpha/wrap-up", "program beta"]
+    );
+    app.state.refresh_catalog().await.unwrap();
+    assert_eq!(app.get("/courses/beta").await.status, StatusCode::OK);
+    assert!(app.import(fx.path()).await.unwrap().is_noop());
+}
+
+async fn module_status(db: &Db, slug: &str) -> String {
+    db_run!(db, pool => sqlx::query_scalar::<_, String>("SELECT status FROM modules WHERE slug = $1").bind(slug).fetch_one(pool).await).unwrap()
+}
+
+async fn a_module_can_start_as_a_draft(backend: Backend) {
+    let fx = Fixture::new();
+    fx.write("alpha/03-later/module.toml", "title = \"Later\"\nstatus = \"draft\"\n");
+    fx.write("alpha/03-later/01-soon.md", &lesson("Soon", false, "Coming."));
+    let app = TestApp::spawn_with_content(&backend, fx.path()).await;
+    assert_eq!(module_status(&app.db, "later").await, "draft");
+    assert_eq!(module_status(&app.db, "start").await, "published");
+    // Read only on creation: publishing belongs to the studio afterwards.
+    fx.write(
+        "alpha/03-later/module.toml",
+        "title = \"Later\"\nstatus = \"published\"\n",
+    );
+    assert!(app.import(fx.path()).await.unwrap().is_noop());
+    assert_eq!(module_status(&app.db, "later").await, "draft");
+    exec(&app.db, "UPDATE modules SET status = 'published' WHERE slug = 'later'").await;
+    fx.write("alpha/03-later/module.toml", "title = \"Later\"\nstatus = \"draft\"\n");
+    assert!(app.import(fx.path()).await.unwrap().is_noop());
+    assert_eq!(module_status(&app.db, "later").await, "published");
+    // The export writes the module's status.
+    let out = app.dir.path().join("export");
+    content::export(&app.db, fx.path(), &out).await.unwrap();
+    let module: toml::Table = toml::from_str(&read(&out.join("alpha/03-later/module.toml"))).unwrap();
+    assert_eq!(module["status"].as_str(), Some("published"));
+    // Anything else is refused.
+    fx.write("alpha/03-later/module.toml", "title = \"Later\"\nstatus = \"live\"\n");
+    let err = app.import(fx.path()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'status' must be draft or published, not 'live'"),
+        "{err}"
+    );
+}
+
+async fn the_studio_renders_lessons_as_the_import_does(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    const SQL: &str =
+        "SELECT c.slug, l.slug, l.body_md, l.body_html FROM lessons l JOIN courses c ON c.id = l.course_id";
+    let rows: Vec<(String, String, String, String)> =
+        db_run!(&app.db, pool => sqlx::query_as(SQL).fetch_all(pool).await).unwrap();
+    let mut slugs: HashMap<String, HashSet<String>> = HashMap::new();
+    for (program, lesson, _, _) in &rows {
+        slugs.entry(program.clone()).or_default().insert(lesson.clone());
+    }
+    let mut linking = 0;
+    for (program, lesson, md, html) in &rows {
+        let rendered = content::render_lesson_body(program, &slugs[program], md).unwrap();
+        assert_eq!(&rendered, html, "{program}/{lesson}");
+        linking += md.contains(".md)") as usize;
+    }
+    assert!(
+        rows.len() >= 40 && linking >= 5,
+        "{} lessons, {linking} with links",
+        rows.len()
+    );
+    let err = content::render_lesson_body(
+        "gut-foundations",
+        &slugs["gut-foundations"],
+        "See [gone](../02-the-gut-lining/09-nowhere.md).",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "broken relative link '../02-the-gut-lining/09-nowhere.md': this program has no lesson 'nowhere'"
+    );
 }

@@ -13,6 +13,7 @@ both_backends!(
     auth_forms_are_rate_limited_per_ip,
     every_studio_route_refuses_anonymous_and_students,
     passwords_are_only_stored_as_argon2id,
+    nul_characters_in_forms_never_cause_a_server_error,
 );
 
 async fn cross_site_posts_are_refused_and_change_nothing(backend: Backend) {
@@ -155,4 +156,74 @@ async fn passwords_are_only_stored_as_argon2id(backend: Backend) {
     let outbox: Vec<String> =
         db_run!(&app.db, pool => sqlx::query_scalar("SELECT body_text FROM outbox").fetch_all(pool).await).unwrap();
     assert!(outbox.iter().all(|s| !s.contains("zebra")));
+}
+
+/// PostgreSQL refuses NUL in text: a form carrying one gets a clear answer, never a 500.
+async fn nul_characters_in_forms_never_cause_a_server_error(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let kai = app.signup("Kai", "kai@example.com", PW).await;
+    let nul = "x\u{0}y";
+    type Case<'a> = (&'a reqwest::Client, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (
+            &app.client,
+            "/signup",
+            vec![("name", nul), ("email", "nul@example.com"), ("password", PW)],
+        ),
+        (
+            &app.client,
+            "/signup",
+            vec![
+                ("name", "N"),
+                ("email", "nul2@example.com"),
+                ("password", "a calm long\u{0}passphrase"),
+            ],
+        ),
+        (&app.client, "/login", vec![("email", nul), ("password", PW)]),
+        (&app.client, "/forgot-password", vec![("email", nul)]),
+        (
+            &app.client,
+            "/preenroll",
+            vec![
+                ("name", nul),
+                ("email", "pre@example.com"),
+                ("course", "gut-foundations"),
+            ],
+        ),
+        (&kai, "/account/name", vec![("name", nul)]),
+        (
+            &maya,
+            "/admin/announcements",
+            vec![
+                ("course", "gut-foundations"),
+                ("audience", "both"),
+                ("subject", nul),
+                ("body", nul),
+                ("action", "preview"),
+            ],
+        ),
+        (
+            &maya,
+            "/admin/announcements",
+            vec![
+                ("course", "gut-foundations"),
+                ("audience", "both"),
+                ("subject", "Hello"),
+                ("body", nul),
+                ("action", "send"),
+                ("form_key", "nul-form-key-0123456789abcdef"),
+            ],
+        ),
+        (
+            &maya,
+            "/admin/enrollments",
+            vec![("email", nul), ("course", "gut-foundations")],
+        ),
+        (&maya, "/admin/courses/gut-foundations/schedule", vec![("at", nul)]),
+    ];
+    for (client, path, fields) in cases {
+        let page = app.post_form(client, path, &fields).await;
+        assert!(!page.status.is_server_error(), "{path}: {}", page.status);
+    }
 }

@@ -140,7 +140,19 @@ pub async fn submit(
         return render(&state, &user, StatusCode::OK, &form, BTreeMap::new(), preview, None).await;
     }
     match announcements::send(&state, &draft, Some(user.id)).await? {
-        Sent::Queued { emails, .. } => Ok(Redirect::to(&format!("/admin/announcements?sent={emails}")).into_response()),
+        Sent::Queued { emails, .. } => {
+            let detail = format!("{emails} emails");
+            crate::audit::record_now(
+                &state.db,
+                &user,
+                "announcement.send",
+                &draft.subject,
+                &detail,
+                state.clock.now(),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/admin/announcements?sent={emails}")).into_response())
+        }
         Sent::Duplicate { .. } => Ok(Redirect::to("/admin/announcements?again=1").into_response()),
     }
 }

@@ -2,12 +2,22 @@
 //! guards the whole tree, and each handler takes the `Instructor` extractor as well.
 
 mod announcements;
+mod audit_page;
+mod content_store;
 pub mod csv;
+mod dashboard;
+mod editor;
+pub mod lessons;
 mod orders;
 mod preenrollments;
+mod preview;
 mod programs;
+mod publish;
 mod store;
 mod students;
+
+pub use content_store::{course_redirect, lesson_redirect};
+pub use publish::run_due as publish_due_modules;
 
 use axum::Router;
 use axum::extract::Request;
@@ -23,6 +33,79 @@ use crate::web::auth::Instructor;
 fn table() -> Vec<(&'static str, bool, MethodRouter<AppState>)> {
     vec![
         ("/admin", true, get(programs::overview)),
+        ("/admin/audit", true, get(audit_page::list)),
+        (
+            "/admin/courses/new",
+            true,
+            get(editor::new_program).post(editor::create_program),
+        ),
+        (
+            "/admin/courses/{slug}/edit",
+            true,
+            get(editor::edit_program).post(editor::save_program),
+        ),
+        ("/admin/courses/{slug}/content", true, get(editor::content_page)),
+        ("/admin/courses/{slug}/modules", false, post(editor::add_module)),
+        (
+            "/admin/courses/{slug}/modules/{id}",
+            true,
+            get(editor::edit_module).post(editor::save_module),
+        ),
+        (
+            "/admin/courses/{slug}/modules/{id}/move",
+            false,
+            post(editor::move_module),
+        ),
+        (
+            "/admin/courses/{slug}/modules/{id}/delete",
+            false,
+            post(editor::delete_module),
+        ),
+        (
+            "/admin/courses/{slug}/modules/{id}/archive",
+            false,
+            post(editor::archive_module),
+        ),
+        (
+            "/admin/courses/{slug}/modules/{id}/publish",
+            false,
+            post(publish::publish),
+        ),
+        ("/admin/courses/{slug}/lessons", false, post(editor::add_lesson)),
+        (
+            "/admin/courses/{slug}/lessons/{id}",
+            true,
+            get(lessons::edit).post(lessons::save),
+        ),
+        (
+            "/admin/courses/{slug}/lessons/{id}/move",
+            false,
+            post(editor::move_lesson),
+        ),
+        (
+            "/admin/courses/{slug}/lessons/{id}/delete",
+            false,
+            post(editor::delete_lesson),
+        ),
+        (
+            "/admin/courses/{slug}/lessons/{id}/archive",
+            false,
+            post(editor::archive_lesson),
+        ),
+        (
+            "/admin/courses/{slug}/lessons/{id}/downloads",
+            false,
+            post(lessons::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::web::UPLOAD_LIMIT + 64 * 1024,
+            )),
+        ),
+        (
+            "/admin/courses/{slug}/lessons/{id}/downloads/remove",
+            false,
+            post(lessons::remove_download),
+        ),
+        ("/admin/courses/{slug}/preview", true, get(preview::module)),
+        ("/admin/courses/{slug}/preview/{lesson}", true, get(preview::lesson)),
         ("/admin/courses/{slug}/launch", false, post(programs::launch)),
         ("/admin/courses/{slug}/schedule", false, post(programs::schedule)),
         ("/admin/courses/{slug}/unschedule", false, post(programs::unschedule)),
@@ -53,11 +136,33 @@ fn fill_params(path: &str) -> String {
     path.split('/')
         .map(|seg| match seg {
             "{slug}" => "gut-foundations",
+            "{lesson}" => "meet-your-microbiome",
             s if s.starts_with('{') => "1",
             s => s,
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A list filter's program and its second choice (an order status, a pre-enrollment state).
+/// Unknown values are refused rather than silently ignored: a wrong filter would show the wrong
+/// rows.
+fn check_filter(
+    state: &AppState,
+    course: &str,
+    value: &str,
+    allowed: &[&str],
+    what: &str,
+) -> Result<(), crate::web::AppError> {
+    let course_ok = course.is_empty() || state.catalog().courses.iter().any(|c| c.slug == course);
+    let value_ok = value.is_empty() || allowed.contains(&value);
+    if course_ok && value_ok {
+        Ok(())
+    } else {
+        Err(crate::web::AppError::BadRequest(format!(
+            "Unknown program or {what} in the filter."
+        )))
+    }
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {

@@ -25,13 +25,7 @@ pub struct Filter {
 
 impl Filter {
     fn check(&self, state: &AppState) -> Result<(), AppError> {
-        let course_ok = self.course.is_empty() || state.catalog().courses.iter().any(|c| c.slug == self.course);
-        let status_ok = self.status.is_empty() || STATUSES.contains(&self.status.as_str());
-        if course_ok && status_ok {
-            Ok(())
-        } else {
-            Err(AppError::BadRequest("Unknown program or status in the filter.".into()))
-        }
+        super::check_filter(state, &self.course, &self.status, &STATUSES, "status")
     }
 }
 
@@ -136,6 +130,15 @@ pub async fn refund(
     match flows::refund(&state, id).await? {
         Refunded::Done => {
             tracing::info!(order_id = id, by = user.id, "refund by the instructor");
+            crate::audit::record_now(
+                &state.db,
+                &user,
+                "order.refund",
+                &format!("order {id}"),
+                "",
+                state.clock.now(),
+            )
+            .await?;
             Ok(Redirect::to("/admin/orders?notice=refunded").into_response())
         }
         Refunded::NotPaid => Ok(Redirect::to("/admin/orders?notice=not-paid").into_response()),

@@ -21,16 +21,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Unknown values are refused rather than silently ignored: a wrong filter would show the
-    /// wrong people.
     fn check(&self, state: &AppState) -> Result<(), AppError> {
-        let course_ok = self.course.is_empty() || state.catalog().courses.iter().any(|c| c.slug == self.course);
-        let state_ok = self.state.is_empty() || STATES.contains(&self.state.as_str());
-        if course_ok && state_ok {
-            Ok(())
-        } else {
-            Err(AppError::BadRequest("Unknown program or state in the filter.".into()))
-        }
+        super::check_filter(state, &self.course, &self.state, &STATES, "state")
     }
 }
 

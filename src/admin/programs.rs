@@ -12,6 +12,7 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::store;
+use crate::audit;
 use crate::domain::{CourseStatus, Email};
 use crate::launch::{self, Moved, Outcome, Scheduled};
 use crate::web::auth::Instructor;
@@ -47,6 +48,7 @@ struct ProgramView {
     students: i64,
     scheduled_for: Option<String>,
     schedule_value: String,
+    numbers: super::dashboard::ProgramNumbers,
 }
 
 async fn render_overview(
@@ -67,6 +69,12 @@ async fn render_overview(
     )?;
     let campaigns = store::campaign_counts(&state.db, "launch:").await?;
     let tz = state.catalog().tz.clone();
+    let (numbers, audit) = tokio::try_join!(
+        super::dashboard::numbers(&state.db, &tz, state.clock.now()),
+        crate::audit::recent(&state.db, 10, None),
+    )?;
+    let currency = state.catalog().site.currency.clone();
+    let chart = super::dashboard::chart_svg(&numbers.months, &currency);
     let programs: Vec<ProgramView> = programs
         .into_iter()
         .map(|row| {
@@ -87,6 +95,7 @@ async fn render_overview(
                 schedule_value: scheduled
                     .map(|l| crate::local_time::input_value(l.scheduled_for, &tz))
                     .unwrap_or_default(),
+                numbers: numbers.programs.get(&row.id).cloned().unwrap_or_default(),
                 row,
             }
         })
@@ -110,6 +119,11 @@ async fn render_overview(
         errors,
         grant => grant_form,
         time_zone => state.catalog().site.time_zone.clone(),
+        chart,
+        months => Serde(&numbers.months),
+        revenue_month_cents => numbers.revenue_month_cents,
+        revenue_total_cents => numbers.revenue_total_cents,
+        audit => Serde(&audit),
     };
     Ok((status, state.render("admin/overview.html", ctx)?).into_response())
 }
@@ -140,7 +154,11 @@ pub async fn launch(
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
     match launch::launch_now(&state, &slug, Some(user.id)).await? {
-        Outcome::Launched { .. } => Ok(back("launched")),
+        Outcome::Launched { emails } => {
+            let detail = format!("{emails} emails");
+            audit::record_now(&state.db, &user, "program.launch", &slug, &detail, state.clock.now()).await?;
+            Ok(back("launched"))
+        }
         Outcome::NotInPreenrollment => Ok(back("already-open")),
         Outcome::NotFound => Err(AppError::NotFound),
     }
@@ -162,7 +180,19 @@ pub async fn schedule(
     let error = match crate::local_time::parse_local(&form.at, &tz) {
         Err(e) => e.to_owned(),
         Ok(at) => match launch::schedule(&state, &slug, at, Some(user.id)).await? {
-            Scheduled::Done => return Ok(back("scheduled")),
+            Scheduled::Done => {
+                let when = crate::local_time::format_local(at, &tz);
+                audit::record_now(
+                    &state.db,
+                    &user,
+                    "program.schedule_launch",
+                    &slug,
+                    &when,
+                    state.clock.now(),
+                )
+                .await?;
+                return Ok(back("scheduled"));
+            }
             Scheduled::NotFound => return Err(AppError::NotFound),
             Scheduled::InThePast => "Choose a time in the future.".to_owned(),
             Scheduled::NotInPreenrollment => "Only a program in pre-enrollment can be scheduled to launch.".to_owned(),
@@ -182,14 +212,23 @@ pub async fn schedule(
 
 pub async fn unschedule(
     State(state): State<AppState>,
-    Instructor(_): Instructor,
+    Instructor(user): Instructor,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(back(if launch::unschedule(&state, &slug).await? {
-        "unscheduled"
+    if launch::unschedule(&state, &slug).await? {
+        audit::record_now(
+            &state.db,
+            &user,
+            "program.unschedule_launch",
+            &slug,
+            "",
+            state.clock.now(),
+        )
+        .await?;
+        Ok(back("unscheduled"))
     } else {
-        "no-schedule"
-    }))
+        Ok(back("no-schedule"))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -210,7 +249,19 @@ pub async fn set_status(
         None => Moved::NotAllowed,
     };
     match outcome {
-        Moved::Done => Ok(back("status")),
+        Moved::Done => {
+            let to = form.to.as_str();
+            audit::record_now(
+                &state.db,
+                &user,
+                "program.status",
+                &slug,
+                &format!("to {to}"),
+                state.clock.now(),
+            )
+            .await?;
+            Ok(back("status"))
+        }
         Moved::NotFound => Err(AppError::NotFound),
         Moved::NotAllowed => {
             let errors = HashMap::from([(
@@ -246,6 +297,17 @@ pub async fn grant(
                 let now = state.clock.now();
                 let mut tx = state.db.begin().await?;
                 let new = crate::enrollment::store::grant(&mut tx, student, course.id, "grant", None, now).await?;
+                if new {
+                    audit::record(
+                        &mut tx,
+                        (&user).into(),
+                        "enrollment.grant",
+                        &course.slug,
+                        email.as_str(),
+                        now,
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
                 tracing::info!(program = %course.slug, by = user.id, "enrollment granted by hand");
                 return Ok(back(if new { "granted" } else { "already-enrolled" }));

@@ -72,6 +72,9 @@ pub fn parse_body(s: &str, base_url: &str) -> Result<(String, String), String> {
     if md.trim().is_empty() {
         return Err("Write the message.".into());
     }
+    if md.contains('\0') {
+        return Err("The message contains an invisible NUL character; please remove it.".into());
+    }
     if md.chars().count() > BODY_MAX {
         return Err(format!("Keep the message under {BODY_MAX} characters."));
     }

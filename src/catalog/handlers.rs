@@ -60,7 +60,9 @@ pub async fn course(
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
-    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    let Some(program) = catalog.program(&slug) else {
+        return moved(&state, &slug, None).await;
+    };
     // A signed-in visitor of an open program sees their own offer: "Continue" when enrolled, or
     // their price (early bird included).
     let ctx = match (&user, catalog.courses.iter().find(|c| c.slug == slug)) {
@@ -82,8 +84,12 @@ pub async fn lesson(
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
-    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
-    let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
+    let Some(program) = catalog.program(&slug) else {
+        return moved(&state, &slug, Some(&lesson_slug)).await;
+    };
+    let Some(lesson) = program.lesson(&lesson_slug) else {
+        return moved_lesson(&state, program.course_id, &slug, &lesson_slug).await;
+    };
     // A student with a seat in the program gets their own page (progress, drip, Mark complete).
     if let Some(u) = &user
         && !u.is_instructor()
@@ -109,4 +115,36 @@ pub async fn lesson(
         status,
         page(&state, &catalog, &user, &key, template, &lesson.page)?,
     ))
+}
+
+/// A program whose slug changed in the studio: its old URLs answer with a permanent redirect.
+/// Only reached for a slug the catalogue does not know (a 404 otherwise).
+async fn moved(state: &AppState, slug: &str, lesson: Option<&str>) -> Result<Response, AppError> {
+    if slug.len() > 64 || lesson.is_some_and(|l| l.len() > 64) {
+        return Err(AppError::NotFound);
+    }
+    let new = crate::admin::course_redirect(&state.db, slug)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let catalog = state.catalog();
+    let program = catalog.program(&new).ok_or(AppError::NotFound)?;
+    let to = match lesson {
+        None => format!("/courses/{new}"),
+        Some(l) if program.lesson(l).is_some() => format!("/courses/{new}/lessons/{l}"),
+        Some(l) => match crate::admin::lesson_redirect(&state.db, program.course_id, l).await? {
+            Some(now) => format!("/courses/{new}/lessons/{now}"),
+            None => return Err(AppError::NotFound),
+        },
+    };
+    Ok(axum::response::Redirect::permanent(&to).into_response())
+}
+
+async fn moved_lesson(state: &AppState, course_id: i64, slug: &str, lesson: &str) -> Result<Response, AppError> {
+    if lesson.len() > 64 {
+        return Err(AppError::NotFound);
+    }
+    match crate::admin::lesson_redirect(&state.db, course_id, lesson).await? {
+        Some(now) => Ok(axum::response::Redirect::permanent(&format!("/courses/{slug}/lessons/{now}")).into_response()),
+        None => Err(AppError::NotFound),
+    }
 }

@@ -129,22 +129,7 @@ impl Catalog {
             };
             let mut lesson_pages = HashMap::new();
             for lesson in lessons_by_course.remove(&course.id).unwrap_or_default() {
-                let module = rows
-                    .iter()
-                    .find(|r| r.lesson_id == lesson.id)
-                    .map(|r| r.module_title.clone());
-                let (prev, next) = view::neighbours(&rows, &lesson.slug);
-                let downloads: Vec<Download> = parse_json(&lesson.downloads);
-                let page = context! {
-                    course => course_value.clone(),
-                    lesson => Serde(&lesson),
-                    module,
-                    modules => modules_value.clone(),
-                    prev => Serde(&prev),
-                    next => Serde(&next),
-                    downloads => Serde(&downloads),
-                    video_embed => lesson.video_url.as_deref().and_then(view::video_embed),
-                };
+                let page = lesson_context(&course_value, &modules_value, &rows, &lesson);
                 lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page });
             }
             programs.insert(
@@ -194,6 +179,26 @@ impl Catalog {
 
     pub fn program_by_id(&self, course_id: i64) -> Option<&Program> {
         self.programs.values().find(|p| p.course_id == course_id)
+    }
+}
+
+/// The context of a lesson's page: shared by the catalogue and the studio's "Preview as a student".
+pub fn lesson_context(course: &Value, modules: &Value, rows: &[SyllabusRow], lesson: &Lesson) -> Value {
+    let module = rows
+        .iter()
+        .find(|r| r.lesson_id == lesson.id)
+        .map(|r| r.module_title.clone());
+    let (prev, next) = view::neighbours(rows, &lesson.slug);
+    let downloads: Vec<Download> = parse_json(&lesson.downloads);
+    context! {
+        course => course.clone(),
+        lesson => Serde(lesson),
+        module,
+        modules => modules.clone(),
+        prev => Serde(&prev),
+        next => Serde(&next),
+        downloads => Serde(&downloads),
+        video_embed => lesson.video_url.as_deref().and_then(view::video_embed),
     }
 }
 

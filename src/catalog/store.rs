@@ -91,13 +91,18 @@ pub async fn site(db: &Db) -> sqlx::Result<Option<Site>> {
     db_run!(db, pool => sqlx::query_as::<_, Site>(SQL).fetch_optional(pool).await)
 }
 
-/// Every program a visitor may see (all but drafts), in their order.
+/// Every program a visitor may see (all but drafts), in their order. Visitors and students see
+/// only published modules, and only lessons with text (a lesson just added in the studio is not
+/// shown until it is written).
 pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
     const SQL: &str = "SELECT c.id, c.slug, c.title, c.promise, c.price_cents, c.status, \
-        (SELECT COUNT(*) FROM modules m WHERE m.course_id = c.id AND m.archived = FALSE) AS module_count, \
-        (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id AND l.archived = FALSE) AS lesson_count, \
-        (SELECT CAST(COALESCE(SUM(l.duration_minutes), 0) AS BIGINT) FROM lessons l \
-            WHERE l.course_id = c.id AND l.archived = FALSE) AS total_minutes \
+        (SELECT COUNT(*) FROM modules m WHERE m.course_id = c.id AND m.archived = FALSE \
+            AND m.status = 'published') AS module_count, \
+        (SELECT COUNT(*) FROM lessons l JOIN modules m ON m.id = l.module_id WHERE l.course_id = c.id \
+            AND l.archived = FALSE AND l.body_md <> '' AND m.archived = FALSE AND m.status = 'published') AS lesson_count, \
+        (SELECT CAST(COALESCE(SUM(l.duration_minutes), 0) AS BIGINT) FROM lessons l JOIN modules m ON m.id = l.module_id \
+            WHERE l.course_id = c.id AND l.archived = FALSE AND l.body_md <> '' AND m.archived = FALSE \
+            AND m.status = 'published') AS total_minutes \
         FROM courses c WHERE c.status <> 'draft' AND c.archived = FALSE ORDER BY c.position, c.slug";
     db_run!(db, pool => sqlx::query_as::<_, CourseSummary>(SQL).fetch_all(pool).await)
 }
@@ -109,6 +114,7 @@ pub async fn visible_syllabus(db: &Db) -> sqlx::Result<Vec<SyllabusRow>> {
         l.duration_minutes, l.free_preview, m.unlock_after_days, m.unlock_on \
         FROM modules m JOIN lessons l ON l.module_id = m.id JOIN courses c ON c.id = m.course_id \
         WHERE c.status <> 'draft' AND c.archived = FALSE AND m.archived = FALSE AND l.archived = FALSE \
+            AND m.status = 'published' AND l.body_md <> '' \
         ORDER BY m.course_id, m.position, l.position";
     db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).fetch_all(pool).await)
 }
@@ -124,8 +130,33 @@ pub async fn visible_lessons(db: &Db) -> sqlx::Result<Vec<Lesson>> {
     const SQL: &str = "SELECT l.id, l.course_id, l.module_id, l.slug, l.title, l.duration_minutes, \
         l.free_preview, l.video_url, l.downloads, l.body_html \
         FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = l.course_id \
-        WHERE c.status <> 'draft' AND c.archived = FALSE AND l.archived = FALSE AND m.archived = FALSE";
+        WHERE c.status <> 'draft' AND c.archived = FALSE AND l.archived = FALSE AND m.archived = FALSE \
+            AND m.status = 'published' AND l.body_md <> ''";
     db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).fetch_all(pool).await)
+}
+
+/// One program's syllabus as the studio previews it: every module that is not archived, drafts and
+/// scheduled ones included.
+pub async fn preview_syllabus(db: &Db, course_id: i64) -> sqlx::Result<Vec<SyllabusRow>> {
+    const SQL: &str = "SELECT m.course_id, m.id AS module_id, m.slug AS module_slug, m.title AS module_title, \
+        m.summary AS module_summary, l.id AS lesson_id, l.slug AS lesson_slug, l.title AS lesson_title, \
+        l.duration_minutes, l.free_preview, m.unlock_after_days, m.unlock_on \
+        FROM modules m JOIN lessons l ON l.module_id = m.id \
+        WHERE m.course_id = $1 AND m.archived = FALSE AND l.archived = FALSE ORDER BY m.position, l.position";
+    db_run!(db, pool => sqlx::query_as::<_, SyllabusRow>(SQL).bind(course_id).fetch_all(pool).await)
+}
+
+pub async fn preview_course(db: &Db, course_id: i64) -> sqlx::Result<Option<Course>> {
+    const SQL: &str = "SELECT id, slug, title, promise, description_html, who_for, not_for, faq, price_cents, \
+        status FROM courses WHERE id = $1";
+    db_run!(db, pool => sqlx::query_as::<_, Course>(SQL).bind(course_id).fetch_optional(pool).await)
+}
+
+pub async fn preview_lesson(db: &Db, course_id: i64, slug: &str) -> sqlx::Result<Option<Lesson>> {
+    const SQL: &str = "SELECT l.id, l.course_id, l.module_id, l.slug, l.title, l.duration_minutes, \
+        l.free_preview, l.video_url, l.downloads, l.body_html FROM lessons l \
+        WHERE l.course_id = $1 AND l.slug = $2 AND l.archived = FALSE";
+    db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).bind(course_id).bind(slug).fetch_optional(pool).await)
 }
 
 pub async fn content_version(db: &Db) -> sqlx::Result<i64> {

@@ -1,6 +1,9 @@
-//! Markdown to safe HTML, done once at import (never per request).
+//! Markdown to safe HTML, done once at import or studio save (never per request).
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+use std::collections::HashSet;
+use std::ops::Range;
+
+use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag};
 
 /// Is this link destination relative to the file it is written in (not a URL, not site-absolute,
 /// not a fragment)? Those are the links the importer resolves and checks.
@@ -23,15 +26,130 @@ fn has_scheme(dest: &str) -> bool {
     }
 }
 
+fn options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION
+}
+
+/// A lesson's URL, as a relative link to it becomes.
+pub fn lesson_url(program_slug: &str, lesson_slug: &str, fragment: Option<&str>) -> String {
+    match fragment {
+        Some(frag) => format!("/courses/{program_slug}/lessons/{lesson_slug}#{frag}"),
+        None => format!("/courses/{program_slug}/lessons/{lesson_slug}"),
+    }
+}
+
+/// The lesson a relative link names by its file: `../02-the-gut-lining/01-your-gut-barrier.md#x`
+/// gives `("your-gut-barrier", Some("x"))`. None when it is not a link to a `.md` file.
+pub fn lesson_link_target(dest: &str) -> Option<(&str, Option<&str>)> {
+    let (file_part, fragment) = match dest.split_once('#') {
+        Some((f, frag)) => (f, Some(frag)),
+        None => (dest, None),
+    };
+    let name = file_part.rsplit('/').next()?;
+    let stem = name.strip_suffix(".md")?;
+    let slug = match super::source::numbered(stem) {
+        Some((_, slug)) => slug,
+        None => stem,
+    };
+    (!slug.is_empty()).then_some((slug, fragment))
+}
+
+/// A lesson body as the studio saves it: the import's renderer and sanitiser, where a relative
+/// `.md` link names a lesson of the same program by its file name (`NN-` and `.md` dropped, an
+/// optional `#fragment` kept) and becomes that lesson's URL. A link to no lesson is an error that
+/// names it.
+pub fn render_lesson_body(program_slug: &str, lesson_slugs: &HashSet<String>, md: &str) -> Result<String, String> {
+    render(md, lesson_link_resolver(program_slug, lesson_slugs))
+}
+
+/// How [`render_lesson_body`] turns a relative link into a lesson's URL.
+pub(crate) fn lesson_link_resolver<'a>(
+    program_slug: &'a str,
+    lesson_slugs: &'a HashSet<String>,
+) -> impl FnMut(&str) -> Result<String, String> + 'a {
+    move |dest| match lesson_link_target(dest) {
+        Some((slug, fragment)) if lesson_slugs.contains(slug) => Ok(lesson_url(program_slug, slug, fragment)),
+        Some((slug, _)) => Err(format!(
+            "broken relative link '{dest}': this program has no lesson '{slug}'"
+        )),
+        None => Err(format!(
+            "broken relative link '{dest}': only links to other lessons (NN-slug.md) may be relative"
+        )),
+    }
+}
+
+/// Changes the destinations of relative links and leaves every other byte as it was. `rewrite`
+/// is asked about each relative destination (inline, or in a reference definition) and returns
+/// the new one, or None to keep it.
+pub fn rewrite_relative_links<F>(markdown: &str, mut rewrite: F) -> String
+where
+    F: FnMut(&str) -> Option<String>,
+{
+    let parser = Parser::new_ext(markdown, options());
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    for (_, def) in parser.reference_definitions().iter() {
+        if is_relative_link(&def.dest)
+            && let Some(new) = rewrite(&def.dest)
+            && let Some(at) = find_destination(markdown, def.span.clone(), &def.dest, "]:")
+        {
+            edits.push((at, new));
+        }
+    }
+    for (event, range) in parser.into_offset_iter() {
+        if let Event::Start(Tag::Link {
+            link_type: LinkType::Inline,
+            dest_url,
+            ..
+        }) = event
+            && is_relative_link(&dest_url)
+            && let Some(new) = rewrite(&dest_url)
+            && let Some(at) = find_destination(markdown, range, &dest_url, "](")
+        {
+            edits.push((at, new));
+        }
+    }
+    edits.sort_by_key(|(range, _)| range.start);
+    let mut out = String::with_capacity(markdown.len());
+    let mut done = 0;
+    for (range, new) in edits {
+        if range.start < done {
+            continue;
+        }
+        out.push_str(&markdown[done..range.start]);
+        out.push_str(&new);
+        done = range.end;
+    }
+    out.push_str(&markdown[done..]);
+    out
+}
+
+/// Where `dest` is written inside `span` of `text`: right after the last `opener` (`](` or `]:`)
+/// that it follows, allowing spaces and a `<`. None when written differently (escaped, say).
+fn find_destination(text: &str, span: Range<usize>, dest: &str, opener: &str) -> Option<Range<usize>> {
+    let slice = text.get(span.clone())?;
+    let mut search_end = slice.len();
+    while let Some(i) = slice[..search_end].rfind(opener) {
+        let after = i + opener.len();
+        let rest = &slice[after..];
+        let trimmed = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+        let trimmed = trimmed.strip_prefix('<').unwrap_or(trimmed);
+        if trimmed.starts_with(dest) {
+            let start = span.start + after + (rest.len() - trimmed.len());
+            return Some(start..start + dest.len());
+        }
+        search_end = i;
+    }
+    None
+}
+
 /// Renders Markdown to sanitised HTML. `resolve` is asked about every relative link or image
 /// destination and returns the URL to use instead, or an error that fails the render.
 pub fn render<F>(markdown: &str, mut resolve: F) -> Result<String, String>
 where
     F: FnMut(&str) -> Result<String, String>,
 {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
     let mut failure = None;
-    let events = Parser::new_ext(markdown, options).map(|event| match event {
+    let events = Parser::new_ext(markdown, options()).map(|event| match event {
         Event::Start(Tag::Link {
             link_type,
             dest_url,
@@ -140,6 +258,45 @@ mod tests {
         assert!(html.contains(r#"href="https://example.org""#), "{html}");
         assert!(render("[gone](missing.md)", |_| Err("missing".into())).is_err());
         assert!(render("![pic](pic.png)", |_| Ok(String::new())).is_err());
+    }
+
+    #[test]
+    fn lesson_links_resolve_by_file_name() {
+        let slugs: HashSet<String> = ["basics".to_owned(), "gut-barrier".to_owned()].into();
+        let html = render_lesson_body(
+            "alpha",
+            &slugs,
+            "[a](../01-start/02-basics.md) [b](03-gut-barrier.md#why) [c](basics.md) [d](https://x.org/e.md)",
+        )
+        .unwrap();
+        assert!(html.contains(r#"href="/courses/alpha/lessons/basics""#), "{html}");
+        assert!(
+            html.contains(r#"href="/courses/alpha/lessons/gut-barrier#why""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"href="https://x.org/e.md""#), "{html}");
+        let err = render_lesson_body("alpha", &slugs, "See [gone](../02-deeper/09-nothing.md).").unwrap_err();
+        assert!(
+            err.contains("'../02-deeper/09-nothing.md'") && err.contains("'nothing'"),
+            "{err}"
+        );
+        assert!(render_lesson_body("alpha", &slugs, "[csv](downloads/sheet.csv)").is_err());
+    }
+
+    #[test]
+    fn rewriting_links_keeps_every_other_byte() {
+        let md = "Intro *x*  \n[one](../01-a/02-b.md \"t\") and [two][r] and [web](https://e.org/02-b.md)\n\n[r]: <02-b.md#f>\n";
+        let out = rewrite_relative_links(md, |dest| Some(format!("NEW({dest})")));
+        assert_eq!(
+            out,
+            "Intro *x*  \n[one](NEW(../01-a/02-b.md) \"t\") and [two][r] and [web](https://e.org/02-b.md)\n\n[r]: <NEW(02-b.md#f)>\n"
+        );
+        assert_eq!(rewrite_relative_links(md, |_| None), md);
+        // The link text may repeat the destination; the destination is what changes.
+        assert_eq!(
+            rewrite_relative_links("[02-b.md](02-b.md)", |_| Some("x.md".into())),
+            "[02-b.md](x.md)"
+        );
     }
 
     #[test]

@@ -24,13 +24,15 @@ fn fail<T>(path: &Path, reason: impl Into<String>) -> Result<T, ContentError> {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SiteSource {
     pub name: String,
     pub tagline: String,
+    pub about_md: String,
     pub about_html: String,
     pub instructor_name: String,
     pub instructor_title: String,
+    pub instructor_bio_md: String,
     pub instructor_bio_html: String,
     pub contact_email: String,
     pub address: String,
@@ -47,6 +49,7 @@ pub struct ProgramSource {
     pub slug: String,
     pub title: String,
     pub promise: String,
+    pub description_md: String,
     pub description_html: String,
     pub who_for: Vec<String>,
     pub not_for: Vec<String>,
@@ -64,6 +67,9 @@ pub struct ProgramSource {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaqEntry {
     pub q: String,
+    /// The answer's Markdown (rows imported before it was kept lack it).
+    #[serde(default)]
+    pub a: String,
     pub a_html: String,
 }
 
@@ -75,8 +81,36 @@ pub struct ModuleSource {
     pub position: i64,
     pub unlock_after_days: Option<i64>,
     pub unlock_on: Option<String>,
+    /// Only used when the module is first created: afterwards publishing belongs to the studio.
+    #[serde(skip)]
+    pub status: ModuleStatus,
     #[serde(skip)]
     pub lessons: Vec<LessonSource>,
+}
+
+/// A module's status in `module.toml`. The studio can also schedule a module; files cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModuleStatus {
+    Draft,
+    #[default]
+    Published,
+}
+
+impl ModuleStatus {
+    pub fn parse(text: &str) -> Option<ModuleStatus> {
+        match text {
+            "draft" => Some(ModuleStatus::Draft),
+            "published" => Some(ModuleStatus::Published),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleStatus::Draft => "draft",
+            ModuleStatus::Published => "published",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,104 +142,108 @@ pub struct ContentTree {
 }
 
 // ---- the files' shapes ------------------------------------------------------------------------
+// Read by the import and written by the export (field order is the order in the written files).
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SiteFile {
-    name: String,
-    tagline: String,
+pub(crate) struct SiteFile {
+    pub name: String,
+    pub tagline: String,
     #[serde(default)]
-    about: String,
-    contact_email: String,
+    pub about: String,
+    pub contact_email: String,
     #[serde(default)]
-    address: String,
-    currency: String,
-    time_zone: String,
-    bundle_price_cents: i64,
-    #[serde(default)]
-    notice: Option<String>,
-    instructor: InstructorFile,
-    #[serde(default)]
-    early_bird: Option<EarlyBirdFile>,
+    pub address: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub bundle_price_cents: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    pub instructor: InstructorFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_bird: Option<EarlyBirdFile>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InstructorFile {
-    name: String,
+pub(crate) struct InstructorFile {
+    pub name: String,
     #[serde(default)]
-    title: String,
+    pub title: String,
     #[serde(default)]
-    bio: String,
+    pub bio: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EarlyBirdFile {
-    percent: i64,
-    days: i64,
+pub(crate) struct EarlyBirdFile {
+    pub percent: i64,
+    pub days: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CourseFile {
-    title: String,
-    promise: String,
-    price_cents: i64,
+pub(crate) struct CourseFile {
+    pub title: String,
+    pub promise: String,
+    pub price_cents: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
     #[serde(default)]
-    status: Option<String>,
+    pub description: String,
     #[serde(default)]
-    position: Option<i64>,
+    pub who_for: Vec<String>,
     #[serde(default)]
-    description: String,
-    #[serde(default)]
-    who_for: Vec<String>,
-    #[serde(default)]
-    not_for: Vec<String>,
-    #[serde(default)]
-    faq: Vec<FaqFile>,
+    pub not_for: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faq: Vec<FaqFile>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FaqFile {
-    q: String,
-    a: String,
+pub(crate) struct FaqFile {
+    pub q: String,
+    pub a: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModuleFile {
-    title: String,
+pub(crate) struct ModuleFile {
+    pub title: String,
     #[serde(default)]
-    summary: String,
+    pub summary: String,
     /// Drip: the module opens this many days after the student enrolled.
-    #[serde(default)]
-    unlock_after_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_after_days: Option<i64>,
     /// Drip: the module opens on this date (YYYY-MM-DD, in the site's time zone).
-    #[serde(default)]
-    unlock_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_on: Option<String>,
+    /// `draft` or `published` (the default), read only when the module is first created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LessonFrontMatter {
-    title: String,
+pub(crate) struct LessonFrontMatter {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<i64>,
     #[serde(default)]
-    duration_minutes: Option<i64>,
-    #[serde(default)]
-    free_preview: bool,
-    #[serde(default)]
-    video_url: Option<String>,
-    #[serde(default)]
-    downloads: Vec<DownloadFile>,
+    pub free_preview: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downloads: Vec<DownloadFile>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DownloadFile {
-    title: String,
-    file: String,
+pub(crate) struct DownloadFile {
+    pub title: String,
+    pub file: String,
 }
 
 pub const DEFAULT_NOTICE: &str = "This program is education, not medical advice. It does not diagnose or treat any condition \
@@ -258,7 +296,7 @@ fn render_md(path: &Path, field: &str, md: &str) -> Result<String, ContentError>
 }
 
 /// Splits `NN-slug` (a folder) or `NN-slug.md` (a lesson) into its number and slug.
-fn numbered(name: &str) -> Option<(u32, &str)> {
+pub(crate) fn numbered(name: &str) -> Option<(u32, &str)> {
     let (num, rest) = name.split_once('-')?;
     if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit()) {
         return None;
@@ -305,6 +343,15 @@ pub fn load(dir: &Path) -> Result<ContentTree, ContentError> {
 
 fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
     let file: SiteFile = parse_toml(path, &read_text(path)?)?;
+    site_from_file(path, &file)
+}
+
+// ---- from the files' shapes to sources ----------------------------------------------------------
+// The import (files on disk) and the export and rehash (rows in the database, put in the files'
+// shapes) both go through these, so the two cannot check, trim or render a field differently.
+// `path` only names the file in errors.
+
+pub(crate) fn site_from_file(path: &Path, file: &SiteFile) -> Result<SiteSource, ContentError> {
     let currency = required(path, "currency", &file.currency)?.to_uppercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
         return fail(
@@ -315,7 +362,7 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
     if file.bundle_price_cents < 0 {
         return fail(path, "'bundle_price_cents' must not be negative");
     }
-    let (early_bird_percent, early_bird_days) = match file.early_bird {
+    let (early_bird_percent, early_bird_days) = match &file.early_bird {
         Some(eb) if !(0..=100).contains(&eb.percent) => return fail(path, "'early_bird.percent' must be 0 to 100"),
         Some(eb) if eb.days < 0 => return fail(path, "'early_bird.days' must not be negative"),
         Some(eb) => (eb.percent, eb.days),
@@ -325,13 +372,17 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
     if !contact_email.contains('@') {
         return fail(path, "'contact_email' is not an email address");
     }
+    let about_md = file.about.trim().to_owned();
+    let instructor_bio_md = file.instructor.bio.trim().to_owned();
     Ok(SiteSource {
         name: required(path, "name", &file.name)?,
         tagline: file.tagline.trim().to_owned(),
-        about_html: render_md(path, "about", &file.about)?,
+        about_html: render_md(path, "about", &about_md)?,
+        about_md,
         instructor_name: required(path, "instructor.name", &file.instructor.name)?,
         instructor_title: file.instructor.title.trim().to_owned(),
-        instructor_bio_html: render_md(path, "instructor.bio", &file.instructor.bio)?,
+        instructor_bio_html: render_md(path, "instructor.bio", &instructor_bio_md)?,
+        instructor_bio_md,
         contact_email,
         address: file.address.trim().to_owned(),
         currency,
@@ -347,10 +398,168 @@ fn load_site(path: &Path) -> Result<SiteSource, ContentError> {
         early_bird_days,
         notice: file
             .notice
+            .as_ref()
             .map(|n| n.trim().to_owned())
             .unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
     })
 }
+
+/// The program without its modules.
+pub(crate) fn program_from_file(path: &Path, slug: String, file: &CourseFile) -> Result<ProgramSource, ContentError> {
+    let status = match &file.status {
+        None => CourseStatus::Preenrollment,
+        Some(s) => match CourseStatus::parse(s) {
+            Some(status) => status,
+            None => {
+                return fail(
+                    path,
+                    format!("'status' must be draft, preenrollment, open or closed, not '{s}'"),
+                );
+            }
+        },
+    };
+    if file.price_cents < 0 {
+        return fail(path, "'price_cents' must not be negative");
+    }
+    let mut faq = Vec::new();
+    for entry in &file.faq {
+        let a = entry.a.trim().to_owned();
+        faq.push(FaqEntry {
+            q: required(path, "faq.q", &entry.q)?,
+            a_html: render_md(path, "faq.a", &a)?,
+            a,
+        });
+    }
+    let lines = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let description_md = file.description.trim().to_owned();
+    Ok(ProgramSource {
+        slug,
+        title: required(path, "title", &file.title)?,
+        promise: required(path, "promise", &file.promise)?,
+        description_html: render_md(path, "description", &description_md)?,
+        description_md,
+        who_for: lines(&file.who_for),
+        not_for: lines(&file.not_for),
+        faq,
+        price_cents: file.price_cents,
+        status,
+        position: file.position.unwrap_or(100),
+        modules: Vec::new(),
+    })
+}
+
+/// The module without its lessons.
+pub(crate) fn module_from_file(
+    path: &Path,
+    slug: String,
+    position: i64,
+    file: &ModuleFile,
+) -> Result<ModuleSource, ContentError> {
+    let (unlock_after_days, unlock_on) = match (file.unlock_after_days, &file.unlock_on) {
+        (Some(_), Some(_)) => {
+            return fail(path, "set 'unlock_after_days' or 'unlock_on', not both");
+        }
+        (Some(days), None) if !(0..=3650).contains(&days) => {
+            return fail(path, "'unlock_after_days' must be 0 to 3650");
+        }
+        (_, Some(date)) if date.trim().parse::<jiff::civil::Date>().is_err() => {
+            return fail(
+                path,
+                format!("'unlock_on' must be a date like 2026-12-01, not '{date}'"),
+            );
+        }
+        (days, date) => (days, date.as_ref().map(|d| d.trim().to_owned())),
+    };
+    let status = match &file.status {
+        None => ModuleStatus::Published,
+        Some(s) => match ModuleStatus::parse(s.trim()) {
+            Some(status) => status,
+            None => return fail(path, format!("'status' must be draft or published, not '{s}'")),
+        },
+    };
+    Ok(ModuleSource {
+        slug,
+        title: required(path, "title", &file.title)?,
+        summary: file.summary.trim().to_owned(),
+        position,
+        unlock_after_days,
+        unlock_on,
+        status,
+        lessons: Vec::new(),
+    })
+}
+
+/// Where a lesson sits, and how its downloads and relative links are found.
+pub(crate) struct LessonPlace<'a> {
+    pub program_slug: &'a str,
+    pub module_slug: &'a str,
+    pub slug: &'a str,
+    pub position: i64,
+}
+
+/// A lesson from its front matter and Markdown body. `download_bytes` gets each download's
+/// normalised path and returns its size (or why it cannot be offered); `resolve` gets each relative
+/// link and returns its URL (or why it is broken).
+pub(crate) fn lesson_from_file(
+    path: &Path,
+    place: &LessonPlace<'_>,
+    fm: &LessonFrontMatter,
+    body: &str,
+    mut download_bytes: impl FnMut(&str) -> Result<u64, String>,
+    resolve: impl FnMut(&str) -> Result<String, String>,
+) -> Result<LessonSource, ContentError> {
+    let title = required(path, "title", &fm.title)?;
+    if let Some(url) = &fm.video_url {
+        let ok = url::Url::parse(url)
+            .map(|u| u.scheme() == "https" || u.scheme() == "http")
+            .unwrap_or(false);
+        if !ok {
+            return fail(path, format!("'video_url' is not an http(s) URL: '{url}'"));
+        }
+    }
+    let mut downloads = Vec::new();
+    for d in &fm.downloads {
+        let Some(file) = safe_relative(&d.file) else {
+            return fail(
+                path,
+                format!("download '{}' must be a path inside the program folder", d.file),
+            );
+        };
+        let bytes = download_bytes(&file).or_else(|reason| fail(path, format!("download '{}' {reason}", d.file)))?;
+        downloads.push(Download {
+            title: required(path, "downloads.title", &d.title)?,
+            file,
+            bytes,
+        });
+    }
+    let body_md = body.trim();
+    let body_html = markdown::render(body_md, resolve).or_else(|reason| fail(path, reason))?;
+    let words = body_md.split_whitespace().count() as i64;
+    let duration_minutes = match fm.duration_minutes {
+        Some(m) if !(0..=600).contains(&m) => return fail(path, "'duration_minutes' must be 0 to 600"),
+        Some(m) => m,
+        None => (words / 200).max(1),
+    };
+    Ok(LessonSource {
+        slug: place.slug.to_owned(),
+        title,
+        module_slug: place.module_slug.to_owned(),
+        position: place.position,
+        duration_minutes,
+        free_preview: fm.free_preview,
+        video_url: fm.video_url.clone(),
+        downloads,
+        body_md: body_md.to_owned(),
+        body_html,
+    })
+}
+
+// ---- reading a program folder -----------------------------------------------------------------
 
 fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
     let slug = match Slug::parse(&file_name(dir)) {
@@ -362,28 +571,7 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         return fail(&course_path, "is missing (every program folder needs one)");
     }
     let file: CourseFile = parse_toml(&course_path, &read_text(&course_path)?)?;
-    let status = match &file.status {
-        None => CourseStatus::Preenrollment,
-        Some(s) => match CourseStatus::parse(s) {
-            Some(status) => status,
-            None => {
-                return fail(
-                    &course_path,
-                    format!("'status' must be draft, preenrollment, open or closed, not '{s}'"),
-                );
-            }
-        },
-    };
-    if file.price_cents < 0 {
-        return fail(&course_path, "'price_cents' must not be negative");
-    }
-    let mut faq = Vec::new();
-    for entry in &file.faq {
-        faq.push(FaqEntry {
-            q: required(&course_path, "faq.q", &entry.q)?,
-            a_html: render_md(&course_path, "faq.a", &entry.a)?,
-        });
-    }
+    let mut program = program_from_file(&course_path, slug, &file)?;
 
     // First pass: find every module folder and lesson file, so links between lessons can be checked.
     let mut module_dirs = Vec::new();
@@ -451,77 +639,31 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         .collect();
 
     // Second pass: parse and render.
-    let mut modules = Vec::new();
     for (module_index, (_, module_slug, module_dir)) in module_dirs.iter().enumerate() {
         let module_path = module_dir.join("module.toml");
         if !module_path.is_file() {
             return fail(&module_path, "is missing (every module folder needs one, with a title)");
         }
         let mfile: ModuleFile = parse_toml(&module_path, &read_text(&module_path)?)?;
-        let mut lessons = Vec::new();
+        let mut module = module_from_file(&module_path, module_slug.clone(), program.modules.len() as i64, &mfile)?;
         for (_, _, lesson_slug, path) in lesson_files.iter().filter(|(m, ..)| *m == module_index) {
-            let mut lesson = load_lesson(path, &slug, &canonical_dir, &by_path)?;
-            lesson.slug = lesson_slug.clone();
-            lesson.module_slug = module_slug.clone();
-            lesson.position = lessons.len() as i64;
-            lessons.push(lesson);
+            let place = LessonPlace {
+                program_slug: &program.slug,
+                module_slug,
+                slug: lesson_slug,
+                position: module.lessons.len() as i64,
+            };
+            module
+                .lessons
+                .push(load_lesson(path, &place, &canonical_dir, &by_path)?);
         }
-        if lessons.is_empty() {
-            return fail(module_dir, "has no lessons (NN-slug.md files)");
-        }
-        let (unlock_after_days, unlock_on) = match (mfile.unlock_after_days, mfile.unlock_on) {
-            (Some(_), Some(_)) => {
-                return fail(&module_path, "set 'unlock_after_days' or 'unlock_on', not both");
-            }
-            (Some(days), None) if !(0..=3650).contains(&days) => {
-                return fail(&module_path, "'unlock_after_days' must be 0 to 3650");
-            }
-            (_, Some(date)) if date.trim().parse::<jiff::civil::Date>().is_err() => {
-                return fail(
-                    &module_path,
-                    format!("'unlock_on' must be a date like 2026-12-01, not '{date}'"),
-                );
-            }
-            (days, date) => (days, date.map(|d| d.trim().to_owned())),
-        };
-        modules.push(ModuleSource {
-            slug: module_slug.clone(),
-            title: required(&module_path, "title", &mfile.title)?,
-            summary: mfile.summary.trim().to_owned(),
-            position: modules.len() as i64,
-            unlock_after_days,
-            unlock_on,
-            lessons,
-        });
+        program.modules.push(module);
     }
-
-    Ok(ProgramSource {
-        slug,
-        title: required(&course_path, "title", &file.title)?,
-        promise: required(&course_path, "promise", &file.promise)?,
-        description_html: render_md(&course_path, "description", &file.description)?,
-        who_for: file
-            .who_for
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        not_for: file
-            .not_for
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        faq,
-        price_cents: file.price_cents,
-        status,
-        position: file.position.unwrap_or(100),
-        modules,
-    })
+    Ok(program)
 }
 
 /// Splits `+++\nTOML\n+++\nMarkdown` into its two parts.
-fn split_front_matter(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rest = text.strip_prefix("+++\n").or_else(|| text.strip_prefix("+++\r\n"))?;
     let mut offset = 0;
@@ -536,7 +678,7 @@ fn split_front_matter(text: &str) -> Option<(&str, &str)> {
 
 fn load_lesson(
     path: &Path,
-    program_slug: &str,
+    place: &LessonPlace<'_>,
     program_dir: &Path,
     lessons_by_path: &HashMap<PathBuf, String>,
 ) -> Result<LessonSource, ContentError> {
@@ -548,45 +690,15 @@ fn load_lesson(
         );
     };
     let fm: LessonFrontMatter = parse_toml(path, front)?;
-    let title = required(path, "title", &fm.title)?;
-    if let Some(url) = &fm.video_url {
-        let ok = url::Url::parse(url)
-            .map(|u| u.scheme() == "https" || u.scheme() == "http")
-            .unwrap_or(false);
-        if !ok {
-            return fail(path, format!("'video_url' is not an http(s) URL: '{url}'"));
-        }
-    }
-    let mut downloads = Vec::new();
-    for d in &fm.downloads {
-        let file = match safe_relative(&d.file) {
-            Some(file) => file,
-            None => {
-                return fail(
-                    path,
-                    format!("download '{}' must be a path inside the program folder", d.file),
-                );
-            }
-        };
-        let full = program_dir.join(&file);
-        let meta = match full.canonicalize() {
-            Ok(canon) if canon.starts_with(program_dir) && canon.is_file() => std::fs::metadata(&canon),
-            _ => {
-                return fail(
-                    path,
-                    format!("download '{}' does not exist in the program folder", d.file),
-                );
-            }
-        }
-        .or_else(|e| fail(path, format!("download '{}' cannot be read: {e}", d.file)))?;
-        downloads.push(Download {
-            title: required(path, "downloads.title", &d.title)?,
-            file,
-            bytes: meta.len(),
-        });
-    }
+    let download_bytes = |file: &str| match program_dir.join(file).canonicalize() {
+        Ok(canon) if canon.starts_with(program_dir) && canon.is_file() => std::fs::metadata(&canon)
+            .map(|m| m.len())
+            .map_err(|e| format!("cannot be read: {e}")),
+        _ => Err("does not exist in the program folder".to_owned()),
+    };
     let lesson_dir = path.parent().unwrap_or(program_dir);
-    let body_html = markdown::render(body, |dest| {
+    let program_slug = place.program_slug;
+    let resolve = |dest: &str| {
         let (file_part, fragment) = match dest.split_once('#') {
             Some((f, frag)) => (f, Some(frag)),
             None => (dest, None),
@@ -594,38 +706,17 @@ fn load_lesson(
         let target = lesson_dir.join(file_part);
         let slug = target.canonicalize().ok().and_then(|canon| lessons_by_path.get(&canon));
         match slug {
-            Some(slug) => Ok(match fragment {
-                Some(frag) => format!("/courses/{program_slug}/lessons/{slug}#{frag}"),
-                None => format!("/courses/{program_slug}/lessons/{slug}"),
-            }),
+            Some(slug) => Ok(markdown::lesson_url(program_slug, slug, fragment)),
             None => Err(format!(
                 "broken relative link '{dest}': no lesson file of this program is there"
             )),
         }
-    })
-    .or_else(|reason| fail(path, reason))?;
-    let words = body.split_whitespace().count() as i64;
-    let duration_minutes = match fm.duration_minutes {
-        Some(m) if !(0..=600).contains(&m) => return fail(path, "'duration_minutes' must be 0 to 600"),
-        Some(m) => m,
-        None => (words / 200).max(1),
     };
-    Ok(LessonSource {
-        slug: String::new(),
-        title,
-        module_slug: String::new(),
-        position: 0,
-        duration_minutes,
-        free_preview: fm.free_preview,
-        video_url: fm.video_url,
-        downloads,
-        body_md: body.trim().to_owned(),
-        body_html,
-    })
+    lesson_from_file(path, place, &fm, body, download_bytes, resolve)
 }
 
 /// A relative path with no `..`, root or prefix, written with forward slashes.
-fn safe_relative(file: &str) -> Option<String> {
+pub(crate) fn safe_relative(file: &str) -> Option<String> {
     let path = Path::new(file);
     let mut parts = Vec::new();
     for component in path.components() {

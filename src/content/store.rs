@@ -1,7 +1,8 @@
-//! Every SQL statement of the content import.
+//! Every SQL statement of the content import, export and rehash.
 
 use time::OffsetDateTime;
 
+use super::ItemKind;
 use super::source::{LessonSource, ModuleSource, ProgramSource, SiteSource};
 use crate::db::Tx;
 use crate::tx_run;
@@ -12,6 +13,8 @@ pub struct Existing {
     pub slug: String,
     pub source_hash: String,
     pub archived: bool,
+    pub studio_edited: bool,
+    pub updated_at: OffsetDateTime,
 }
 
 pub async fn site_hash(tx: &mut Tx) -> sqlx::Result<Option<String>> {
@@ -22,11 +25,12 @@ pub async fn site_hash(tx: &mut Tx) -> sqlx::Result<Option<String>> {
 pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
     const SQL: &str = "INSERT INTO site (id, name, tagline, about_html, instructor_name, instructor_title, \
         instructor_bio_html, contact_email, address, currency, time_zone, bundle_price_cents, \
-        early_bird_percent, early_bird_days, notice, source_hash, updated_at) \
-        VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+        early_bird_percent, early_bird_days, notice, source_hash, updated_at, about_md, instructor_bio_md) \
+        VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, tagline = excluded.tagline, \
         about_html = excluded.about_html, instructor_name = excluded.instructor_name, \
         instructor_title = excluded.instructor_title, instructor_bio_html = excluded.instructor_bio_html, \
+        about_md = excluded.about_md, instructor_bio_md = excluded.instructor_bio_md, \
         contact_email = excluded.contact_email, address = excluded.address, currency = excluded.currency, \
         time_zone = excluded.time_zone, bundle_price_cents = excluded.bundle_price_cents, \
         early_bird_percent = excluded.early_bird_percent, early_bird_days = excluded.early_bird_days, \
@@ -48,18 +52,20 @@ pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDat
         .bind(&s.notice)
         .bind(hash)
         .bind(now)
+        .bind(&s.about_md)
+        .bind(&s.instructor_bio_md)
         .execute(conn)
         .await
         .map(|_| ()))
 }
 
 pub async fn courses(tx: &mut Tx) -> sqlx::Result<Vec<Existing>> {
-    const SQL: &str = "SELECT id, slug, source_hash, archived FROM courses";
+    const SQL: &str = "SELECT id, slug, source_hash, archived, studio_edited, updated_at FROM courses";
     tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).fetch_all(conn).await)
 }
 
 pub async fn archive_course(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
-    const SQL: &str = "UPDATE courses SET archived = TRUE, updated_at = $2 WHERE id = $1";
+    const SQL: &str = "UPDATE courses SET archived = TRUE, studio_edited = FALSE, updated_at = $2 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
 }
 
@@ -76,8 +82,8 @@ pub async fn lock_for_import(tx: &mut Tx) -> sqlx::Result<()> {
 
 pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO courses (slug, title, promise, description_html, who_for, not_for, faq, \
-        price_cents, status, position, source_hash, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id";
+        price_cents, status, position, source_hash, created_at, updated_at, description_md, files_dir) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $1) RETURNING id";
     let who_for = json(&p.who_for);
     let not_for = json(&p.not_for);
     let faq = json(&p.faq);
@@ -94,12 +100,14 @@ pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: Offs
         .bind(p.position)
         .bind(hash)
         .bind(now)
+        .bind(&p.description_md)
         .fetch_one(conn)
         .await)
 }
 
-/// Updates what the files own. The status is left alone: it belongs to the instructor once the
-/// program exists (launching happens in the app).
+/// Updates what the files own, the slug too (a program renamed in the studio gets its folder's
+/// name back). The status is left alone: it belongs to the instructor once the program exists
+/// (launching happens in the app). The files and the row agree again: not studio-edited.
 pub async fn update_course(
     tx: &mut Tx,
     id: i64,
@@ -109,7 +117,8 @@ pub async fn update_course(
 ) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE courses SET title = $2, promise = $3, description_html = $4, who_for = $5, \
         not_for = $6, faq = $7, price_cents = $8, position = $9, source_hash = $10, updated_at = $11, \
-        archived = FALSE WHERE id = $1";
+        archived = FALSE, slug = $12, description_md = $13, files_dir = COALESCE(files_dir, $12), \
+        studio_edited = FALSE WHERE id = $1";
     let who_for = json(&p.who_for);
     let not_for = json(&p.not_for);
     let faq = json(&p.faq);
@@ -125,13 +134,101 @@ pub async fn update_course(
         .bind(p.position)
         .bind(hash)
         .bind(now)
+        .bind(&p.slug)
+        .bind(&p.description_md)
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+/// A program the import leaves as it is: the files and the row agree, so it is no longer a
+/// studio edit; and it learns its files' folder if it did not know it yet.
+pub async fn settle_course(tx: &mut Tx, id: i64, folder: &str) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE courses SET studio_edited = FALSE, files_dir = COALESCE(files_dir, $2) \
+        WHERE id = $1 AND (studio_edited OR files_dir IS NULL)";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(folder).execute(conn).await.map(|_| ()))
+}
+
+pub async fn settle_module(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE modules SET studio_edited = FALSE WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
+}
+
+pub async fn settle_lesson(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE lessons SET studio_edited = FALSE WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
+}
+
+/// The old slugs of programs renamed in the studio, and the program each now names.
+pub async fn course_redirects(tx: &mut Tx) -> sqlx::Result<Vec<(String, i64)>> {
+    const SQL: &str = "SELECT old_slug, course_id FROM course_redirects";
+    tx_run!(tx, conn => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(conn).await)
+}
+
+pub async fn delete_course_redirect(tx: &mut Tx, old_slug: &str) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM course_redirects WHERE old_slug = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(old_slug).execute(conn).await.map(|_| ()))
+}
+
+pub async fn add_course_redirect(tx: &mut Tx, old_slug: &str, course_id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO course_redirects (old_slug, course_id) VALUES ($1, $2) \
+        ON CONFLICT (old_slug) DO UPDATE SET course_id = excluded.course_id";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(old_slug).bind(course_id).execute(conn).await.map(|_| ()))
+}
+
+pub async fn lesson_redirects(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    const SQL: &str = "SELECT old_slug, lesson_id FROM lesson_redirects WHERE course_id = $1";
+    tx_run!(tx, conn => sqlx::query_as::<_, (String, i64)>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+pub async fn delete_lesson_redirect(tx: &mut Tx, course_id: i64, old_slug: &str) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM lesson_redirects WHERE course_id = $1 AND old_slug = $2";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(course_id).bind(old_slug).execute(conn).await.map(|_| ()))
+}
+
+pub async fn add_lesson_redirect(tx: &mut Tx, course_id: i64, old_slug: &str, lesson_id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO lesson_redirects (course_id, old_slug, lesson_id) VALUES ($1, $2, $3) \
+        ON CONFLICT (course_id, old_slug) DO UPDATE SET lesson_id = excluded.lesson_id";
+    tx_run!(tx, conn => sqlx::query(SQL)
+        .bind(course_id)
+        .bind(old_slug)
+        .bind(lesson_id)
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+/// How many live modules and lessons of a program the studio changed.
+pub async fn studio_edits_inside(tx: &mut Tx, course_id: i64) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT (SELECT COUNT(*) FROM modules WHERE course_id = $1 AND studio_edited AND NOT archived) \
+        + (SELECT COUNT(*) FROM lessons WHERE course_id = $1 AND studio_edited AND NOT archived)";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(course_id).fetch_one(conn).await)
+}
+
+pub async fn audit(
+    tx: &mut Tx,
+    at: OffsetDateTime,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    const SQL: &str =
+        "INSERT INTO audit_log (at, user_id, actor, action, subject, detail) VALUES ($1, NULL, $2, $3, $4, $5)";
+    tx_run!(tx, conn => sqlx::query(SQL)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
         .execute(conn)
         .await
         .map(|_| ()))
 }
 
 pub async fn modules_of(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Existing>> {
-    const SQL: &str = "SELECT id, slug, source_hash, archived FROM modules WHERE course_id = $1";
+    const SQL: &str =
+        "SELECT id, slug, source_hash, archived, studio_edited, updated_at FROM modules WHERE course_id = $1";
     tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).bind(course_id).fetch_all(conn).await)
 }
 
@@ -143,8 +240,8 @@ pub async fn insert_module(
     now: OffsetDateTime,
 ) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO modules (course_id, slug, title, summary, position, archived, source_hash, \
-        created_at, updated_at, unlock_after_days, unlock_on) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $7, $8, $9) \
-        RETURNING id";
+        created_at, updated_at, unlock_after_days, unlock_on, status) \
+        VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $7, $8, $9, $10) RETURNING id";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
         .bind(course_id)
         .bind(&m.slug)
@@ -155,6 +252,7 @@ pub async fn insert_module(
         .bind(now)
         .bind(m.unlock_after_days)
         .bind(&m.unlock_on)
+        .bind(m.status.as_str())
         .fetch_one(conn)
         .await)
 }
@@ -167,7 +265,8 @@ pub async fn update_module(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE modules SET title = $2, summary = $3, position = $4, archived = FALSE, \
-        source_hash = $5, updated_at = $6, unlock_after_days = $7, unlock_on = $8 WHERE id = $1";
+        source_hash = $5, updated_at = $6, unlock_after_days = $7, unlock_on = $8, studio_edited = FALSE \
+        WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(id)
         .bind(&m.title)
@@ -183,7 +282,8 @@ pub async fn update_module(
 }
 
 pub async fn lessons_of(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Existing>> {
-    const SQL: &str = "SELECT id, slug, source_hash, archived FROM lessons WHERE course_id = $1";
+    const SQL: &str =
+        "SELECT id, slug, source_hash, archived, studio_edited, updated_at FROM lessons WHERE course_id = $1";
     tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).bind(course_id).fetch_all(conn).await)
 }
 
@@ -225,9 +325,11 @@ pub async fn update_lesson(
     hash: &str,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
+    // A new revision: a studio editor still open on the old text must not save over this.
     const SQL: &str = "UPDATE lessons SET module_id = $2, title = $3, position = $4, duration_minutes = $5, \
         free_preview = $6, video_url = $7, downloads = $8, body_md = $9, body_html = $10, archived = FALSE, \
-        source_hash = $11, updated_at = $12 WHERE id = $1";
+        source_hash = $11, updated_at = $12, slug = $13, studio_edited = FALSE, revision = revision + 1 \
+        WHERE id = $1";
     let downloads = json(&l.downloads);
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(id)
@@ -242,6 +344,7 @@ pub async fn update_lesson(
         .bind(&l.body_html)
         .bind(hash)
         .bind(now)
+        .bind(&l.slug)
         .execute(conn)
         .await
         .map(|_| ()))
@@ -250,13 +353,125 @@ pub async fn update_lesson(
 /// Hides a module or lesson that is gone from the files. Rows are never deleted: students' progress
 /// and links stay attached, and the item comes back if its file does.
 pub async fn archive_module(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
-    const SQL: &str = "UPDATE modules SET archived = TRUE, updated_at = $2 WHERE id = $1";
+    const SQL: &str = "UPDATE modules SET archived = TRUE, studio_edited = FALSE, updated_at = $2 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
 }
 
 pub async fn archive_lesson(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
-    const SQL: &str = "UPDATE lessons SET archived = TRUE, updated_at = $2 WHERE id = $1";
+    const SQL: &str = "UPDATE lessons SET archived = TRUE, studio_edited = FALSE, updated_at = $2 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
+}
+
+// ---- the content as the database holds it (export, rehash) -------------------------------------
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct CourseRow {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub promise: String,
+    pub description_md: String,
+    pub description_html: String,
+    pub who_for: String,
+    pub not_for: String,
+    pub faq: String,
+    pub price_cents: i64,
+    pub status: String,
+    pub position: i64,
+    pub files_dir: Option<String>,
+    pub source_hash: String,
+}
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct ModuleRow {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub unlock_after_days: Option<i64>,
+    pub unlock_on: Option<String>,
+    pub status: String,
+    pub source_hash: String,
+}
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct LessonRow {
+    pub id: i64,
+    pub module_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub duration_minutes: i64,
+    pub free_preview: bool,
+    pub video_url: Option<String>,
+    pub downloads: String,
+    pub body_md: String,
+    pub source_hash: String,
+}
+
+/// Reads that follow see one state of the database (PostgreSQL's default isolation would let
+/// each statement see a newer one; SQLite's transaction already does this).
+pub async fn read_one_state(tx: &mut Tx) -> sqlx::Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The site as the database holds it (the same shape an import writes).
+pub async fn site_row(tx: &mut Tx) -> sqlx::Result<Option<SiteSource>> {
+    const SQL: &str = "SELECT name, tagline, about_md, about_html, instructor_name, instructor_title, \
+        instructor_bio_md, instructor_bio_html, contact_email, address, currency, time_zone, bundle_price_cents, \
+        early_bird_percent, early_bird_days, notice FROM site WHERE id = 1";
+    tx_run!(tx, conn => sqlx::query_as::<_, SiteSource>(SQL).fetch_optional(conn).await)
+}
+
+const COURSE_COLUMNS: &str = "SELECT id, slug, title, promise, description_md, description_html, who_for, not_for, \
+    faq, price_cents, status, position, files_dir, source_hash FROM courses";
+
+/// Every program that is not archived, in catalogue order.
+pub async fn live_courses(tx: &mut Tx) -> sqlx::Result<Vec<CourseRow>> {
+    let sql = format!("{COURSE_COLUMNS} WHERE NOT archived ORDER BY position, slug");
+    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).fetch_all(conn).await)
+}
+
+pub async fn live_course(tx: &mut Tx, id: i64) -> sqlx::Result<Option<CourseRow>> {
+    let sql = format!("{COURSE_COLUMNS} WHERE id = $1 AND NOT archived");
+    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).bind(id).fetch_optional(conn).await)
+}
+
+/// A program's modules that are not archived, in order.
+pub async fn live_modules(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<ModuleRow>> {
+    const SQL: &str = "SELECT id, slug, title, summary, unlock_after_days, unlock_on, status, source_hash \
+        FROM modules WHERE course_id = $1 AND NOT archived ORDER BY position, id";
+    tx_run!(tx, conn => sqlx::query_as::<_, ModuleRow>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+/// A program's lessons that are not archived, each module's in order.
+pub async fn live_lessons(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<LessonRow>> {
+    const SQL: &str = "SELECT id, module_id, slug, title, duration_minutes, free_preview, video_url, downloads, \
+        body_md, source_hash FROM lessons WHERE course_id = $1 AND NOT archived ORDER BY module_id, position, id";
+    tx_run!(tx, conn => sqlx::query_as::<_, LessonRow>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+/// The item now holds what hashes to `hash`, and the files do not know it: a studio edit.
+pub async fn set_studio_hash(tx: &mut Tx, kind: ItemKind, id: i64, hash: &str) -> sqlx::Result<()> {
+    let sql = match kind {
+        ItemKind::Program => "UPDATE courses SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
+        ItemKind::Module => "UPDATE modules SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
+        ItemKind::Lesson => "UPDATE lessons SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
+    };
+    tx_run!(tx, conn => sqlx::query(sql).bind(id).bind(hash).execute(conn).await.map(|_| ()))
+}
+
+pub async fn mark_studio_edited(tx: &mut Tx, kind: ItemKind, id: i64) -> sqlx::Result<()> {
+    let sql = match kind {
+        ItemKind::Program => "UPDATE courses SET studio_edited = TRUE WHERE id = $1",
+        ItemKind::Module => "UPDATE modules SET studio_edited = TRUE WHERE id = $1",
+        ItemKind::Lesson => "UPDATE lessons SET studio_edited = TRUE WHERE id = $1",
+    };
+    tx_run!(tx, conn => sqlx::query(sql).bind(id).execute(conn).await.map(|_| ()))
 }
 
 pub async fn course_count(db: &crate::db::Db) -> sqlx::Result<i64> {

@@ -1,4 +1,4 @@
-//! Scheduled work: firing scheduled launches, telling students a module opened, settling orders whose Stripe webhook never came, and
+//! Scheduled work: firing scheduled launches, publishing scheduled modules, telling students a module opened, settling orders whose Stripe webhook never came, and
 //! forgetting pre-enrollments nobody confirmed.
 //! Every instance runs this loop; each piece of work is claimed in the database, so it happens
 //! once however many instances there are.
@@ -17,6 +17,9 @@ pub async fn run(state: AppState) {
     loop {
         if let Err(e) = crate::launch::run_due(&state).await {
             tracing::warn!(error = %e, "scheduled launches: will retry");
+        }
+        if let Err(e) = crate::admin::publish_due_modules(&state).await {
+            tracing::warn!(error = %e, "scheduled modules: will retry");
         }
         if let Err(e) = crate::learning::notify_unlocked_modules(&state).await {
             tracing::warn!(error = %e, "module-open emails: will retry");

@@ -174,6 +174,14 @@ pub async fn run_due(state: &AppState) -> Result<usize, AppError> {
             (Some(c), true) => notify(&mut tx, state, c, launch_id, now).await?,
             _ => 0,
         };
+        if let (Some(c), true) = (&course, opened) {
+            let actor = crate::audit::Actor {
+                user_id: None,
+                name: "scheduler",
+            };
+            let detail = format!("scheduled launch; {emails} emails");
+            crate::audit::record(&mut tx, actor, "program.launch", &c.slug, &detail, now).await?;
+        }
         tx.commit().await?;
         if opened {
             fired += 1;

@@ -198,9 +198,13 @@ pub async fn download(
         .iter()
         .find(|d| d.file.rsplit('/').next() == Some(file.as_str()))
         .ok_or(AppError::NotFound)?;
+    // The program's files stay in their folder when its slug changes in the studio.
+    let folder = store::files_dir(&state.db, lesson.lesson.course_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let root = std::fs::canonicalize(&state.config.content_dir).map_err(|e| AppError::Internal(e.into()))?;
-    let path = match std::fs::canonicalize(root.join(&slug).join(&entry.file)) {
-        Ok(p) if p.starts_with(root.join(&slug)) => p,
+    let path = match std::fs::canonicalize(root.join(&folder).join(&entry.file)) {
+        Ok(p) if p.starts_with(root.join(&folder)) => p,
         _ => return Err(AppError::NotFound),
     };
     let bytes = tokio::fs::read(&path).await.map_err(|_| AppError::NotFound)?;

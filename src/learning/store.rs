@@ -231,3 +231,9 @@ pub async fn note_unlock(tx: &mut Tx, user_id: i64, module_id: i64, now: OffsetD
     tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(module_id).bind(now)
         .execute(conn).await.map(|r| r.rows_affected() == 1))
 }
+
+/// The folder under CONTENT_DIR that holds a program's downloads.
+pub async fn files_dir(db: &Db, course_id: i64) -> sqlx::Result<Option<String>> {
+    const SQL: &str = "SELECT COALESCE(files_dir, slug) FROM courses WHERE id = $1";
+    db_run!(db, pool => sqlx::query_scalar::<_, String>(SQL).bind(course_id).fetch_optional(pool).await)
+}

@@ -86,6 +86,55 @@ pub async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
+/// Request bodies are small everywhere but in the studio: a lesson's Markdown may be up to
+/// 512 KiB, and a download upload up to [`UPLOAD_LIMIT`]. Anything larger gets 413 before a handler
+/// reads it (by `Content-Length`, or while the body streams in).
+pub async fn body_limit(req: Request, next: Next) -> Response {
+    let limit = limit_for(req.uri().path());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// A request gets 30 s; an upload of a lesson's download five minutes (10 MB over a slow line).
+pub async fn timeout(req: Request, next: Next) -> Response {
+    let limit = time_limit_for(req.uri().path());
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
+fn is_upload(path: &str) -> bool {
+    path.starts_with("/admin/") && path.ends_with("/downloads")
+}
+
+fn time_limit_for(path: &str) -> std::time::Duration {
+    std::time::Duration::from_secs(if is_upload(path) { 300 } else { 30 })
+}
+
+/// The largest download a lesson may offer.
+pub const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+fn limit_for(path: &str) -> usize {
+    if is_upload(path) {
+        UPLOAD_LIMIT + 64 * 1024
+    } else if path.starts_with("/admin/") {
+        // A lesson's 512 KiB of Markdown, form-encoded (up to three bytes per byte), and the rest.
+        2 * 1024 * 1024
+    } else {
+        super::router::BODY_LIMIT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::Router;
@@ -96,6 +145,23 @@ mod tests {
 
     use super::*;
     use crate::web::AppError;
+
+    #[test]
+    fn limits_by_path() {
+        assert_eq!(limit_for("/preenroll"), 64 * 1024);
+        assert_eq!(limit_for("/admin/courses/x/lessons/1"), 2 * 1024 * 1024);
+        assert_eq!(
+            limit_for("/admin/courses/x/lessons/1/downloads"),
+            UPLOAD_LIMIT + 64 * 1024
+        );
+        assert_eq!(
+            limit_for("/courses/x/lessons/y/downloads"),
+            64 * 1024,
+            "only the studio uploads"
+        );
+        assert_eq!(time_limit_for("/admin/courses/x/lessons/1/downloads").as_secs(), 300);
+        assert_eq!(time_limit_for("/checkout").as_secs(), 30);
+    }
 
     #[tokio::test]
     async fn internal_errors_become_the_styled_500_page_without_details() {

@@ -15,7 +15,8 @@ use std::sync::{Arc, RwLock};
 
 pub use assets::Assets;
 pub use error::AppError;
-pub use render::Templates;
+pub use layers::UPLOAD_LIMIT;
+pub use render::{Templates, money};
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;

@@ -1,7 +1,5 @@
 //! The whole URL map, and the layers around it.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -12,16 +10,15 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::sessions::Store;
 use super::{AppState, health, layers};
 
-/// Requests larger than this are refused with 413 (forms are small; uploads will set their own).
+/// Requests larger than this are refused with 413 (forms are small; the studio sets its own, see
+/// `layers::body_limit`).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn app(state: AppState) -> Router {
@@ -72,8 +69,8 @@ pub fn app(state: AppState) -> Router {
                 .layer(CompressionLayer::new())
                 .layer(middleware::from_fn_with_state(state.clone(), layers::error_pages))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(middleware::from_fn(layers::timeout))
+                .layer(middleware::from_fn(layers::body_limit))
                 .layer(csrf)
                 .layer(sessions),
         )

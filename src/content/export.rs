@@ -1,0 +1,306 @@
+//! `learnwell content export DIR`: the programs as the database holds them (studio edits
+//! included), written back out in the `course_content/` format, so they can be kept in git and
+//! imported again without changing anything.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::from_db::{self, ProgramFiles};
+use super::source::{self, LessonFrontMatter, SiteFile};
+use super::{hash_of, store};
+use crate::db::Db;
+
+/// What an export wrote.
+#[derive(Debug)]
+pub struct ExportReport {
+    pub dir: PathBuf,
+    pub programs: usize,
+    pub modules: usize,
+    pub lessons: usize,
+    pub files: usize,
+    /// Where importing the export would still change something (a download file that changed
+    /// on disk since it was imported, say).
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for ExportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.warnings {
+            writeln!(f, "note: {line}")?;
+        }
+        write!(
+            f,
+            "exported {} programs ({} modules, {} lessons) and {} download files to {}",
+            self.programs,
+            self.modules,
+            self.lessons,
+            self.files,
+            self.dir.display()
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{}: is not a folder; give the name of a new or empty folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{}: is not empty; give the name of a new or empty folder (an export never overwrites files)", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("the database holds no content yet: run `learnwell content import` first")]
+    NoContent,
+    #[error(
+        "the content cannot be exported as it is, nothing was written:\n  {}",
+        .0.join("\n  ")
+    )]
+    Invalid(Vec<String>),
+    #[error("{}: {reason}", path.display())]
+    Io { path: PathBuf, reason: String },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ExportError {
+    /// The person gave a folder the export cannot use (as opposed to a failure along the way).
+    pub fn is_bad_target(&self) -> bool {
+        matches!(self, ExportError::NotAFolder(_) | ExportError::NotEmpty(_))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |e| ExportError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes every live program (drafts too) into `out`, which must not exist or be empty. Download
+/// files are copied from `content_dir` (each program's files folder). Everything is checked
+/// before the first file is written; afterwards the written folder is read back as an import
+/// would, and anything an import of it would still change is reported.
+pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportReport, ExportError> {
+    check_export_target(out)?;
+    let mut tx = db.begin().await?;
+    store::read_one_state(&mut tx).await?;
+    let site = store::site_row(&mut tx).await?.ok_or(ExportError::NoContent)?;
+    let mut programs = Vec::new();
+    for course in store::live_courses(&mut tx).await? {
+        programs.push(from_db::program(&mut tx, course).await?);
+    }
+    // Only read: dropping the transaction rolls it back.
+    drop(tx);
+    let content_dir = content_dir.to_owned();
+    let out_dir = out.to_owned();
+    // Rendering and file I/O: off the async runtime.
+    tokio::task::spawn_blocking(move || {
+        let (site, missing) = from_db::site_file(&site);
+        write_export(&content_dir, &out_dir, &site, missing, &programs)
+    })
+    .await
+    .map_err(|e| ExportError::Io {
+        path: out.to_owned(),
+        reason: format!("export task failed: {e}"),
+    })?
+}
+
+/// Refuses a folder an export cannot write to: a file, or a folder that is not empty.
+pub fn check_export_target(out: &Path) -> Result<(), ExportError> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(ExportError::NotAFolder(out.to_owned()));
+    }
+    if std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(ExportError::NotEmpty(out.to_owned()));
+    }
+    Ok(())
+}
+
+/// A lesson file: front matter, a blank line, the Markdown. The front matter is written without
+/// multi-line strings, so no line of it can read `+++`.
+fn lesson_text(front: &LessonFrontMatter, body: &str) -> Result<String, toml::ser::Error> {
+    let mut toml = toml::to_string(front)?;
+    if !toml.ends_with('\n') {
+        toml.push('\n');
+    }
+    Ok(format!("+++\n{toml}+++\n\n{body}\n"))
+}
+
+fn toml_text<T: serde::Serialize>(value: &T, path: &Path) -> Result<String, ExportError> {
+    toml::to_string_pretty(value).map_err(|e| ExportError::Io {
+        path: path.to_owned(),
+        reason: format!("cannot be written as TOML: {e}"),
+    })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), ExportError> {
+    std::fs::write(path, text).map_err(io(path))
+}
+
+fn mkdir(path: &Path) -> Result<(), ExportError> {
+    std::fs::create_dir_all(path).map_err(io(path))
+}
+
+struct Copy {
+    from: PathBuf,
+    to: PathBuf,
+    /// The lesson offering it, and the size the database recorded.
+    label: String,
+    bytes: u64,
+}
+
+fn write_export(
+    content_dir: &Path,
+    out: &Path,
+    site_file: &SiteFile,
+    missing_md: Vec<String>,
+    programs: &[ProgramFiles],
+) -> Result<ExportReport, ExportError> {
+    // Check everything first: nothing is written unless all of it can be.
+    let mut problems: Vec<String> = missing_md
+        .into_iter()
+        .map(|what| {
+            format!(
+                "{what} has no Markdown source in the database (imported by an older Learnwell): \
+                 run `learnwell content import` once, then export"
+            )
+        })
+        .collect();
+    let mut expected: HashMap<String, String> = HashMap::new();
+    match source::site_from_file(Path::new("site.toml"), site_file) {
+        Ok(site) => {
+            expected.insert("site settings".to_owned(), hash_of(&site));
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    let mut copies: Vec<Copy> = Vec::new();
+    let mut copied: HashSet<PathBuf> = HashSet::new();
+    for p in programs {
+        problems.extend(p.missing_md.iter().map(|what| {
+            format!(
+                "{what} has no Markdown source in the database (imported by an older Learnwell): \
+                 run `learnwell content import` once, then export"
+            )
+        }));
+        for item in from_db::build(p).1 {
+            match item.hash {
+                Ok(hash) => {
+                    expected.insert(item.label, hash);
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        for m in &p.modules {
+            for l in &m.lessons {
+                for d in &l.front.downloads {
+                    let label = format!("lesson {}/{}", p.slug, l.slug);
+                    let Some(file) = source::safe_relative(&d.file) else {
+                        problems.push(format!(
+                            "{label}: download '{}' is not a path inside the program folder",
+                            d.file
+                        ));
+                        continue;
+                    };
+                    let from = content_dir.join(&p.files_dir).join(&file);
+                    if !from.is_file() {
+                        problems.push(format!("{label}: download '{}' is missing: {}", d.file, from.display()));
+                        continue;
+                    }
+                    let to = out.join(&p.slug).join(&file);
+                    if copied.insert(to.clone()) {
+                        copies.push(Copy {
+                            from,
+                            to,
+                            label,
+                            bytes: l.bytes.get(&file).copied().unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ExportError::Invalid(problems));
+    }
+
+    mkdir(out)?;
+    let path = out.join("site.toml");
+    write_file(&path, &toml_text(site_file, &path)?)?;
+    let (mut modules, mut lessons) = (0, 0);
+    for p in programs {
+        let folder = out.join(&p.slug);
+        mkdir(&folder)?;
+        let path = folder.join("course.toml");
+        write_file(&path, &toml_text(&p.course, &path)?)?;
+        for m in &p.modules {
+            let dir = folder.join(&m.dir_name);
+            mkdir(&dir)?;
+            let path = dir.join("module.toml");
+            write_file(&path, &toml_text(&m.file, &path)?)?;
+            modules += 1;
+            for l in &m.lessons {
+                let path = dir.join(&l.file_name);
+                let text = lesson_text(&l.front, &l.body).map_err(|e| ExportError::Io {
+                    path: path.clone(),
+                    reason: format!("cannot be written as TOML: {e}"),
+                })?;
+                write_file(&path, &text)?;
+                lessons += 1;
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    let mut explained = HashSet::new();
+    for copy in &copies {
+        if let Some(parent) = copy.to.parent() {
+            mkdir(parent)?;
+        }
+        let bytes = std::fs::copy(&copy.from, &copy.to).map_err(io(&copy.from))?;
+        if bytes != copy.bytes {
+            warnings.push(format!(
+                "{}: {} is {bytes} bytes, the database recorded {}; importing this export updates the lesson",
+                copy.label,
+                copy.from.display(),
+                copy.bytes
+            ));
+            explained.insert(copy.label.clone());
+        }
+    }
+
+    // Read it back as the import will.
+    let tree = source::load(out).map_err(|e| ExportError::Io {
+        path: out.to_owned(),
+        reason: format!("the written files do not import (this is a bug): {e}"),
+    })?;
+    let mut found: HashMap<String, String> = HashMap::new();
+    found.insert("site settings".to_owned(), hash_of(&tree.site));
+    for p in &tree.programs {
+        found.insert(format!("program {}", p.slug), hash_of(p));
+        for m in &p.modules {
+            found.insert(format!("module {}/{}", p.slug, m.slug), hash_of(m));
+            for l in &m.lessons {
+                found.insert(format!("lesson {}/{}", p.slug, l.slug), hash_of(l));
+            }
+        }
+    }
+    let mut differ: Vec<&String> = expected
+        .iter()
+        .filter(|(label, hash)| found.get(*label) != Some(*hash) && !explained.contains(*label))
+        .map(|(label, _)| label)
+        .collect();
+    differ.sort();
+    warnings.extend(
+        differ
+            .into_iter()
+            .map(|label| format!("{label}: importing this export would change it")),
+    );
+    Ok(ExportReport {
+        dir: out.to_owned(),
+        programs: programs.len(),
+        modules,
+        lessons,
+        files: copies.len(),
+        warnings,
+    })
+}
