@@ -19,6 +19,7 @@ both_backends!(
     bad_requests_write_nothing,
     the_instructor_sees_who_is_where,
     progress_survives_a_refund_and_a_reimport,
+    the_lesson_page_reads_the_student_and_their_seat_together,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -478,4 +479,87 @@ async fn progress_survives_a_refund_and_a_reimport(backend: Backend) {
     let page = app.get_with(&hal, "/courses/alpha/lessons/welcome").await;
     assert_eq!(page.text("h1"), "Welcome to alpha, revised");
     assert_eq!(page.text(".complete-box button"), "Mark as not done");
+}
+
+/// The lesson page reads who is asking and their seat in one query: it must count only this
+/// program's completions, and keep every check the other pages make (a session from before a
+/// password change is ended, a revoked seat opens nothing, an instructor is not a student).
+async fn the_lesson_page_reads_the_student_and_their_seat_together(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ada = app.signup("Ada Lovelace", "ada@example.com", PW).await;
+    let other_device = app.login("ada@example.com", PW).await;
+    grant(&app, &maya, "ada@example.com", "alpha").await;
+    grant(&app, &maya, "ada@example.com", "beta").await;
+    for l in ["welcome", "detail"] {
+        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
+    }
+    let beta_done = app
+        .post_form(&ada, "/courses/beta/lessons/first/complete", &[("done", "true")])
+        .await;
+    assert_eq!(beta_done.status, StatusCode::SEE_OTHER);
+
+    // Two of alpha's four lessons: beta's completion is not counted here, and the ticks are right.
+    let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.attr(".lesson-nav progress", "value"), "2");
+    assert_eq!(page.text(".complete-box .meta"), "2 of 4 lessons done");
+    assert_eq!(page.text(".complete-box button"), "Mark complete");
+    let page = app.get_with(&ada, "/courses/alpha/lessons/detail").await;
+    assert_eq!(page.text(".complete-box button"), "Mark as not done");
+    let page = app.get_with(&ada, "/courses/beta/lessons/first").await;
+    assert_eq!(page.text(".complete-box .meta"), "1 of 1 lessons done");
+
+    // A seat with no completions yet.
+    let bo = app.signup("Bo", "bo@example.com", PW).await;
+    grant(&app, &maya, "bo@example.com", "alpha").await;
+    let page = app.get_with(&bo, "/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.attr(".lesson-nav progress", "value"), "0");
+
+    // No seat in the program: a lesson that is not a preview stays locked.
+    let cy = app.signup("Cy", "cy@example.com", PW).await;
+    let locked = app.get_with(&cy, "/courses/alpha/lessons/basics").await;
+    assert_eq!(locked.status, StatusCode::FORBIDDEN);
+    assert!(locked.texts(".complete-box").is_empty());
+
+    // The instructor reads every lesson, without a student's progress box.
+    let page = app.get_with(&maya, "/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.texts(".complete-box").is_empty());
+
+    // A password changed on one device ends the other device's session on the lesson page too.
+    let changed = app
+        .post_form(
+            &ada,
+            "/account/password",
+            &[("current_password", PW), ("new_password", "another fine passphrase")],
+        )
+        .await;
+    assert_eq!(changed.header("location"), "/account?notice=password-changed");
+    let stale = app.get_with(&other_device, "/courses/alpha/lessons/basics").await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "the old session is no student now");
+    assert!(stale.texts(".complete-box").is_empty());
+    assert_eq!(stale.text("header a[href='/login']"), "Log in");
+    assert_eq!(
+        app.get_with(&other_device, "/account").await.status,
+        StatusCode::SEE_OTHER,
+        "and it stays ended"
+    );
+    assert_eq!(
+        app.get_with(&ada, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::OK
+    );
+
+    // A revoked seat opens nothing, though the progress is kept.
+    const REVOKE: &str = "UPDATE enrollments SET status = 'revoked' \
+        WHERE course_id = (SELECT id FROM courses WHERE slug = 'alpha') \
+        AND user_id = (SELECT id FROM users WHERE email = 'ada@example.com')";
+    db_run!(&app.db, pool => sqlx::query(REVOKE).execute(pool).await.map(|r| r.rows_affected())).unwrap();
+    let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.texts(".complete-box").is_empty());
+    let page = app.get_with(&ada, "/courses/beta/lessons/first").await;
+    assert_eq!(page.status, StatusCode::OK, "the other seat still opens");
 }

@@ -9,7 +9,7 @@ use minijinja::Value;
 
 use super::Catalog;
 use crate::accounts::store::User;
-use crate::web::auth::MaybeUser;
+use crate::web::auth::{MaybeUser, Visitor};
 use crate::web::{AppError, AppState};
 
 /// Renders `template` from one catalogue snapshot: for anonymous visitors once per content version
@@ -80,7 +80,7 @@ pub async fn course(
 
 pub async fn lesson(
     State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
+    visitor: Visitor,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog();
@@ -90,11 +90,12 @@ pub async fn lesson(
     let Some(lesson) = program.lesson(&lesson_slug) else {
         return moved_lesson(&state, program.course_id, &slug, &lesson_slug).await;
     };
+    // One query: who is asking, and their seat in this program.
+    let (user, seat) = visitor.with_seat(&state, program.course_id).await?;
     // A student with a seat in the program gets their own page (progress, drip, Mark complete).
     if let Some(u) = &user
         && !u.is_instructor()
-        && let Some((seat, done)) =
-            crate::learning::store::seat_and_completed(&state.db, u.id, program.course_id).await?
+        && let Some((seat, done)) = seat
     {
         let (status, template, extra) =
             crate::learning::student_lesson(&state, u, program, lesson, &seat, &done).await?;

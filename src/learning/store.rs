@@ -3,6 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::accounts::store::User;
 use crate::db::{Db, Tx};
 use crate::{db_run, tx_run};
 
@@ -19,26 +20,50 @@ pub async fn seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<
     db_run!(db, pool => sqlx::query_as::<_, Seat>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
 }
 
-/// A student's seat in a program and the lessons they completed there, in one query (the lesson
-/// page's only learning query).
-pub async fn seat_and_completed(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<(Seat, Vec<i64>)>> {
-    const SQL: &str = "SELECT e.created_at, e.last_lesson_id, p.lesson_id FROM enrollments e \
-        LEFT JOIN lesson_progress p ON p.user_id = e.user_id AND p.course_id = e.course_id \
-            AND p.completed_at IS NOT NULL \
-        WHERE e.user_id = $1 AND e.course_id = $2 AND e.status = 'active'";
-    let rows = db_run!(db, pool => sqlx::query_as::<_, (OffsetDateTime, Option<i64>, Option<i64>)>(SQL)
-        .bind(user_id).bind(course_id).fetch_all(pool).await)?;
-    let Some((created_at, last_lesson_id, _)) = rows.first().copied() else {
-        return Ok(None);
-    };
-    let done = rows.iter().filter_map(|(_, _, lesson)| *lesson).collect();
-    Ok(Some((
-        Seat {
-            created_at,
-            last_lesson_id,
-        },
-        done,
-    )))
+/// A student's seat in a program (if active) and the lessons they completed there.
+pub type SeatAndDone = (Seat, Vec<i64>);
+
+#[derive(sqlx::FromRow)]
+struct UserSeatRow {
+    #[sqlx(flatten)]
+    user: User,
+    seat_created_at: Option<OffsetDateTime>,
+    last_lesson_id: Option<i64>,
+    /// The completed lessons' ids, comma-separated (`string_agg` exists in both backends).
+    done: Option<String>,
+}
+
+/// The lesson page's only query for a signed-in visitor, as one row: who they are, their seat in
+/// the program and the lessons they completed there. `None` when the account is gone.
+pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<(User, Option<SeatAndDone>)>> {
+    const SQL: &str = "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.session_epoch, u.created_at, \
+            e.created_at AS seat_created_at, e.last_lesson_id, \
+            (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \
+              WHERE p.user_id = u.id AND p.course_id = $2 AND p.completed_at IS NOT NULL) AS done \
+        FROM users u \
+        LEFT JOIN enrollments e ON e.user_id = u.id AND e.course_id = $2 AND e.status = 'active' \
+        WHERE u.id = $1";
+    let row = db_run!(db, pool => sqlx::query_as::<_, UserSeatRow>(SQL)
+        .bind(user_id).bind(course_id).fetch_optional(pool).await)?;
+    Ok(row.map(|r| {
+        let seat = r.seat_created_at.map(|created_at| {
+            let done = r
+                .done
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|id| id.parse().ok())
+                .collect();
+            (
+                Seat {
+                    created_at,
+                    last_lesson_id: r.last_lesson_id,
+                },
+                done,
+            )
+        });
+        (r.user, seat)
+    }))
 }
 
 #[derive(sqlx::FromRow, Debug, Clone)]

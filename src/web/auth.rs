@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use super::{AppError, AppState};
 use crate::accounts::store::{self, User};
+use crate::learning::store::{SeatAndDone, user_and_seat};
 
 const AUTH_KEY: &str = "auth";
 
@@ -54,27 +55,83 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<User>, Ap
     let Some(session) = parts.extensions.get::<Session>().cloned() else {
         return Ok(None);
     };
-    let user = match session.get::<AuthSession>(AUTH_KEY).await.map_err(session_error)? {
+    let user = match claim(&session).await? {
         None => None,
-        Some(auth) => match store::user_by_id(&state.db, auth.user_id).await? {
-            Some(user) if user.session_epoch == auth.epoch => {
-                // Rolling expiry: saving the session renews it, so do it once a day, not every request.
-                let now = state.clock.now().unix_timestamp();
-                if now - auth.renewed > 24 * 3600 {
-                    let renewed = AuthSession { renewed: now, ..auth };
-                    session.insert(AUTH_KEY, renewed).await.map_err(session_error)?;
-                }
-                Some(user)
-            }
-            // The account is gone, or its password changed since this session began.
-            _ => {
-                session.flush().await.map_err(session_error)?;
-                None
-            }
-        },
+        Some(auth) => {
+            let found = store::user_by_id(&state.db, auth.user_id).await?;
+            admit(&session, state, auth, found).await?
+        }
     };
     parts.extensions.insert(Resolved(user.clone()));
     Ok(user)
+}
+
+/// Whom the session says is signed in (no database query: loads are cached).
+async fn claim(session: &Session) -> Result<Option<AuthSession>, AppError> {
+    session.get::<AuthSession>(AUTH_KEY).await.map_err(session_error)
+}
+
+/// The account a session's claim names, if the claim still holds. Renews the session's expiry once
+/// a day; ends the session when the account is gone or its password changed since the session began.
+async fn admit(
+    session: &Session,
+    state: &AppState,
+    auth: AuthSession,
+    found: Option<User>,
+) -> Result<Option<User>, AppError> {
+    match found {
+        Some(user) if user.session_epoch == auth.epoch => {
+            // Rolling expiry: saving the session renews it, so do it once a day, not every request.
+            let now = state.clock.now().unix_timestamp();
+            if now - auth.renewed > 24 * 3600 {
+                let renewed = AuthSession { renewed: now, ..auth };
+                session.insert(AUTH_KEY, renewed).await.map_err(session_error)?;
+            }
+            Ok(Some(user))
+        }
+        _ => {
+            session.flush().await.map_err(session_error)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Who is asking, not looked up yet: for the lesson page, which reads the user together with
+/// their seat in the program in one query ([`Visitor::with_seat`]).
+pub struct Visitor(Option<Session>);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Visitor(parts.extensions.get::<Session>().cloned()))
+    }
+}
+
+impl Visitor {
+    /// The signed-in user, if any, and their active seat in `course_id` with the lessons they
+    /// completed there. The same checks as every other page: a stale session is ended.
+    pub async fn with_seat(
+        &self,
+        state: &AppState,
+        course_id: i64,
+    ) -> Result<(Option<User>, Option<SeatAndDone>), AppError> {
+        let Some(session) = &self.0 else {
+            return Ok((None, None));
+        };
+        let Some(auth) = claim(session).await? else {
+            return Ok((None, None));
+        };
+        let (found, seat) = match user_and_seat(&state.db, auth.user_id, course_id).await? {
+            Some((user, seat)) => (Some(user), seat),
+            None => (None, None),
+        };
+        let user = admit(session, state, auth, found).await?;
+        Ok(match user {
+            Some(user) => (Some(user), seat),
+            None => (None, None),
+        })
+    }
 }
 
 /// The signed-in user, if any.

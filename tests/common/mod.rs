@@ -373,6 +373,16 @@ impl Page {
         self.texts(selector).into_iter().next().unwrap_or_default()
     }
 
+    /// An attribute of the first element matching `selector` ("" when there is none).
+    pub fn attr(&self, selector: &str, name: &str) -> String {
+        let sel = Selector::parse(selector).expect("selector");
+        self.html()
+            .select(&sel)
+            .next()
+            .and_then(|e| e.value().attr(name).map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// All the text a reader sees in the page body.
     pub fn visible_text(&self) -> String {
         self.text("body")
