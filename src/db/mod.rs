@@ -69,9 +69,13 @@ impl Db {
                 {
                     std::fs::create_dir_all(parent)?;
                 }
+                // No ping before each use: a SQLite connection is a handle in this process that
+                // cannot hang up, and the ping is a hand-off to the connection's worker thread
+                // that would double the cost of every query.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
