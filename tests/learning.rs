@@ -506,6 +506,19 @@ async fn the_lesson_page_reads_the_student_and_their_seat_together(backend: Back
     assert_eq!(page.attr(".lesson-nav progress", "value"), "2");
     assert_eq!(page.text(".complete-box .meta"), "2 of 4 lessons done");
     assert_eq!(page.text(".complete-box button"), "Mark complete");
+    // The syllabus beside it: ticks for what is done, the current lesson marked, no locks.
+    assert_eq!(page.texts(".lesson-nav .tick").len(), 4);
+    let done: Vec<String> = page.texts(".lesson-nav li.done a");
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert!(
+        done[0].contains("Welcome to alpha") && done[1].contains("Detail"),
+        "{done:?}"
+    );
+    assert_eq!(
+        page.attr(".lesson-nav a[aria-current=page]", "href"),
+        "/courses/alpha/lessons/basics"
+    );
+    assert!(page.texts(".lesson-nav img.lock").is_empty());
     let page = app.get_with(&ada, "/courses/alpha/lessons/detail").await;
     assert_eq!(page.text(".complete-box button"), "Mark as not done");
     let page = app.get_with(&ada, "/courses/beta/lessons/first").await;
@@ -524,10 +537,37 @@ async fn the_lesson_page_reads_the_student_and_their_seat_together(backend: Back
     assert_eq!(locked.status, StatusCode::FORBIDDEN);
     assert!(locked.texts(".complete-box").is_empty());
 
-    // The instructor reads every lesson, without a student's progress box.
+    // A visitor on a free preview: the syllabus shows which lessons need a seat, and no ticks.
+    let preview = app.get_with(&new_client(), "/courses/alpha/lessons/welcome").await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert_eq!(
+        preview
+            .html()
+            .select(&scraper::Selector::parse(".lesson-nav img.lock").unwrap())
+            .count(),
+        3
+    );
+    assert!(preview.texts(".lesson-nav .tick").is_empty());
+    assert_eq!(
+        preview.attr(".lesson-nav a[aria-current=page]", "href"),
+        "/courses/alpha/lessons/welcome"
+    );
+    // The instructor reads every lesson, without a student's progress box or locks.
     let page = app.get_with(&maya, "/courses/alpha/lessons/basics").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.texts(".complete-box").is_empty());
+    assert_eq!(
+        page.html()
+            .select(&scraper::Selector::parse(".lesson-nav img.lock").unwrap())
+            .count(),
+        0
+    );
+    assert_eq!(
+        page.html()
+            .select(&scraper::Selector::parse(".lesson-nav ol ol a").unwrap())
+            .count(),
+        4
+    );
 
     // A password changed on one device ends the other device's session on the lesson page too.
     let changed = app

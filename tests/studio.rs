@@ -354,6 +354,20 @@ async fn modules_are_written_published_and_reordered(backend: Backend) {
         "relative lesson links resolve as at import"
     );
     assert_eq!(preview.text(".complete-box button"), "Mark complete");
+    let syllabus: Vec<String> = preview
+        .html()
+        .select(&scraper::Selector::parse(".lesson-nav ol ol a").unwrap())
+        .filter_map(|a| a.value().attr("href").map(str::to_owned))
+        .collect();
+    assert!(!syllabus.is_empty());
+    assert!(
+        syllabus.iter().all(|h| h.starts_with("/admin/courses/alpha/preview/")),
+        "the preview's syllabus stays in the preview: {syllabus:?}"
+    );
+    assert_eq!(
+        preview.attr(".lesson-nav a[aria-current=page]", "href"),
+        "/admin/courses/alpha/preview/why-sleep-matters"
+    );
     let module_preview = app
         .get_with(&maya, &format!("/admin/courses/alpha/preview?module={mid}"))
         .await;

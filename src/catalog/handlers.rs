@@ -24,11 +24,12 @@ fn page(
     ctx: &Value,
 ) -> Result<Bytes, AppError> {
     if let Some(user) = user {
-        let ctx = minijinja::value::merge_maps([
-            ctx.clone(),
-            minijinja::context! { user => minijinja::value::Serde(user) },
-        ]);
-        return Ok(Bytes::from(state.render_with(catalog, template, ctx)?));
+        let user = minijinja::context! { user => minijinja::value::Serde(user) };
+        return Ok(Bytes::from(state.render_parts(
+            catalog,
+            template,
+            [ctx.clone(), user],
+        )?));
     }
     let key = format!("{} {template} {key}", state.templates.generation());
     Ok(catalog.cached_page(&key, || state.render_with(catalog, template, ctx.clone()))?)
@@ -99,8 +100,9 @@ pub async fn lesson(
     {
         let (status, template, extra) =
             crate::learning::student_lesson(&state, u, program, lesson, &seat, &done).await?;
-        let ctx = minijinja::value::merge_maps([lesson.page.clone(), extra]);
-        return Ok(html(status, page(&state, &catalog, &user, "", template, &ctx)?));
+        let who = minijinja::context! { user => minijinja::value::Serde(u) };
+        let body = state.render_parts(&catalog, template, [lesson.page.clone(), extra, who])?;
+        return Ok(html(status, Bytes::from(body)));
     }
     // A preview is for everyone; the rest for instructors (and enrolled students, above). Anyone
     // else gets 403 with a page that says what opens it (the lesson exists; this visitor may not

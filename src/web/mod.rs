@@ -118,13 +118,22 @@ impl AppState {
         name: &str,
         ctx: minijinja::Value,
     ) -> Result<String, minijinja::Error> {
+        self.render_parts(catalog, name, [ctx])
+    }
+
+    /// Renders with several context maps, later ones winning, merged once: a template's every
+    /// name lookup walks the merged maps, so one flat merge is cheaper than merges of merges.
+    pub fn render_parts(
+        &self,
+        catalog: &Catalog,
+        name: &str,
+        parts: impl IntoIterator<Item = minijinja::Value>,
+    ) -> Result<String, minijinja::Error> {
         // Later maps win: `user` and `notice` default to none, the page's values, then the site.
-        let full = minijinja::value::merge_maps([
-            minijinja::context! { user => (), notice => () },
-            ctx,
-            minijinja::context! { site => catalog.site_value.clone(), test_mode => self.config.test_mode() },
-        ]);
-        self.templates.render(name, full)
+        let mut maps = vec![minijinja::context! { user => (), notice => () }];
+        maps.extend(parts);
+        maps.push(minijinja::context! { site => catalog.site_value.clone(), test_mode => self.config.test_mode() });
+        self.templates.render(name, minijinja::value::merge_maps(maps))
     }
 
     pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<axum::response::Html<String>, AppError> {
