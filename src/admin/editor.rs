@@ -164,6 +164,25 @@ pub async fn course_or_404(state: &AppState, slug: &str) -> Result<CourseRow, Ap
     store::course_by_slug(&state.db, slug).await?.ok_or(AppError::NotFound)
 }
 
+/// A module of the program at `slug`: 404 for an unknown program, and for another program's module
+/// (an id in the URL never reaches across programs).
+pub async fn module_or_404(state: &AppState, slug: &str, id: i64) -> Result<(CourseRow, store::ModuleRow), AppError> {
+    let course = course_or_404(state, slug).await?;
+    let module = store::module(&state.db, course.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((course, module))
+}
+
+/// A lesson of the program at `slug`, on the same terms as [`module_or_404`].
+pub async fn lesson_or_404(state: &AppState, slug: &str, id: i64) -> Result<(CourseRow, store::LessonRow), AppError> {
+    let course = course_or_404(state, slug).await?;
+    let lesson = store::lesson(&state.db, course.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((course, lesson))
+}
+
 // ---- a program's fields ----------------------------------------------------------------------
 
 #[derive(Serialize, Default)]
@@ -687,10 +706,7 @@ pub async fn edit_module(
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let module = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, module) = module_or_404(&state, &slug, id).await?;
     render_module_form(&state, &user, &course, &module, StatusCode::OK, &HashMap::new())
 }
 
@@ -723,10 +739,7 @@ pub async fn save_module(
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let old = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, old) = module_or_404(&state, &slug, id).await?;
     let f = FormData::parse(&body);
     let mut errors: HashMap<&'static str, String> = HashMap::new();
     let mut module = old.clone();
@@ -825,10 +838,7 @@ pub async fn move_module(
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let module = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, module) = module_or_404(&state, &slug, id).await?;
     if !matches!(form.direction.as_str(), "up" | "down") {
         return Err(AppError::BadRequest("Move up or down.".into()));
     }
@@ -856,10 +866,7 @@ pub async fn delete_module(
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let module = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, module) = module_or_404(&state, &slug, id).await?;
     let mut tx = store::begin(&state.db).await?;
     let students = store::module_progress(&mut tx, id).await?;
     if students > 0 {
@@ -908,10 +915,7 @@ pub async fn archive_module(
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<ArchiveForm>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let module = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, module) = module_or_404(&state, &slug, id).await?;
     let restore = !form.restore.is_empty();
     let mut tx = store::begin(&state.db).await?;
     store::set_module_archived(&mut tx, id, !restore, state.clock.now()).await?;
@@ -993,10 +997,7 @@ pub async fn move_lesson(
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     if !matches!(form.direction.as_str(), "up" | "down") {
         return Err(AppError::BadRequest("Move up or down.".into()));
     }
@@ -1024,10 +1025,7 @@ pub async fn delete_lesson(
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let mut tx = store::begin(&state.db).await?;
     let students = store::lesson_progress(&mut tx, id).await?;
     if students > 0 {
@@ -1081,10 +1079,7 @@ pub async fn archive_lesson(
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<ArchiveForm>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let restore = !form.restore.is_empty();
     let mut tx = store::begin(&state.db).await?;
     if restore {

@@ -13,7 +13,7 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::content_store::{self as store, CourseRow, LessonRow, Table};
-use super::editor::{FormData, NoticeQuery, course_or_404, finish, slug_from, title};
+use super::editor::{FormData, NoticeQuery, finish, lesson_or_404, slug_from, title};
 use crate::accounts::store::User;
 use crate::content as content_api;
 use crate::content::Download;
@@ -107,10 +107,7 @@ pub async fn edit(
     Path((slug, id)): Path<(String, i64)>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let form = LessonForm::from_row(&lesson);
     let page = Page {
         status: StatusCode::OK,
@@ -130,10 +127,7 @@ pub async fn save(
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let f = FormData::parse(&body);
     if !f.has("revision") || !f.has("body") {
         return Err(AppError::BadRequest(
@@ -429,10 +423,7 @@ pub async fn upload(
     Path((slug, id)): Path<(String, i64)>,
     mut multipart: Multipart,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let mut file: Option<(String, Bytes)> = None;
     let mut label = String::new();
     loop {
@@ -588,10 +579,7 @@ pub async fn remove_download(
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<RemoveForm>,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let lesson = store::lesson(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let mut tx = store::begin(&state.db).await?;
     let mut downloads: Vec<Download> =
         serde_json::from_str(&store::downloads_for_update(&mut tx, id).await?).unwrap_or_default();

@@ -9,7 +9,7 @@ use minijinja::context;
 use time::OffsetDateTime;
 
 use super::content_store as store;
-use super::editor::{FormData, course_or_404, finish, render_content};
+use super::editor::{FormData, finish, module_or_404, render_content};
 use crate::audit::{self, Actor};
 use crate::db::Tx;
 use crate::mail::{self, Category, Outgoing};
@@ -22,10 +22,7 @@ pub async fn publish(
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let course = course_or_404(&state, &slug).await?;
-    let module = store::module(&state.db, course.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (course, module) = module_or_404(&state, &slug, id).await?;
     if module.archived {
         return Err(AppError::BadRequest(
             "That module is archived: restore it first.".into(),
