@@ -1143,6 +1143,32 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
         app.get_with(&maya, "/admin/courses/alpha/lessons/999999").await.status,
         StatusCode::NOT_FOUND
     );
+    // A lesson of another program is not reachable through this one's URLs.
+    let beta_lesson = lesson_id(&app, "first").await;
+    assert_eq!(
+        app.get_with(&maya, &format!("/admin/courses/alpha/lessons/{beta_lesson}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post_form(
+            &maya,
+            &format!("/admin/courses/alpha/lessons/{beta_lesson}/delete"),
+            &[]
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        count(
+            &app.db,
+            &format!("SELECT COUNT(*) FROM lessons WHERE id = {beta_lesson}")
+        )
+        .await,
+        1
+    );
     assert_eq!(
         app.get_with(&maya, "/admin/courses/nope/content").await.status,
         StatusCode::NOT_FOUND
