@@ -31,9 +31,11 @@ pub async fn record(
     detail: &str,
     at: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    const SQL: &str =
-        "INSERT INTO audit_log (at, user_id, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)";
+    const SQL: &str = "INSERT INTO audit_log (at, user_id, actor, action, subject, detail, client_ip) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
     let detail: String = detail.chars().take(500).collect();
+    // The visitor's address behind a trusted proxy; none for jobs and commands.
+    let client_ip = crate::request::client().map(|ip| ip.to_string());
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(at)
         .bind(actor.user_id)
@@ -41,6 +43,7 @@ pub async fn record(
         .bind(action)
         .bind(subject)
         .bind(&detail)
+        .bind(client_ip)
         .execute(conn)
         .await
         .map(|_| ()))
@@ -69,11 +72,12 @@ pub struct Entry {
     pub action: String,
     pub subject: String,
     pub detail: String,
+    pub client_ip: Option<String>,
 }
 
 /// The newest entries first; `before` pages back (an id from the last page).
 pub async fn recent(db: &Db, limit: i64, before: Option<i64>) -> sqlx::Result<Vec<Entry>> {
-    const SQL: &str = "SELECT id, at, actor, action, subject, detail FROM audit_log \
+    const SQL: &str = "SELECT id, at, actor, action, subject, detail, client_ip FROM audit_log \
         WHERE id < $1 ORDER BY id DESC LIMIT $2";
     let before = before.unwrap_or(i64::MAX);
     db_run!(db, pool => sqlx::query_as::<_, Entry>(SQL).bind(before).bind(limit).fetch_all(pool).await)

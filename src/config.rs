@@ -45,6 +45,12 @@ pub struct Config {
     pub stripe_api_base: Option<String>,
     /// Per client IP and form: how many log-in, sign-up and password-reset posts a minute.
     pub auth_rate_limit: u32,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (empty: none).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long requests in flight get after SIGTERM before the process exits anyway.
+    pub shutdown_grace: std::time::Duration,
+    /// Connections served at once; more wait in the kernel's queue until one closes.
+    pub max_connections: usize,
 }
 
 #[derive(Clone)]
@@ -180,18 +186,13 @@ impl Config {
             ));
         }
 
-        let auth_rate_limit = match get("AUTH_RATE_LIMIT") {
-            None => 10,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if (1..=100_000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "AUTH_RATE_LIMIT",
-                        format!("'{text}' is not a number of requests per minute from 1 to 100000"),
-                    ));
-                }
-            },
+        let auth_rate_limit = number(&get, "AUTH_RATE_LIMIT", 10, 1..=100_000, "requests per minute")?;
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(text) => parse_proxies(&text)?,
         };
+        let shutdown_grace = std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE", 30, 0..=3600, "seconds")?);
+        let max_connections = number(&get, "MAX_CONNECTIONS", 512, 16..=100_000, "connections")?;
 
         Ok(Config {
             addr,
@@ -205,6 +206,9 @@ impl Config {
             stripe,
             stripe_api_base,
             auth_rate_limit,
+            trusted_proxies,
+            shutdown_grace,
+            max_connections,
         })
     }
 
@@ -231,6 +235,51 @@ impl Config {
     pub fn test_mode(&self) -> bool {
         self.stripe.is_none()
     }
+}
+
+/// A whole number setting within `range`, or its default when unset.
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match get(var) {
+        None => Ok(default),
+        Some(text) => match text.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::new(
+                var,
+                format!(
+                    "'{text}' is not a number of {unit} from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        },
+    }
+}
+
+/// `TRUSTED_PROXIES`: addresses or CIDR ranges, separated by commas or spaces.
+fn parse_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("'{part}' is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, ::1)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn looks_like_mailbox(text: &str) -> bool {
@@ -277,6 +326,14 @@ mod tests {
             ("STRIPE_API_BASE", "nope"),
             ("AUTH_RATE_LIMIT", "0"),
             ("AUTH_RATE_LIMIT", "lots"),
+            ("AUTH_RATE_LIMIT", "100001"),
+            ("AUTH_RATE_LIMIT", "-5"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "127.0.0.1, proxy.example"),
+            ("SHUTDOWN_GRACE", "3601"),
+            ("SHUTDOWN_GRACE", "soon"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "15"),
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -285,6 +342,27 @@ mod tests {
             parse(&[("STRIPE_SECRET_KEY", "sk_test")]).unwrap_err().var,
             "STRIPE_WEBHOOK_SECRET"
         );
+    }
+
+    #[test]
+    fn every_accepted_number_is_kept_at_the_edges() {
+        for n in ["1", "60000", "60001", "100000"] {
+            assert_eq!(parse(&[("AUTH_RATE_LIMIT", n)]).unwrap().auth_rate_limit.to_string(), n);
+        }
+        assert_eq!(parse(&[("SHUTDOWN_GRACE", "0")]).unwrap().shutdown_grace.as_secs(), 0);
+        assert_eq!(parse(&[]).unwrap().shutdown_grace.as_secs(), 30);
+        assert_eq!(parse(&[]).unwrap().max_connections, 512);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges() {
+        let c = parse(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8 ::1,fd00::/8")]).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "fd00::/8"]);
+        assert!(parse(&[]).unwrap().trusted_proxies.is_empty(), "unset: trust no one");
+        // A range written with host bits set means the range.
+        let c = parse(&[("TRUSTED_PROXIES", "192.168.1.7/24")]).unwrap();
+        assert_eq!(c.trusted_proxies[0].to_string(), "192.168.1.0/24");
     }
 
     #[test]

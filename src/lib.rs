@@ -19,6 +19,7 @@ pub mod local_time;
 pub mod mail;
 pub mod payments;
 pub mod preenroll;
+pub mod request;
 pub mod server;
 pub mod web;
 

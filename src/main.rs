@@ -105,7 +105,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(run(command, config)) {
+    let result = runtime.block_on(run(command, config));
+    // Connections still open after the grace period (a client that never finishes its request)
+    // must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "learnwell: {e:#}");

@@ -1,8 +1,18 @@
 //! Start-up and shutdown: connect, migrate, import into an empty database, serve until a signal.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::content;
@@ -50,18 +60,204 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         state.config.base_url,
         listener.local_addr()?
     );
-    axum::serve(
-        listener,
-        router::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = Limits::from_config(&state.config);
+    serve_on(listener, router::app(state.clone()), limits, shutdown_signal()).await;
     for task in background {
         task.abort();
     }
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How connections are bounded. A slow or silent client costs one slot for a bounded time.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A connection must send a whole request header within this long, whether it is new or has
+    /// been idle since its last response (hyper's header timer also runs while a keep-alive
+    /// connection waits for its next request, so this is the idle keep-alive timeout too).
+    pub header_read: Duration,
+    /// A response whose client stops reading is abandoned after this long without progress.
+    pub write_stall: Duration,
+    /// Connections served at once; further ones wait in the listen queue.
+    pub max_connections: usize,
+    /// After the shutdown signal, requests in flight get this long; then the process goes on
+    /// without them.
+    pub grace: Duration,
+}
+
+/// Header read / idle keep-alive timeout. Reverse proxies keeping idle connections to us should
+/// close them sooner (the shipped Caddy and nginx examples use 5 s).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A download to a client that reads nothing for this long is cut off.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            header_read: HEADER_READ_TIMEOUT,
+            write_stall: WRITE_STALL_TIMEOUT,
+            max_connections: config.max_connections,
+            grace: config.shutdown_grace,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets requests in
+/// flight finish (idle connections close at once), and returns after at most `limits.grace`.
+pub async fn serve_on(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        // What a connection may buffer: hyper's default (~400 KiB) times a hundred slow readers of
+        // a download was 40 MiB; 64 KiB still holds any sane request header.
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    let mut full_logged = false;
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !full_logged {
+                    tracing::warn!(
+                        limit = limits.max_connections,
+                        "connection limit reached: new connections wait"
+                    );
+                    full_logged = true;
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        full_logged = false;
+        let _ = stream.set_nodelay(true);
+        let service = tower::ServiceExt::map_request(app.clone(), move |mut req: axum::extract::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        let io = TokioIo::new(StallGuard::new(stream, limits.write_stall));
+        let conn = graceful.watch(http.serve_connection(io, TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let open = graceful.count();
+    if open > 0 {
+        tracing::info!(connections = open, "waiting for requests in flight");
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.grace) => {
+            tracing::warn!(grace_s = limits.grace.as_secs(), "requests still in flight after the grace period: stopping anyway");
+        }
+    }
+}
+
+/// A TCP stream whose writes give up after `limit` without progress, so a client that stops
+/// reading (or a hundred of them) cannot hold a response, its buffers and its slot forever.
+struct StallGuard {
+    stream: TcpStream,
+    limit: Duration,
+    stalled_since: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(stream: TcpStream, limit: Duration) -> StallGuard {
+        StallGuard {
+            stream,
+            limit,
+            stalled_since: None,
+        }
+    }
+
+    /// Called when a write could not progress: arms the timer once, and fails when it has run out.
+    fn check_stall(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        let limit = self.limit;
+        let timer = self
+            .stalled_since
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Pending => self.check_stall(cx).map(Err),
+            ready => {
+                self.stalled_since = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.check_stall(cx).map(Err),
+            ready => {
+                self.stalled_since = None;
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Pending => self.check_stall(cx).map(Err),
+            ready => {
+                self.stalled_since = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// The background work of a running app: catalogue refresh, mail delivery, scheduled jobs

@@ -32,6 +32,12 @@ fn bad_configuration_is_one_line_and_exit_2() {
         ("BASE_URL", "learn.example.com", "BASE_URL"),
         ("CONTENT_DIR", "/no/such/folder", "CONTENT_DIR"),
         ("SMTP_URL", "mail.example.com", "SMTP_URL"),
+        ("AUTH_RATE_LIMIT", "100001", "AUTH_RATE_LIMIT"),
+        ("AUTH_RATE_LIMIT", "0", "AUTH_RATE_LIMIT"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES"),
+        ("TRUSTED_PROXIES", "caddy", "TRUSTED_PROXIES"),
+        ("SHUTDOWN_GRACE", "-1", "SHUTDOWN_GRACE"),
+        ("MAX_CONNECTIONS", "0", "MAX_CONNECTIONS"),
     ] {
         let out = learnwell(dir.path()).env(var, value).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -308,12 +314,19 @@ fn every_setting_is_documented() {
     let config = std::fs::read_to_string(common::repo_path("src/config.rs")).unwrap();
     let example = std::fs::read_to_string(common::repo_path(".env.example")).unwrap();
     let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
-    let names: Vec<&str> = config
-        .split("get(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .collect();
-    assert!(names.len() >= 10, "{names:?}");
+    let mut names: Vec<&str> = Vec::new();
+    for reader in ["get(\"", "number(&get, \""] {
+        names.extend(config.split(reader).skip(1).filter_map(|rest| rest.split('"').next()));
+    }
+    assert!(names.len() >= 13, "{names:?}");
+    for late in [
+        "TRUSTED_PROXIES",
+        "SHUTDOWN_GRACE",
+        "MAX_CONNECTIONS",
+        "AUTH_RATE_LIMIT",
+    ] {
+        assert!(names.contains(&late), "{late} is read as a setting: {names:?}");
+    }
     for name in names {
         assert!(
             example.lines().any(|l| l.starts_with(&format!("{name}="))),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::content_store::{self as store, CourseRow, LessonRow, Table};
 use super::editor::{FormData, NoticeQuery, finish, lesson_or_404, slug_from, title};
 use crate::accounts::store::User;
-use crate::content as content_api;
+
 use crate::content::Download;
 use crate::web::auth::Instructor;
 use crate::web::{AppError, AppState};
@@ -209,7 +209,9 @@ pub async fn save(
             .map(|(_, s)| s)
             .collect();
         drop(tx);
-        match content_api::render_lesson_body(&course.slug, &slugs, &body_md) {
+        match crate::content::markdown::render_lesson_body_off_runtime(course.slug.clone(), slugs, body_md.clone())
+            .await
+        {
             Ok(html) => {
                 next.body_html = html.clone();
                 preview_html = Some(html);

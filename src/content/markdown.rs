@@ -62,6 +62,22 @@ pub fn render_lesson_body(program_slug: &str, lesson_slugs: &HashSet<String>, md
     render(md, lesson_link_resolver(program_slug, lesson_slugs))
 }
 
+/// [`render_lesson_body`] on the blocking pool: rendering and sanitising half a megabyte takes a
+/// core for a while, and the runtime's threads must keep answering pages meanwhile.
+pub async fn render_lesson_body_off_runtime(
+    program_slug: String,
+    lesson_slugs: HashSet<String>,
+    md: String,
+) -> Result<String, String> {
+    off_runtime(move || render_lesson_body(&program_slug, &lesson_slugs, &md)).await
+}
+
+async fn off_runtime(work: impl FnOnce() -> Result<String, String> + Send + 'static) -> Result<String, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(format!("the text could not be rendered ({e})")))
+}
+
 /// How [`render_lesson_body`] turns a relative link into a lesson's URL.
 pub(crate) fn lesson_link_resolver<'a>(
     program_slug: &'a str,
@@ -142,12 +158,96 @@ fn find_destination(text: &str, span: Range<usize>, dest: &str, opener: &str) ->
     None
 }
 
+/// How deeply quotes, lists and HTML elements may nest. Real lessons use three or four levels; the
+/// parser and the sanitiser take time that grows faster than the input with depth (a 50,000-deep
+/// quote took 37 s), so deeper input is refused before either sees it.
+pub const MAX_NESTING: usize = 32;
+
+/// Refuses Markdown nested deeper than [`MAX_NESTING`], in one linear pass: block containers at the
+/// start of each line (`>` quotes, list markers, indentation) and raw HTML elements.
+pub fn check_nesting(markdown: &str) -> Result<(), String> {
+    let too_deep = |what: &str| {
+        Err(format!(
+            "{what} are nested more than {MAX_NESTING} levels deep; please flatten the text"
+        ))
+    };
+    for line in markdown.lines() {
+        if container_depth(line) > MAX_NESTING {
+            return too_deep("quotes or lists");
+        }
+    }
+    if html_depth(markdown) > MAX_NESTING {
+        return too_deep("HTML elements");
+    }
+    Ok(())
+}
+
+/// The containers a line opens: each `>` and list marker, and every two columns of indentation
+/// before the first of them (how nested lists are written).
+fn container_depth(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let (mut markers, mut indent, mut i) = (0, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' if markers == 0 => indent += 1,
+            b'\t' if markers == 0 => indent += 4,
+            b' ' | b'\t' => {}
+            b'>' => markers += 1,
+            b'-' | b'*' | b'+' if bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace()) => markers += 1,
+            b'0'..=b'9' => {
+                let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+                match bytes.get(i + digits) {
+                    Some(b'.' | b')') if bytes.get(i + digits + 1).is_none_or(|b| b.is_ascii_whitespace()) => {
+                        markers += 1;
+                        i += digits;
+                    }
+                    _ => break,
+                }
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    markers + indent / 2
+}
+
+/// The deepest nesting of raw HTML elements (void and self-closing elements do not nest).
+fn html_depth(markdown: &str) -> usize {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
+    ];
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = markdown;
+    while let Some(open) = rest.find('<') {
+        rest = &rest[open + 1..];
+        let closing = rest.starts_with('/');
+        let name: String = rest
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let end = rest.find('>').unwrap_or(rest.len());
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !VOID.contains(&name.as_str()) && !rest[..end].ends_with('/') {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+    }
+    deepest
+}
+
 /// Renders Markdown to sanitised HTML. `resolve` is asked about every relative link or image
 /// destination and returns the URL to use instead, or an error that fails the render.
 pub fn render<F>(markdown: &str, mut resolve: F) -> Result<String, String>
 where
     F: FnMut(&str) -> Result<String, String>,
 {
+    check_nesting(markdown)?;
     let mut failure = None;
     let events = Parser::new_ext(markdown, options()).map(|event| match event {
         Event::Start(Tag::Link {
@@ -224,6 +324,38 @@ fn sanitize(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_rendering() {
+        let quote = format!("{} x", ">".repeat(50_000));
+        let err = render_plain(&quote).unwrap_err();
+        assert!(err.contains("nested more than 32 levels"), "{err}");
+        let spaced = format!("{} x", "> ".repeat(40));
+        assert!(render_plain(&spaced).is_err());
+        let divs = format!("{}x{}", "<div>".repeat(60_000), "</div>".repeat(60_000));
+        assert!(render_plain(&divs).unwrap_err().contains("HTML elements"));
+        let lists: String = (0..40).map(|i| format!("{}- item\n", "  ".repeat(i * 2))).collect();
+        assert!(render_plain(&lists).is_err());
+        let numbered = format!("{} x", "1. ".repeat(40));
+        assert!(render_plain(&numbered).is_err());
+    }
+
+    #[test]
+    fn ordinary_nesting_and_html_still_render() {
+        let md =
+            "> quote\n> > inner\n\n- a\n  - b\n    - c\n\n1. one\n2. two\n\n<div><p>x<br>y</p></div>\n\n    code\n";
+        let html = render_plain(md).unwrap();
+        assert!(html.contains("<blockquote>") && html.contains("<li>c</li>"), "{html}");
+        // Long lines of ordinary text, arrows and dates are not containers.
+        assert!(render_plain(&"a -> b, 2024. ".repeat(5000)).is_ok());
+        assert!(render_plain(&format!("{}x", "<br>".repeat(1000))).is_ok());
+        assert!(render_plain("3 < 4 and 5 > 2, <3").is_ok());
+        assert_eq!(container_depth("> > - 1. x"), 4);
+        assert_eq!(container_depth("        code"), 4);
+        assert_eq!(container_depth("    - c"), 3);
+        assert_eq!(container_depth("2024. was a year"), 1);
+        assert_eq!(html_depth("<a><b></b><c/><img src=x></a>"), 2);
+    }
 
     #[test]
     fn email_links_become_absolute_and_scripts_go() {

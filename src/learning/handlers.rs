@@ -1,9 +1,8 @@
 //! The dashboard, a student's lesson page, "Mark complete", downloads and certificates.
 
 use axum::Form;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::{Serde, Value};
@@ -187,6 +186,7 @@ pub async fn download(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path((slug, lesson_slug, file)): Path<(String, String, String)>,
+    request: HeaderMap,
 ) -> Result<Response, AppError> {
     let (catalog, _) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
     let lesson = catalog
@@ -207,25 +207,25 @@ pub async fn download(
         Ok(p) if p.starts_with(root.join(&folder)) => p,
         _ => return Err(AppError::NotFound),
     };
-    let bytes = tokio::fs::read(&path).await.map_err(|_| AppError::NotFound)?;
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let safe_name: String = file
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .collect();
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, mime.essence_str().to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe_name}\""),
-            ),
-            (header::CACHE_CONTROL, "private, no-store".to_owned()),
-        ],
-        Body::from(bytes),
+    let res = crate::web::files::serve(
+        &request,
+        &path,
+        crate::web::files::FileHeaders {
+            content_type: mime.essence_str(),
+            disposition: Some(format!("attachment; filename=\"{safe_name}\"")),
+            cache_control: "private, no-store",
+        },
     )
-        .into_response())
+    .await;
+    if res.status() == StatusCode::NOT_FOUND {
+        return Err(AppError::NotFound);
+    }
+    Ok(res)
 }
 
 /// A certificate's public page: only the name, the program and the date.

@@ -13,8 +13,24 @@ pub enum AppError {
     /// A request we will not act on, with the message to show.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Too much to do right now (a burst of log-ins): 503 with `Retry-After`, and the message.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::accounts::password::HashError> for AppError {
+    fn from(e: crate::accounts::password::HashError) -> Self {
+        match e {
+            crate::accounts::password::HashError::Busy => AppError::Busy(
+                "Many people are signing in right now, so we could not check your password in time. \
+                 Please try again in a minute."
+                    .to_owned(),
+            ),
+            other => AppError::Internal(other.into()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for AppError {
@@ -84,6 +100,23 @@ impl IntoResponse for AppError {
                     ..ErrorPage::for_status(StatusCode::BAD_REQUEST)
                 },
             ),
+            AppError::Busy(message) => {
+                let page = ErrorPage {
+                    title: "Busy right now",
+                    message,
+                };
+                let mut res = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                        (header::RETRY_AFTER, "30"),
+                    ],
+                    page.message.clone(),
+                )
+                    .into_response();
+                res.extensions_mut().insert(page);
+                return res;
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (

@@ -124,8 +124,14 @@ fn time_limit_for(path: &str) -> std::time::Duration {
 /// The largest download a lesson may offer.
 pub const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
+/// Stripe's events are small, but one with many line items can pass 64 KiB; a refused event would
+/// be retried by Stripe for days and then lost.
+pub const WEBHOOK_LIMIT: usize = 1024 * 1024;
+
 fn limit_for(path: &str) -> usize {
-    if is_upload(path) {
+    if path == "/webhooks/stripe" {
+        WEBHOOK_LIMIT
+    } else if is_upload(path) {
         UPLOAD_LIMIT + 64 * 1024
     } else if path.starts_with("/admin/") {
         // A lesson's 512 KiB of Markdown, form-encoded (up to three bytes per byte), and the rest.
@@ -149,6 +155,7 @@ mod tests {
     #[test]
     fn limits_by_path() {
         assert_eq!(limit_for("/preenroll"), 64 * 1024);
+        assert_eq!(limit_for("/webhooks/stripe"), 1024 * 1024);
         assert_eq!(limit_for("/admin/courses/x/lessons/1"), 2 * 1024 * 1024);
         assert_eq!(
             limit_for("/admin/courses/x/lessons/1/downloads"),

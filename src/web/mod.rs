@@ -3,7 +3,9 @@
 
 mod assets;
 pub mod auth;
+pub mod client;
 mod error;
+pub mod files;
 mod health;
 mod layers;
 pub mod rate_limit;

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
@@ -10,10 +10,11 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::client::{self, ClientAddr, UpstreamRequestId};
 use super::sessions::Store;
 use super::{AppState, health, layers};
 
@@ -22,7 +23,7 @@ use super::{AppState, health, layers};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn app(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = client::REQUEST_ID;
     let static_assets = state.templates.assets();
     let sessions = Store::new(&state.db).layer(state.config.is_https());
     // Cross-site form posts are refused (Origin / Sec-Fetch-Site); SameSite=Lax cookies add a second
@@ -54,12 +55,34 @@ pub fn app(state: AppState) -> Router {
         .fallback(layers::not_found)
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                // First: who the client is, and our own request id in place of theirs.
+                .layer(middleware::from_fn_with_state(state.clone(), client::identify))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(|req: &Request<_>| {
-                            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                            let id = req
+                                .headers()
+                                .get(client::REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            let client = req
+                                .extensions()
+                                .get::<ClientAddr>()
+                                .map(|c| c.0.to_string())
+                                .unwrap_or_default();
+                            let upstream = req
+                                .extensions()
+                                .get::<UpstreamRequestId>()
+                                .map(|u| u.0.as_str())
+                                .unwrap_or("");
+                            tracing::info_span!(
+                                "request",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                                request_id = %id,
+                                client = %client,
+                                upstream_request_id = %upstream,
+                            )
                         })
                         .on_request(())
                         .on_response(DefaultOnResponse::new().level(Level::DEBUG)),

@@ -216,10 +216,14 @@ impl TestApp {
         let state = learnwell::AppState::new(config.clone(), db.clone())
             .await
             .expect("state");
-        let app = learnwell::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let app = learnwell::app(state.clone());
+        let limits = learnwell::server::Limits::from_config(&config);
+        let server = tokio::spawn(learnwell::server::serve_on(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         let background = if options.background {
             learnwell::server::spawn_background(&state)
         } else {
