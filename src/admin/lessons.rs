@@ -209,7 +209,11 @@ pub async fn save(
             .map(|(_, s)| s)
             .collect();
         drop(tx);
-        match content_api::render_lesson_body(&course.slug, &slugs, &body_md) {
+        // Links may also name the program's glossary terms and worksheets.
+        let mut links = content_api::program_links(&state.db, course.id).await?;
+        links.program_slug = course.slug.clone();
+        links.lessons = slugs;
+        match content_api::render_lesson_body(&links, &body_md) {
             Ok(html) => {
                 next.body_html = html.clone();
                 preview_html = Some(html);
