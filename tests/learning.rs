@@ -20,6 +20,7 @@ both_backends!(
     the_instructor_sees_who_is_where,
     progress_survives_a_refund_and_a_reimport,
     the_lesson_page_reads_the_student_and_their_seat_together,
+    progress_survives_a_reorder_of_modules_and_lessons,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -602,4 +603,160 @@ async fn the_lesson_page_reads_the_student_and_their_seat_together(backend: Back
     assert!(page.texts(".complete-box").is_empty());
     let page = app.get_with(&ada, "/courses/beta/lessons/first").await;
     assert_eq!(page.status, StatusCode::OK, "the other seat still opens");
+}
+
+async fn lesson_ids(db: &Db) -> Vec<(String, i64)> {
+    db_run!(db, pool => sqlx::query_as::<_, (String, i64)>(
+        "SELECT slug, id FROM lessons WHERE slug IN ('welcome', 'basics', 'detail', 'wrap-up') ORDER BY slug")
+        .fetch_all(pool).await)
+    .unwrap()
+}
+
+/// The files reorganised: module folders renamed and renumbered, lessons moved between modules, a
+/// new module in front. Lessons keep their slugs, so they keep their ids, and students their
+/// progress and their place; the old modules are archived.
+async fn progress_survives_a_reorder_of_modules_and_lessons(backend: Backend) {
+    let fx = fixture();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ada = app.signup("Ada Lovelace", "ada@example.com", PW).await;
+    grant(&app, &maya, "ada@example.com", "alpha").await;
+    for l in ["welcome", "detail"] {
+        app.get_with(&ada, &format!("/courses/alpha/lessons/{l}")).await;
+        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
+    }
+    // Where she is now: wrap-up, opened, not done.
+    assert_eq!(
+        app.get_with(&ada, "/courses/alpha/lessons/wrap-up").await.status,
+        StatusCode::OK
+    );
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "2 of 4 lessons done");
+    assert_eq!(dash.text("#program-alpha .next-lesson"), "Next: Wrapping up");
+    let ids = lesson_ids(&app.db).await;
+
+    // 01-start and 02-deeper become 02-foundations (welcome, detail) and 03-closing (basics,
+    // wrap-up), after a new 01-intro.
+    let move_file = |from: &str, to: &str| {
+        std::fs::create_dir_all(fx.file(to).parent().unwrap()).unwrap();
+        std::fs::rename(fx.file(from), fx.file(to)).unwrap();
+    };
+    fx.write("alpha/01-intro/module.toml", "title = \"Before you begin\"\n");
+    fx.write(
+        "alpha/01-intro/01-hello.md",
+        &lesson("Hello", false, "A new first lesson."),
+    );
+    fx.write("alpha/02-foundations/module.toml", "title = \"Foundations\"\n");
+    move_file("alpha/01-start/01-welcome.md", "alpha/02-foundations/01-welcome.md");
+    fx.write(
+        "alpha/02-foundations/02-detail.md",
+        &lesson("Detail", false, "See [the basics](../03-closing/01-basics.md) again."),
+    );
+    fx.remove("alpha/02-deeper/01-detail.md");
+    fx.write("alpha/03-closing/module.toml", "title = \"Closing\"\n");
+    move_file("alpha/01-start/02-basics.md", "alpha/03-closing/01-basics.md");
+    move_file("alpha/02-deeper/02-wrap-up.md", "alpha/03-closing/02-wrap-up.md");
+    for old in ["alpha/01-start", "alpha/02-deeper"] {
+        std::fs::remove_file(fx.file(&format!("{old}/module.toml"))).unwrap();
+        std::fs::remove_dir(fx.file(old)).unwrap();
+    }
+    let report = app.import(fx.path()).await.unwrap();
+    assert_eq!(
+        report.added,
+        [
+            "lesson alpha/hello",
+            "module alpha/closing",
+            "module alpha/foundations",
+            "module alpha/intro"
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        report.archived,
+        ["module alpha/deeper", "module alpha/start"],
+        "{report}"
+    );
+    assert_eq!(
+        report.changed,
+        [
+            "lesson alpha/basics",
+            "lesson alpha/detail",
+            "lesson alpha/welcome",
+            "lesson alpha/wrap-up"
+        ],
+        "{report}"
+    );
+
+    // The same lessons, in their new modules; the old modules archived, not deleted.
+    assert_eq!(lesson_ids(&app.db).await, ids);
+    let modules: Vec<(String, bool)> = db_run!(&app.db, pool => sqlx::query_as(
+        "SELECT slug, archived FROM modules WHERE slug IN ('start', 'deeper', 'intro', 'foundations', 'closing') ORDER BY id")
+        .fetch_all(pool).await)
+    .unwrap();
+    assert_eq!(
+        modules,
+        [
+            ("start".to_owned(), true),
+            ("deeper".to_owned(), true),
+            ("intro".to_owned(), false),
+            ("foundations".to_owned(), false),
+            ("closing".to_owned(), false)
+        ]
+    );
+    let placed: Vec<(String, String, i64)> = db_run!(&app.db, pool => sqlx::query_as(
+        "SELECT l.slug, m.slug, l.position FROM lessons l JOIN modules m ON m.id = l.module_id \
+         WHERE l.course_id = (SELECT id FROM courses WHERE slug = 'alpha') ORDER BY m.position, l.position")
+        .fetch_all(pool).await)
+    .unwrap();
+    let placed: Vec<String> = placed.into_iter().map(|(l, m, p)| format!("{m}/{p}/{l}")).collect();
+    assert_eq!(
+        placed,
+        [
+            "intro/0/hello",
+            "foundations/0/welcome",
+            "foundations/1/detail",
+            "closing/0/basics",
+            "closing/1/wrap-up"
+        ]
+    );
+
+    // The syllabus in the new order.
+    let page = app.get("/courses/alpha").await;
+    let syllabus: Vec<String> = page.texts(".syllabus-module h3");
+    assert_eq!(
+        syllabus,
+        ["Module 1 Before you begin", "Module 2 Foundations", "Module 3 Closing"]
+    );
+    let lessons: Vec<String> = page.texts(".syllabus .lesson-list li");
+    assert!(
+        lessons[0].starts_with("Hello") && lessons[4].starts_with("Wrapping up"),
+        "{lessons:?}"
+    );
+    assert!(
+        lessons[1].starts_with("Welcome to alpha") && lessons[3].starts_with("The basics"),
+        "{lessons:?}"
+    );
+
+    // Her progress, counted in the new program, and her place.
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
+        2
+    );
+    let dash = app.get_with(&ada, "/dashboard").await;
+    assert_eq!(dash.text("#program-alpha .progress-numbers"), "2 of 5 lessons done");
+    assert_eq!(dash.text("#program-alpha .next-lesson"), "Next: Wrapping up");
+    let cont = dash.attr("#program-alpha a.continue", "href");
+    assert_eq!(cont, "/courses/alpha/lessons/wrap-up");
+    let lesson_page = app.get_with(&ada, &cont).await;
+    assert_eq!(lesson_page.status, StatusCode::OK);
+    assert_eq!(lesson_page.texts(".lesson-nav li.done a").len(), 2);
+    assert_eq!(lesson_page.text(".complete-box .meta"), "2 of 5 lessons done");
+    // The instructor's counts per lesson follow the lessons.
+    let students = app.get_with(&maya, "/admin/courses/alpha/students").await;
+    assert_eq!(students.texts(".lessons-table .completed"), ["0", "1", "1", "0", "0"]);
+    assert!(students.texts(".students-table tbody tr")[0].contains("40%"));
 }

@@ -209,9 +209,11 @@ pub async fn save(
             .map(|(_, s)| s)
             .collect();
         drop(tx);
-        match crate::content::markdown::render_lesson_body_off_runtime(course.slug.clone(), slugs, body_md.clone())
-            .await
-        {
+        // Links may also name the program's glossary terms and worksheets.
+        let mut links = crate::content::program_links(&state.db, course.id).await?;
+        links.program_slug = course.slug.clone();
+        links.lessons = slugs;
+        match crate::content::markdown::render_lesson_body_off_runtime(links, body_md.clone()).await {
             Ok(html) => {
                 next.body_html = html.clone();
                 preview_html = Some(html);

@@ -51,17 +51,19 @@ pub async fn lesson(
 
 async fn render(state: &AppState, user: &User, slug: &str, lesson_slug: &str) -> Result<Response, AppError> {
     let course = course_or_404(state, slug).await?;
-    let (page, rows, lesson) = tokio::try_join!(
+    let (page, rows, lesson, pages) = tokio::try_join!(
         catalog_store::preview_course(&state.db, course.id),
         catalog_store::preview_syllabus(&state.db, course.id),
         catalog_store::preview_lesson(&state.db, course.id, lesson_slug),
+        catalog_store::preview_pages(&state.db, course.id),
     )?;
     let page = page.ok_or(AppError::NotFound)?;
     let lesson = lesson.ok_or(AppError::NotFound)?;
     let modules = crate::catalog::view::modules(&rows);
     let course_value = Value::from(Serde(&page));
     let modules_value = Value::from(Serde(&modules));
-    let base = crate::catalog::snapshot::lesson_context(&course_value, &modules_value, &rows, &lesson);
+    let pages = crate::catalog::snapshot::ProgramPages::of(&pages);
+    let base = crate::catalog::snapshot::lesson_context(&course_value, &modules_value, &rows, &lesson, &pages);
     // A student who just enrolled: nothing done yet, every module open.
     let now = state.clock.now();
     let tz = state.catalog().tz.clone();

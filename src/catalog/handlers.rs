@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use minijinja::Value;
 
 use super::Catalog;
+use super::snapshot::{Program, WorksheetPage};
 use crate::accounts::store::User;
-use crate::web::auth::{MaybeUser, Visitor};
+use crate::web::auth::{AuthRejection, MaybeUser, Visitor};
 use crate::web::{AppError, AppState};
 
 /// Renders `template` from one catalogue snapshot: for anonymous visitors once per content version
@@ -118,6 +119,141 @@ pub async fn lesson(
         status,
         page(&state, &catalog, &user, &key, template, &lesson.page)?,
     ))
+}
+
+/// A program's glossary: public, like its syllabus.
+pub async fn glossary(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let Some(program) = catalog.program(&slug) else {
+        return moved_page(&state, &slug, "/glossary").await;
+    };
+    let ctx = program.glossary.as_ref().ok_or(AppError::NotFound)?;
+    Ok(html(
+        StatusCode::OK,
+        page(&state, &catalog, &user, &slug, "catalog/glossary.html", ctx)?,
+    ))
+}
+
+/// The list of a program's worksheets: public (the titles, like the syllabus); each sheet says
+/// whether it is for enrolled students.
+pub async fn worksheets(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let Some(program) = catalog.program(&slug) else {
+        return moved_page(&state, &slug, "/worksheets").await;
+    };
+    if program.pages.worksheets.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(html(
+        StatusCode::OK,
+        page(
+            &state,
+            &catalog,
+            &user,
+            &slug,
+            "catalog/worksheets.html",
+            &program.worksheet_list,
+        )?,
+    ))
+}
+
+/// Who is asking for a worksheet, and whether they may read it.
+enum Reader {
+    Allowed(Option<User>),
+    /// Not signed in, and the sheet is not public: log in first.
+    Anonymous,
+    /// Signed in, but not a student of the program (nor an instructor).
+    Outsider(User),
+}
+
+/// A worksheet is open to everyone when it is public; otherwise to the program's students (an
+/// active seat: a refund or a revoked seat ends it) and instructors. Drip does not apply: a
+/// sheet is a tool for the whole program.
+async fn reader(
+    state: &AppState,
+    visitor: &Visitor,
+    program: &Program,
+    sheet: &WorksheetPage,
+) -> Result<Reader, AppError> {
+    let (user, seat) = visitor.with_seat(state, program.course_id).await?;
+    Ok(match user {
+        _ if sheet.page.public => Reader::Allowed(user),
+        None => Reader::Anonymous,
+        Some(u) if u.is_instructor() || seat.is_some() => Reader::Allowed(Some(u)),
+        Some(u) => Reader::Outsider(u),
+    })
+}
+
+fn to_login(slug: &str, path: &str) -> Response {
+    AuthRejection::Login(format!("/courses/{slug}{path}")).into_response()
+}
+
+/// A worksheet, laid out to print (see `static/css/print.css`).
+pub async fn worksheet(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, name)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let Some(program) = catalog.program(&slug) else {
+        return moved_page(&state, &slug, &format!("/worksheets/{name}")).await;
+    };
+    let sheet = program.worksheet(&name).ok_or(AppError::NotFound)?;
+    match reader(&state, &visitor, program, sheet).await? {
+        Reader::Allowed(user) => {
+            let key = format!("{slug}/{name}");
+            Ok(html(
+                StatusCode::OK,
+                page(&state, &catalog, &user, &key, "catalog/worksheet.html", &sheet.ctx)?,
+            ))
+        }
+        Reader::Anonymous => Ok(to_login(&slug, &format!("/worksheets/{name}"))),
+        Reader::Outsider(user) => {
+            let who = minijinja::context! { user => minijinja::value::Serde(&user) };
+            let body = state.render_parts(&catalog, "catalog/worksheet_locked.html", [sheet.ctx.clone(), who])?;
+            Ok(html(StatusCode::FORBIDDEN, Bytes::from(body)))
+        }
+    }
+}
+
+/// A worksheet's spreadsheet version: whoever may read the sheet may download it (so a public
+/// sheet's CSV is public too: it is the same blank sheet). Served from the program's folder like
+/// lesson downloads.
+pub async fn worksheet_csv(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, name)): Path<(String, String)>,
+    request: axum::http::HeaderMap,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog();
+    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    let sheet = program.worksheet(&name).ok_or(AppError::NotFound)?;
+    let csv = sheet.page.csv.as_deref().ok_or(AppError::NotFound)?;
+    match reader(&state, &visitor, program, sheet).await? {
+        Reader::Allowed(_) => crate::learning::send_program_file(&state, &request, program.course_id, csv).await,
+        Reader::Anonymous => Ok(to_login(&slug, &format!("/worksheets/{name}/csv"))),
+        Reader::Outsider(_) => Err(AppError::Forbidden),
+    }
+}
+
+/// An old address (a program renamed in the studio) of a program's glossary or worksheets.
+async fn moved_page(state: &AppState, slug: &str, rest: &str) -> Result<Response, AppError> {
+    if slug.len() > 64 || rest.len() > 100 {
+        return Err(AppError::NotFound);
+    }
+    let new = crate::admin::course_redirect(&state.db, slug)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    state.catalog().program(&new).ok_or(AppError::NotFound)?;
+    Ok(axum::response::Redirect::permanent(&format!("/courses/{new}{rest}")).into_response())
 }
 
 /// A program whose slug changed in the studio: its old URLs answer with a permanent redirect.

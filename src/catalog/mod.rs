@@ -1,4 +1,5 @@
-//! The public face: the home page, the programs, their syllabus and free-preview lessons.
+//! The public face: the home page, the programs, their syllabus and free-preview lessons, their
+//! glossaries and worksheets.
 
 mod handlers;
 pub mod snapshot;
@@ -18,4 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/courses", get(handlers::courses))
         .route("/courses/{slug}", get(handlers::course))
         .route("/courses/{slug}/lessons/{lesson}", get(handlers::lesson))
+        .route("/courses/{slug}/glossary", get(handlers::glossary))
+        .route("/courses/{slug}/worksheets", get(handlers::worksheets))
+        .route("/courses/{slug}/worksheets/{name}", get(handlers::worksheet))
+        .route("/courses/{slug}/worksheets/{name}/csv", get(handlers::worksheet_csv))
 }

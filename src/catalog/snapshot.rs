@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use axum::body::Bytes;
+use serde::Serialize;
 
 use minijinja::Value;
 use minijinja::context;
 use minijinja::value::Serde;
 
-use super::store::{self, Course, CourseSummary, Lesson, Site, SyllabusRow};
+use super::store::{self, Course, CourseSummary, Lesson, Page, Site, SyllabusRow};
 use super::view;
 use crate::content::Download;
 use crate::content::source::FaqEntry;
@@ -43,7 +44,65 @@ pub struct Program {
     pub rows: Vec<SyllabusRow>,
     /// The context of the program's page.
     pub page: Value,
+    /// Its glossary and worksheets, as the pages that link to them show them.
+    pub pages: ProgramPages,
+    /// The context of the glossary's page (None: the program has no glossary).
+    pub glossary: Option<Value>,
+    /// The context of the list of worksheets.
+    pub worksheet_list: Value,
     lessons: HashMap<String, LessonPage>,
+    worksheets: HashMap<String, WorksheetPage>,
+}
+
+pub struct WorksheetPage {
+    pub page: Page,
+    /// The context of the worksheet's page (or of its "for enrolled students" page).
+    pub ctx: Value,
+}
+
+/// What lesson pages and the program's page show of its glossary and worksheets.
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct ProgramPages {
+    pub glossary: bool,
+    pub worksheets: Vec<WorksheetItem>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct WorksheetItem {
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    pub public: bool,
+    /// It has a spreadsheet version.
+    pub csv: bool,
+}
+
+impl ProgramPages {
+    /// From the program's rows of `program_pages` (see [`store::visible_pages`]).
+    pub fn of(pages: &[Page]) -> ProgramPages {
+        ProgramPages {
+            glossary: pages.iter().any(|p| p.kind == "glossary"),
+            worksheets: pages
+                .iter()
+                .filter(|p| p.kind == "worksheet")
+                .map(|p| WorksheetItem {
+                    name: p.name.clone(),
+                    title: p.title.clone(),
+                    summary: p.summary.clone(),
+                    public: p.public,
+                    csv: p.csv.is_some(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The worksheets a rendered lesson links to, in the order it first links to them.
+    pub fn linked_from(&self, body_html: &str) -> Vec<WorksheetItem> {
+        crate::content::markdown::worksheet_links(body_html)
+            .iter()
+            .filter_map(|name| self.worksheets.iter().find(|w| &w.name == name).cloned())
+            .collect()
+    }
 }
 
 pub struct LessonPage {
@@ -74,13 +133,22 @@ impl Catalog {
         let site = store::site(db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("the database holds no site settings yet: import course_content first"))?;
-        let (courses, pages, syllabus, lessons) = tokio::try_join!(
+        let (courses, pages, syllabus, lessons, program_pages) = tokio::try_join!(
             store::visible_courses(db),
             store::visible_course_pages(db),
             store::visible_syllabus(db),
             store::visible_lessons(db),
+            store::visible_pages(db),
         )?;
-        Ok(Catalog::build(version, site, courses, pages, syllabus, lessons))
+        Ok(Catalog::build(
+            version,
+            site,
+            courses,
+            pages,
+            syllabus,
+            lessons,
+            program_pages,
+        ))
     }
 
     fn build(
@@ -90,10 +158,15 @@ impl Catalog {
         pages: Vec<Course>,
         syllabus: Vec<SyllabusRow>,
         lessons: Vec<Lesson>,
+        program_pages: Vec<Page>,
     ) -> Catalog {
         let mut lessons_by_course: HashMap<i64, Vec<Lesson>> = HashMap::new();
         for lesson in lessons {
             lessons_by_course.entry(lesson.course_id).or_default().push(lesson);
+        }
+        let mut pages_by_course: HashMap<i64, Vec<Page>> = HashMap::new();
+        for page in program_pages {
+            pages_by_course.entry(page.course_id).or_default().push(page);
         }
         let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
         let coming_value = Value::from(Serde(&coming));
@@ -113,6 +186,9 @@ impl Catalog {
             let first_preview = rows.iter().find(|r| r.free_preview).map(|r| r.lesson_slug.clone());
             let course_value = Value::from(Serde(&course));
             let modules_value = Value::from(Serde(&modules));
+            let own_pages = pages_by_course.remove(&course.id).unwrap_or_default();
+            let summary = ProgramPages::of(&own_pages);
+            let summary_value = Value::from(Serde(&summary));
             let page = context! {
                 course => course_value.clone(),
                 modules => modules_value.clone(),
@@ -126,10 +202,14 @@ impl Catalog {
                 consent => crate::preenroll::flows::CONSENT,
                 first_lesson => rows.first().map(|r| r.lesson_slug.clone()),
                 bundle => bundle.clone(),
+                program_pages => summary_value.clone(),
             };
+            let course_lessons = lessons_by_course.remove(&course.id).unwrap_or_default();
+            let (glossary, worksheet_list, worksheets) =
+                page_contexts(&course_value, &summary_value, own_pages, &rows, &course_lessons);
             let mut lesson_pages = HashMap::new();
-            for lesson in lessons_by_course.remove(&course.id).unwrap_or_default() {
-                let page = lesson_context(&course_value, &modules_value, &rows, &lesson);
+            for lesson in course_lessons {
+                let page = lesson_context(&course_value, &modules_value, &rows, &lesson, &summary);
                 lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page });
             }
             programs.insert(
@@ -140,7 +220,11 @@ impl Catalog {
                     title: course.title.clone(),
                     rows,
                     page,
+                    pages: summary,
+                    glossary,
+                    worksheet_list,
                     lessons: lesson_pages,
+                    worksheets,
                 },
             );
         }
@@ -182,8 +266,60 @@ impl Catalog {
     }
 }
 
+/// The contexts of a program's glossary page, its list of worksheets, and each worksheet's page.
+fn page_contexts(
+    course: &Value,
+    summary: &Value,
+    pages: Vec<Page>,
+    rows: &[SyllabusRow],
+    lessons: &[Lesson],
+) -> (Option<Value>, Value, HashMap<String, WorksheetPage>) {
+    let mut glossary = None;
+    let mut worksheets = HashMap::new();
+    for page in pages {
+        if page.kind == "glossary" {
+            glossary = Some(context! {
+                course => course.clone(),
+                glossary => Serde(&page),
+                program_pages => summary.clone(),
+            });
+            continue;
+        }
+        // The lessons that link to it, in syllabus order.
+        let used_in: Vec<view::LessonItem> = rows
+            .iter()
+            .filter(|r| {
+                lessons.iter().any(|l| {
+                    l.id == r.lesson_id && crate::content::markdown::worksheet_links(&l.body_html).contains(&page.name)
+                })
+            })
+            .map(|r| view::LessonItem {
+                slug: r.lesson_slug.clone(),
+                title: r.lesson_title.clone(),
+                duration_minutes: r.duration_minutes,
+                free_preview: r.free_preview,
+            })
+            .collect();
+        let ctx = context! {
+            course => course.clone(),
+            worksheet => Serde(&page),
+            used_in => Serde(&used_in),
+            program_pages => summary.clone(),
+        };
+        worksheets.insert(page.name.clone(), WorksheetPage { page, ctx });
+    }
+    let list = context! { course => course.clone(), program_pages => summary.clone() };
+    (glossary, list, worksheets)
+}
+
 /// The context of a lesson's page: shared by the catalogue and the studio's "Preview as a student".
-pub fn lesson_context(course: &Value, modules: &Value, rows: &[SyllabusRow], lesson: &Lesson) -> Value {
+pub fn lesson_context(
+    course: &Value,
+    modules: &Value,
+    rows: &[SyllabusRow],
+    lesson: &Lesson,
+    pages: &ProgramPages,
+) -> Value {
     let module = rows
         .iter()
         .find(|r| r.lesson_id == lesson.id)
@@ -198,6 +334,8 @@ pub fn lesson_context(course: &Value, modules: &Value, rows: &[SyllabusRow], les
         prev => Serde(&prev),
         next => Serde(&next),
         downloads => Serde(&downloads),
+        worksheets => Serde(&pages.linked_from(&lesson.body_html)),
+        program_pages => Serde(pages),
         video_embed => lesson.video_url.as_deref().and_then(view::video_embed),
     }
 }
@@ -205,5 +343,9 @@ pub fn lesson_context(course: &Value, modules: &Value, rows: &[SyllabusRow], les
 impl Program {
     pub fn lesson(&self, slug: &str) -> Option<&LessonPage> {
         self.lessons.get(slug)
+    }
+
+    pub fn worksheet(&self, name: &str) -> Option<&WorksheetPage> {
+        self.worksheets.get(name)
     }
 }

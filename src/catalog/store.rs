@@ -84,6 +84,21 @@ pub struct Lesson {
     pub body_html: String,
 }
 
+/// A program's glossary or worksheet, rendered at import.
+#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
+pub struct Page {
+    pub course_id: i64,
+    /// `glossary` or `worksheet`.
+    pub kind: String,
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    pub public: bool,
+    /// The worksheet's spreadsheet, relative to the program's folder.
+    pub csv: Option<String>,
+    pub body_html: String,
+}
+
 pub async fn site(db: &Db) -> sqlx::Result<Option<Site>> {
     const SQL: &str = "SELECT name, tagline, about_html, instructor_name, instructor_title, instructor_bio_html, \
         contact_email, address, currency, time_zone, bundle_price_cents, early_bird_percent, early_bird_days, \
@@ -133,6 +148,23 @@ pub async fn visible_lessons(db: &Db) -> sqlx::Result<Vec<Lesson>> {
         WHERE c.status <> 'draft' AND c.archived = FALSE AND l.archived = FALSE AND m.archived = FALSE \
             AND m.status = 'published' AND l.body_md <> ''";
     db_run!(db, pool => sqlx::query_as::<_, Lesson>(SQL).fetch_all(pool).await)
+}
+
+/// The glossaries and worksheets of every visible program: by program, the glossary first, then
+/// the worksheets by name.
+pub async fn visible_pages(db: &Db) -> sqlx::Result<Vec<Page>> {
+    const SQL: &str = "SELECT p.course_id, p.kind, p.name, p.title, p.summary, p.public, p.csv, p.body_html \
+        FROM program_pages p JOIN courses c ON c.id = p.course_id \
+        WHERE c.status <> 'draft' AND c.archived = FALSE AND p.archived = FALSE \
+        ORDER BY p.course_id, p.kind, p.name";
+    db_run!(db, pool => sqlx::query_as::<_, Page>(SQL).fetch_all(pool).await)
+}
+
+/// One program's glossary and worksheets, whatever its status (the studio's preview).
+pub async fn preview_pages(db: &Db, course_id: i64) -> sqlx::Result<Vec<Page>> {
+    const SQL: &str = "SELECT course_id, kind, name, title, summary, public, csv, body_html \
+        FROM program_pages WHERE course_id = $1 AND archived = FALSE ORDER BY kind, name";
+    db_run!(db, pool => sqlx::query_as::<_, Page>(SQL).bind(course_id).fetch_all(pool).await)
 }
 
 /// One program's syllabus as the studio previews it: every module that is not archived, drafts and

@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::from_db::{self, ProgramFiles};
-use super::source::{self, LessonFrontMatter, SiteFile};
-use super::{hash_of, store};
+use super::source::{self, SiteFile};
+use super::{hash_of, page_label, store};
 use crate::db::Db;
 
 /// What an export wrote.
@@ -18,6 +18,8 @@ pub struct ExportReport {
     pub programs: usize,
     pub modules: usize,
     pub lessons: usize,
+    /// Glossaries and worksheets.
+    pub pages: usize,
     pub files: usize,
     /// Where importing the export would still change something (a download file that changed
     /// on disk since it was imported, say).
@@ -31,10 +33,11 @@ impl fmt::Display for ExportReport {
         }
         write!(
             f,
-            "exported {} programs ({} modules, {} lessons) and {} download files to {}",
+            "exported {} programs ({} modules, {} lessons), {} glossaries and worksheets, and {} download files to {}",
             self.programs,
             self.modules,
             self.lessons,
+            self.pages,
             self.files,
             self.dir.display()
         )
@@ -117,9 +120,9 @@ pub fn check_export_target(out: &Path) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// A lesson file: front matter, a blank line, the Markdown. The front matter is written without
-/// multi-line strings, so no line of it can read `+++`.
-fn lesson_text(front: &LessonFrontMatter, body: &str) -> Result<String, toml::ser::Error> {
+/// A lesson, glossary or worksheet file: front matter, a blank line, the Markdown. The front
+/// matter is written without multi-line strings, so no line of it can read `+++`.
+fn markdown_file_text<T: serde::Serialize>(front: &T, body: &str) -> Result<String, toml::ser::Error> {
     let mut toml = toml::to_string(front)?;
     if !toml.ends_with('\n') {
         toml.push('\n');
@@ -219,6 +222,25 @@ fn write_export(
                 }
             }
         }
+        for page in &p.pages {
+            let Some(csv) = &page.front.csv else { continue };
+            let label = page_label(&p.slug, page.kind, &page.name);
+            let Some(file) = source::safe_relative(csv) else {
+                problems.push(format!("{label}: csv '{csv}' is not a path inside the program folder"));
+                continue;
+            };
+            let from = content_dir.join(&p.files_dir).join(&file);
+            if !from.is_file() {
+                problems.push(format!("{label}: csv '{csv}' is missing: {}", from.display()));
+                continue;
+            }
+            let to = out.join(&p.slug).join(&file);
+            if copied.insert(to.clone()) {
+                // Its size is not recorded (an import only checks that it is there).
+                let bytes = std::fs::metadata(&from).map(|m| m.len()).unwrap_or_default();
+                copies.push(Copy { from, to, label, bytes });
+            }
+        }
     }
     if !problems.is_empty() {
         return Err(ExportError::Invalid(problems));
@@ -227,12 +249,24 @@ fn write_export(
     mkdir(out)?;
     let path = out.join("site.toml");
     write_file(&path, &toml_text(site_file, &path)?)?;
-    let (mut modules, mut lessons) = (0, 0);
+    let (mut modules, mut lessons, mut pages) = (0, 0, 0);
     for p in programs {
         let folder = out.join(&p.slug);
         mkdir(&folder)?;
         let path = folder.join("course.toml");
         write_file(&path, &toml_text(&p.course, &path)?)?;
+        for page in &p.pages {
+            let path = folder.join(page.file());
+            if let Some(parent) = path.parent() {
+                mkdir(parent)?;
+            }
+            let text = markdown_file_text(&page.front, &page.body).map_err(|e| ExportError::Io {
+                path: path.clone(),
+                reason: format!("cannot be written as TOML: {e}"),
+            })?;
+            write_file(&path, &text)?;
+            pages += 1;
+        }
         for m in &p.modules {
             let dir = folder.join(&m.dir_name);
             mkdir(&dir)?;
@@ -241,7 +275,7 @@ fn write_export(
             modules += 1;
             for l in &m.lessons {
                 let path = dir.join(&l.file_name);
-                let text = lesson_text(&l.front, &l.body).map_err(|e| ExportError::Io {
+                let text = markdown_file_text(&l.front, &l.body).map_err(|e| ExportError::Io {
                     path: path.clone(),
                     reason: format!("cannot be written as TOML: {e}"),
                 })?;
@@ -277,6 +311,9 @@ fn write_export(
     found.insert("site settings".to_owned(), hash_of(&tree.site));
     for p in &tree.programs {
         found.insert(format!("program {}", p.slug), hash_of(p));
+        for page in &p.pages {
+            found.insert(page_label(&p.slug, page.kind, &page.name), hash_of(page));
+        }
         for m in &p.modules {
             found.insert(format!("module {}/{}", p.slug, m.slug), hash_of(m));
             for l in &m.lessons {
@@ -300,6 +337,7 @@ fn write_export(
         programs: programs.len(),
         modules,
         lessons,
+        pages,
         files: copies.len(),
         warnings,
     })

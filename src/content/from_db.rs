@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use super::markdown;
 use super::source::{
     self, CourseFile, DownloadFile, EarlyBirdFile, FaqEntry, FaqFile, InstructorFile, LessonFrontMatter, LessonPlace,
-    ModuleFile, ProgramSource, SiteFile, SiteSource,
+    ModuleFile, PageFrontMatter, PageKind, ProgramSource, SiteFile, SiteSource,
 };
-use super::store::{self, CourseRow, LessonRow, ModuleRow};
-use super::{ItemKind, hash_of};
+use super::store::{self, CourseRow, LessonRow, ModuleRow, PageRow};
+use super::{ItemKind, hash_of, page_label};
 use crate::db::Tx;
 
 pub(crate) struct ProgramFiles {
@@ -22,8 +22,27 @@ pub(crate) struct ProgramFiles {
     pub source_hash: String,
     pub course: CourseFile,
     pub modules: Vec<ModuleFiles>,
+    /// The glossary (if any), then the worksheets.
+    pub pages: Vec<PageFiles>,
     /// Rendered text whose Markdown the database lacks (rows imported by an older version).
     pub missing_md: Vec<String>,
+}
+
+pub(crate) struct PageFiles {
+    pub id: i64,
+    pub kind: PageKind,
+    pub name: String,
+    pub source_hash: String,
+    pub front: PageFrontMatter,
+    /// The Markdown, its relative links pointing at the files as numbered now.
+    pub body: String,
+}
+
+impl PageFiles {
+    /// Its file inside the program folder: `glossary.md`, `worksheets/NAME.md`.
+    pub fn file(&self) -> String {
+        self.kind.file(&self.name)
+    }
 }
 
 pub(crate) struct ModuleFiles {
@@ -96,7 +115,8 @@ pub(crate) async fn program(tx: &mut Tx, course: CourseRow) -> sqlx::Result<Prog
     let modules = store::live_modules(tx, course.id).await?;
     let lessons = store::live_lessons(tx, course.id).await?;
     let redirects = store::lesson_redirects(tx, course.id).await?;
-    Ok(program_files(course, modules, lessons, redirects))
+    let pages = store::live_pages(tx, course.id).await?;
+    Ok(program_files(course, modules, lessons, redirects, pages))
 }
 
 fn program_files(
@@ -104,6 +124,7 @@ fn program_files(
     modules: Vec<ModuleRow>,
     lessons: Vec<LessonRow>,
     redirects: Vec<(String, i64)>,
+    pages: Vec<PageRow>,
 ) -> ProgramFiles {
     let mut missing_md = Vec::new();
     if course.description_md.is_empty() && !course.description_html.is_empty() {
@@ -190,6 +211,30 @@ fn program_files(
             }
         })
         .collect();
+    let pages = pages
+        .into_iter()
+        .filter_map(|page| {
+            let kind = PageKind::parse(&page.kind)?;
+            let from_dir = match kind {
+                PageKind::Glossary => "",
+                PageKind::Worksheet => source::WORKSHEETS_DIR,
+            };
+            Some(PageFiles {
+                id: page.id,
+                kind,
+                front: PageFrontMatter {
+                    title: page.title,
+                    summary: page.summary,
+                    // The glossary is always public; its file does not say so.
+                    public: kind == PageKind::Worksheet && page.public,
+                    csv: page.csv,
+                },
+                body: relink(&page.body_md, from_dir, &file_of, &renamed),
+                name: page.name,
+                source_hash: page.source_hash,
+            })
+        })
+        .collect();
     ProgramFiles {
         id: course.id,
         files_dir: course.files_dir.clone().unwrap_or_else(|| course.slug.clone()),
@@ -197,6 +242,7 @@ fn program_files(
         source_hash: course.source_hash,
         course: course_file,
         modules,
+        pages,
         missing_md,
     }
 }
@@ -241,8 +287,10 @@ fn lesson_files(
     }
 }
 
-/// Points each relative link to a lesson at that lesson's file as numbered now. A link that
-/// already does is left byte for byte; one to an unknown lesson is left for the render to refuse.
+/// Points each relative link to a lesson, the glossary or a worksheet at its file as placed now,
+/// seen from the folder `from_dir` (a module's, `worksheets`, or `""` for the program folder). A
+/// link that already does is left byte for byte; one to an unknown lesson is left for the render
+/// to refuse.
 fn relink(
     md: &str,
     from_dir: &str,
@@ -250,19 +298,28 @@ fn relink(
     renamed: &HashMap<String, String>,
 ) -> String {
     markdown::rewrite_relative_links(md, |dest| {
-        let (slug, fragment) = markdown::lesson_link_target(dest)?;
-        let (dir, file) = match file_of.get(slug) {
-            Some(place) => place,
-            None => file_of.get(renamed.get(slug)?)?,
+        let (wanted, fragment) = match markdown::link_target(dest)? {
+            markdown::LinkTarget::Lesson { slug, fragment } => {
+                let (dir, file) = match file_of.get(slug) {
+                    Some(place) => place,
+                    None => file_of.get(renamed.get(slug)?)?,
+                };
+                (format!("{dir}/{file}"), fragment)
+            }
+            markdown::LinkTarget::Glossary { fragment } => (PageKind::Glossary.file(""), fragment),
+            markdown::LinkTarget::Worksheet { name, fragment } => (PageKind::Worksheet.file(name), fragment),
         };
         let file_part = dest.split('#').next().unwrap_or(dest);
-        if normalize(from_dir, file_part).as_deref() == Some(format!("{dir}/{file}").as_str()) {
+        if markdown::place_in_program(from_dir, file_part).as_deref() == Some(wanted.as_str()) {
             return None;
         }
-        let mut new = if dir == from_dir {
-            file.clone()
+        // Every file sits in the program folder or one folder below it.
+        let mut new = if from_dir.is_empty() {
+            wanted
+        } else if let Some(inside) = wanted.strip_prefix(&format!("{from_dir}/")) {
+            inside.to_owned()
         } else {
-            format!("../{dir}/{file}")
+            format!("../{wanted}")
         };
         if let Some(fragment) = fragment {
             new.push('#');
@@ -270,22 +327,6 @@ fn relink(
         }
         Some(new)
     })
-}
-
-/// `rel` seen from the module folder `from_dir`, as a path inside the program folder (None when it
-/// leaves it).
-fn normalize(from_dir: &str, rel: &str) -> Option<String> {
-    let mut parts = vec![from_dir];
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// Builds the program as an import of its export would, with the import's own functions: the
@@ -301,11 +342,46 @@ pub(crate) fn build(p: &ProgramFiles) -> (Option<ProgramSource>, Vec<Item>) {
         stored_hash: p.source_hash.clone(),
         hash: program.as_ref().map(hash_of).map_err(|e| e.to_string()),
     });
-    let slugs: HashSet<String> = p
-        .modules
-        .iter()
-        .flat_map(|m| m.lessons.iter().map(|l| l.slug.clone()))
-        .collect();
+    let links = markdown::ProgramLinks {
+        program_slug: p.slug.clone(),
+        lessons: p
+            .modules
+            .iter()
+            .flat_map(|m| m.lessons.iter().map(|l| l.slug.clone()))
+            .collect::<HashSet<String>>(),
+        glossary: p
+            .pages
+            .iter()
+            .find(|page| page.kind == PageKind::Glossary)
+            .map(|g| markdown::heading_anchors(&g.body)),
+        worksheets: p
+            .pages
+            .iter()
+            .filter(|page| page.kind == PageKind::Worksheet)
+            .map(|w| w.name.clone())
+            .collect(),
+    };
+    let mut pages = Vec::new();
+    for page in &p.pages {
+        let built = source::page_from_file(
+            &folder.join(page.file()),
+            page.kind,
+            &page.name,
+            &page.front,
+            &page.body,
+            // The file itself is checked when the export copies it.
+            |_| Ok(()),
+            links.by_name(),
+        );
+        items.push(Item {
+            kind: ItemKind::Page,
+            id: page.id,
+            label: page_label(&p.slug, page.kind, &page.name),
+            stored_hash: page.source_hash.clone(),
+            hash: built.as_ref().map(hash_of).map_err(|e| e.to_string()),
+        });
+        pages.extend(built.ok());
+    }
     let mut modules = Vec::new();
     for (i, m) in p.modules.iter().enumerate() {
         let dir = folder.join(&m.dir_name);
@@ -320,7 +396,6 @@ pub(crate) fn build(p: &ProgramFiles) -> (Option<ProgramSource>, Vec<Item>) {
         let mut lessons = Vec::new();
         for (j, l) in m.lessons.iter().enumerate() {
             let place = LessonPlace {
-                program_slug: &p.slug,
                 module_slug: &m.slug,
                 slug: &l.slug,
                 position: j as i64,
@@ -336,7 +411,7 @@ pub(crate) fn build(p: &ProgramFiles) -> (Option<ProgramSource>, Vec<Item>) {
                         .copied()
                         .ok_or_else(|| "is not among the lesson's downloads".to_owned())
                 },
-                markdown::lesson_link_resolver(&p.slug, &slugs),
+                links.by_name(),
             );
             items.push(Item {
                 kind: ItemKind::Lesson,
@@ -354,6 +429,7 @@ pub(crate) fn build(p: &ProgramFiles) -> (Option<ProgramSource>, Vec<Item>) {
     }
     let program = program.ok().map(|mut program| {
         program.modules = modules;
+        program.pages = pages;
         program
     });
     (program, items)
@@ -381,7 +457,24 @@ mod tests {
             "[a](../01-lining/02-barrier.md) [b](./02-next.md#x) [c](01-intro.md#y) \
              [d](../01-lining/02-barrier.md) [e](01-intro.md) [f](../02-basics/05-gone.md) [g](https://x.org/a.md)"
         );
-        assert_eq!(normalize("02-b", "../../x.md"), None);
-        assert_eq!(normalize("02-b", "../01-a/./c.md").as_deref(), Some("01-a/c.md"));
+        // Glossary and worksheet links are pointed at where those files are, seen from each folder.
+        let md = "[g](../glossary.md#a) [w](worksheets/log.md) [l](01-barrier.md)";
+        assert_eq!(
+            relink(md, "02-basics", &file_of, &renamed),
+            "[g](../glossary.md#a) [w](../worksheets/log.md) [l](../01-lining/02-barrier.md)"
+        );
+        assert_eq!(
+            relink(md, "worksheets", &file_of, &renamed),
+            "[g](../glossary.md#a) [w](log.md) [l](../01-lining/02-barrier.md)"
+        );
+        assert_eq!(
+            relink(md, "", &file_of, &renamed),
+            "[g](glossary.md#a) [w](worksheets/log.md) [l](01-lining/02-barrier.md)"
+        );
+        assert_eq!(markdown::place_in_program("02-b", "../../x.md"), None);
+        assert_eq!(
+            markdown::place_in_program("02-b", "../01-a/./c.md").as_deref(),
+            Some("01-a/c.md")
+        );
     }
 }

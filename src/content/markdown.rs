@@ -1,9 +1,10 @@
 //! Markdown to safe HTML, done once at import or studio save (never per request).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 
-use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag};
 
 /// Is this link destination relative to the file it is written in (not a URL, not site-absolute,
 /// not a fragment)? Those are the links the importer resolves and checks.
@@ -27,24 +28,151 @@ fn has_scheme(dest: &str) -> bool {
 }
 
 fn options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION
+    // Heading attributes give glossary terms their `{#anchor}`; task lists are a worksheet's
+    // checklists (`- [ ]`), rendered as disabled checkboxes that print as empty boxes.
+    Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_SMART_PUNCTUATION
+        | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_TASKLISTS
+}
+
+/// Is `anchor` a heading anchor we accept: lowercase a–z, 0–9 and `-`, starting with a letter or
+/// digit? (Anything else could clash with the page's own ids or be mistyped in a link.)
+pub fn is_valid_anchor(anchor: &str) -> bool {
+    !anchor.is_empty()
+        && anchor.len() <= 64
+        && !anchor.starts_with('-')
+        && anchor
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A heading of a document: its level (1–6), its `{#anchor}` if written, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    pub level: u8,
+    pub anchor: Option<String>,
+    pub text: String,
+}
+
+/// Every heading of a document, in order.
+pub fn headings(markdown: &str) -> Vec<Heading> {
+    let mut out = Vec::new();
+    let mut current: Option<Heading> = None;
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                current = Some(Heading {
+                    level: heading_level(level),
+                    anchor: id.map(|id| id.to_string()),
+                    text: String::new(),
+                });
+            }
+            Event::Text(text) | Event::Code(text) => {
+                if let Some(h) = current.as_mut() {
+                    h.text.push_str(&text);
+                }
+            }
+            Event::End(pulldown_cmark::TagEnd::Heading(_)) => out.extend(current.take()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The anchors a document's headings define: what `…#anchor` links to it may name.
+pub fn heading_anchors(markdown: &str) -> HashSet<String> {
+    headings(markdown).into_iter().filter_map(|h| h.anchor).collect()
+}
+
+fn heading_level(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
 }
 
 /// A lesson's URL, as a relative link to it becomes.
 pub fn lesson_url(program_slug: &str, lesson_slug: &str, fragment: Option<&str>) -> String {
-    match fragment {
-        Some(frag) => format!("/courses/{program_slug}/lessons/{lesson_slug}#{frag}"),
-        None => format!("/courses/{program_slug}/lessons/{lesson_slug}"),
+    with_fragment(format!("/courses/{program_slug}/lessons/{lesson_slug}"), fragment)
+}
+
+/// The program's glossary page, as `../glossary.md#term` becomes.
+pub fn glossary_url(program_slug: &str, fragment: Option<&str>) -> String {
+    with_fragment(format!("/courses/{program_slug}/glossary"), fragment)
+}
+
+/// A worksheet's page, as `../worksheets/NAME.md` becomes.
+pub fn worksheet_url(program_slug: &str, name: &str, fragment: Option<&str>) -> String {
+    with_fragment(format!("/courses/{program_slug}/worksheets/{name}"), fragment)
+}
+
+fn with_fragment(mut url: String, fragment: Option<&str>) -> String {
+    if let Some(frag) = fragment {
+        url.push('#');
+        url.push_str(frag);
     }
+    url
+}
+
+fn split_fragment(dest: &str) -> (&str, Option<&str>) {
+    match dest.split_once('#') {
+        Some((f, frag)) => (f, Some(frag)),
+        None => (dest, None),
+    }
+}
+
+/// What a relative link in a program's Markdown points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkTarget<'a> {
+    Lesson { slug: &'a str, fragment: Option<&'a str> },
+    Glossary { fragment: Option<&'a str> },
+    Worksheet { name: &'a str, fragment: Option<&'a str> },
+}
+
+/// What a relative link names by its file name alone (the studio's and the export's view, where
+/// files have no place yet): `…/glossary.md` is the glossary, `…/worksheets/NAME.md` a worksheet,
+/// and any other `.md` a lesson by its slug (`NN-` dropped). None when it is not a `.md` link.
+pub fn link_target(dest: &str) -> Option<LinkTarget<'_>> {
+    let (file_part, fragment) = split_fragment(dest);
+    let parts: Vec<&str> = file_part.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let (last, before) = parts.split_last()?;
+    if *last == "glossary.md" && before.iter().all(|p| *p == "..") {
+        return Some(LinkTarget::Glossary { fragment });
+    }
+    if before.last() == Some(&"worksheets") {
+        let name = last.strip_suffix(".md")?;
+        return (!name.is_empty()).then_some(LinkTarget::Worksheet { name, fragment });
+    }
+    lesson_link_target(dest).map(|(slug, fragment)| LinkTarget::Lesson { slug, fragment })
+}
+
+/// `rel` written in a file in the folder `from_dir` of a program (`""` for the program folder
+/// itself, `02-basics` for a module, `worksheets`), as a path inside the program folder. None when
+/// it leaves the program folder.
+pub fn place_in_program(from_dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = from_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// The lesson a relative link names by its file: `../02-the-gut-lining/01-your-gut-barrier.md#x`
 /// gives `("your-gut-barrier", Some("x"))`. None when it is not a link to a `.md` file.
 pub fn lesson_link_target(dest: &str) -> Option<(&str, Option<&str>)> {
-    let (file_part, fragment) = match dest.split_once('#') {
-        Some((f, frag)) => (f, Some(frag)),
-        None => (dest, None),
-    };
+    let (file_part, fragment) = split_fragment(dest);
     let name = file_part.rsplit('/').next()?;
     let stem = name.strip_suffix(".md")?;
     let slug = match super::source::numbered(stem) {
@@ -54,44 +182,106 @@ pub fn lesson_link_target(dest: &str) -> Option<(&str, Option<&str>)> {
     (!slug.is_empty()).then_some((slug, fragment))
 }
 
+/// What a program's Markdown may link to: its lessons, its glossary's terms, its worksheets.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramLinks {
+    pub program_slug: String,
+    /// The slugs of the program's lessons.
+    pub lessons: HashSet<String>,
+    /// The anchors of the glossary's terms; None when the program has no glossary.
+    pub glossary: Option<HashSet<String>>,
+    /// The worksheets' names (file names without `.md`).
+    pub worksheets: HashSet<String>,
+}
+
+impl ProgramLinks {
+    /// A program with lessons only (no glossary, no worksheets).
+    pub fn lessons_only(program_slug: &str, lessons: HashSet<String>) -> ProgramLinks {
+        ProgramLinks {
+            program_slug: program_slug.to_owned(),
+            lessons,
+            ..ProgramLinks::default()
+        }
+    }
+
+    /// The URL `dest` (which points at `target`) becomes, or why the link is broken.
+    pub fn url(&self, dest: &str, target: LinkTarget<'_>) -> Result<String, String> {
+        let program = &self.program_slug;
+        match target {
+            LinkTarget::Lesson { slug, fragment } if self.lessons.contains(slug) => {
+                Ok(lesson_url(program, slug, fragment))
+            }
+            LinkTarget::Lesson { slug, .. } => Err(format!(
+                "broken relative link '{dest}': this program has no lesson '{slug}'"
+            )),
+            LinkTarget::Glossary { fragment } => {
+                let Some(anchors) = &self.glossary else {
+                    return Err(format!(
+                        "broken relative link '{dest}': this program has no glossary.md"
+                    ));
+                };
+                match fragment {
+                    Some(anchor) if !anchors.contains(anchor) => Err(format!(
+                        "broken relative link '{dest}': the glossary has no term with the anchor '{{#{anchor}}}'"
+                    )),
+                    _ => Ok(glossary_url(program, fragment)),
+                }
+            }
+            LinkTarget::Worksheet { name, fragment } if self.worksheets.contains(name) => {
+                Ok(worksheet_url(program, name, fragment))
+            }
+            LinkTarget::Worksheet { name, .. } => Err(format!(
+                "broken relative link '{dest}': this program has no worksheet '{name}' (worksheets/{name}.md)"
+            )),
+        }
+    }
+
+    /// Resolves relative links by file name alone ([`link_target`]): the studio's and the
+    /// export's resolver.
+    pub fn by_name(&self) -> impl FnMut(&str) -> Result<String, String> + '_ {
+        move |dest| match link_target(dest) {
+            Some(target) => self.url(dest, target),
+            None => Err(format!(
+                "broken relative link '{dest}': only links to lessons (NN-slug.md), the glossary \
+                 (glossary.md#term) and worksheets (worksheets/NAME.md) may be relative"
+            )),
+        }
+    }
+}
+
 /// A lesson body as the studio saves it: the import's renderer and sanitiser, where a relative
 /// `.md` link names a lesson of the same program by its file name (`NN-` and `.md` dropped, an
-/// optional `#fragment` kept) and becomes that lesson's URL. A link to no lesson is an error that
-/// names it.
-pub fn render_lesson_body(program_slug: &str, lesson_slugs: &HashSet<String>, md: &str) -> Result<String, String> {
-    render(md, lesson_link_resolver(program_slug, lesson_slugs))
+/// optional `#fragment` kept), the glossary (`../glossary.md#term`) or a worksheet
+/// (`../worksheets/NAME.md`), and becomes its URL. A link to nothing is an error that names it.
+pub fn render_lesson_body(links: &ProgramLinks, md: &str) -> Result<String, String> {
+    render(md, links.by_name())
 }
 
 /// [`render_lesson_body`] on the blocking pool: rendering and sanitising half a megabyte takes a
 /// core for a while, and the runtime's threads must keep answering pages meanwhile.
-pub async fn render_lesson_body_off_runtime(
-    program_slug: String,
-    lesson_slugs: HashSet<String>,
-    md: String,
-) -> Result<String, String> {
-    off_runtime(move || render_lesson_body(&program_slug, &lesson_slugs, &md)).await
-}
-
-async fn off_runtime(work: impl FnOnce() -> Result<String, String> + Send + 'static) -> Result<String, String> {
-    tokio::task::spawn_blocking(work)
+pub async fn render_lesson_body_off_runtime(links: ProgramLinks, md: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || render_lesson_body(&links, &md))
         .await
         .unwrap_or_else(|e| Err(format!("the text could not be rendered ({e})")))
 }
 
-/// How [`render_lesson_body`] turns a relative link into a lesson's URL.
-pub(crate) fn lesson_link_resolver<'a>(
-    program_slug: &'a str,
-    lesson_slugs: &'a HashSet<String>,
-) -> impl FnMut(&str) -> Result<String, String> + 'a {
-    move |dest| match lesson_link_target(dest) {
-        Some((slug, fragment)) if lesson_slugs.contains(slug) => Ok(lesson_url(program_slug, slug, fragment)),
-        Some((slug, _)) => Err(format!(
-            "broken relative link '{dest}': this program has no lesson '{slug}'"
-        )),
-        None => Err(format!(
-            "broken relative link '{dest}': only links to other lessons (NN-slug.md) may be relative"
-        )),
+/// The worksheets a rendered page links to (by name, first link first): the `href`s our own
+/// renderer wrote for `../worksheets/NAME.md` links.
+pub fn worksheet_links(html: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, _) in html.match_indices("href=\"/courses/") {
+        let rest = &html[i + "href=\"".len()..];
+        let href = rest.split('"').next().unwrap_or_default();
+        let path = href.split('#').next().unwrap_or_default();
+        let parts: Vec<&str> = path.split('/').collect();
+        if let ["", "courses", _, "worksheets", name] = parts.as_slice()
+            && !name.is_empty()
+            && !names.iter().any(|n| n == name)
+        {
+            names.push((*name).to_owned());
+        }
     }
+    names
 }
 
 /// Changes the destinations of relative links and leaves every other byte as it was. `rewrite`
@@ -270,6 +460,13 @@ where
                 id,
             })
         }
+        Event::Start(Tag::Heading { ref id, .. }) if id.as_deref().is_some_and(|a| !is_valid_anchor(a)) => {
+            let anchor = id.as_deref().unwrap_or_default();
+            failure.get_or_insert(format!(
+                "heading anchor '{{#{anchor}}}': use lowercase letters a–z, digits and '-' only"
+            ));
+            event
+        }
         Event::Start(Tag::Image {
             link_type,
             dest_url,
@@ -314,9 +511,31 @@ pub fn render_email(markdown: &str, base_url: &str) -> Result<String, String> {
         .to_string())
 }
 
+/// Ids only in the checked form (headings' `{#anchor}`s); an input's type only `checkbox`.
+fn filter_attributes<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
+    match (element, attribute) {
+        (_, "id") => is_valid_anchor(value).then_some(Cow::Borrowed(value)),
+        ("input", "type") => Some(Cow::Borrowed("checkbox")),
+        _ => Some(Cow::Borrowed(value)),
+    }
+}
+
 fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer"))
+        // Task-list items: a disabled checkbox (an empty box to tick on paper). An input is only
+        // ever a checkbox, and there is no form for it to belong to. (Not `set_tag_attribute_value`:
+        // it adds missing attributes in hash order, and the stored HTML must be the same each time.)
+        .add_tags(["input"])
+        .add_tag_attributes("input", ["type", "checked", "disabled"])
+        // Headings keep their `{#anchor}` (glossary terms are linked to), only in the checked form.
+        .add_tag_attributes("h1", ["id"])
+        .add_tag_attributes("h2", ["id"])
+        .add_tag_attributes("h3", ["id"])
+        .add_tag_attributes("h4", ["id"])
+        .add_tag_attributes("h5", ["id"])
+        .add_tag_attributes("h6", ["id"])
+        .attribute_filter(filter_attributes)
         .clean(html)
         .to_string()
 }
@@ -395,9 +614,9 @@ mod tests {
     #[test]
     fn lesson_links_resolve_by_file_name() {
         let slugs: HashSet<String> = ["basics".to_owned(), "gut-barrier".to_owned()].into();
+        let links = ProgramLinks::lessons_only("alpha", slugs);
         let html = render_lesson_body(
-            "alpha",
-            &slugs,
+            &links,
             "[a](../01-start/02-basics.md) [b](03-gut-barrier.md#why) [c](basics.md) [d](https://x.org/e.md)",
         )
         .unwrap();
@@ -407,12 +626,12 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"href="https://x.org/e.md""#), "{html}");
-        let err = render_lesson_body("alpha", &slugs, "See [gone](../02-deeper/09-nothing.md).").unwrap_err();
+        let err = render_lesson_body(&links, "See [gone](../02-deeper/09-nothing.md).").unwrap_err();
         assert!(
             err.contains("'../02-deeper/09-nothing.md'") && err.contains("'nothing'"),
             "{err}"
         );
-        assert!(render_lesson_body("alpha", &slugs, "[csv](downloads/sheet.csv)").is_err());
+        assert!(render_lesson_body(&links, "[csv](downloads/sheet.csv)").is_err());
     }
 
     #[test]
@@ -439,5 +658,129 @@ mod tests {
         for abs in ["#frag", "/courses", "https://x.org", "mailto:a@b.c", "//cdn.x/y"] {
             assert!(!is_relative_link(abs), "{abs}");
         }
+    }
+
+    fn alpha_links() -> ProgramLinks {
+        ProgramLinks {
+            program_slug: "alpha".into(),
+            lessons: ["basics".to_owned(), "elimination-plan".to_owned()].into(),
+            glossary: Some(["fodmap".to_owned()].into()),
+            worksheets: ["elimination-plan".to_owned()].into(),
+        }
+    }
+
+    #[test]
+    fn glossary_and_worksheet_links_resolve_by_name() {
+        let links = alpha_links();
+        let html = render_lesson_body(
+            &links,
+            "[a](../glossary.md#fodmap) [b](../worksheets/elimination-plan.md) [c](../02-x/03-elimination-plan.md) [d](../glossary.md)",
+        )
+        .unwrap();
+        assert!(html.contains(r#"href="/courses/alpha/glossary#fodmap""#), "{html}");
+        // A worksheet and a lesson may share a name: the folder says which is meant.
+        assert!(
+            html.contains(r#"href="/courses/alpha/worksheets/elimination-plan""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/courses/alpha/lessons/elimination-plan""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"href="/courses/alpha/glossary""#), "{html}");
+        assert_eq!(
+            render_lesson_body(&links, "[x](../glossary.md#fiber)").unwrap_err(),
+            "broken relative link '../glossary.md#fiber': the glossary has no term with the anchor '{#fiber}'"
+        );
+        assert_eq!(
+            render_lesson_body(&links, "[x](../worksheets/log.md)").unwrap_err(),
+            "broken relative link '../worksheets/log.md': this program has no worksheet 'log' (worksheets/log.md)"
+        );
+        let no_glossary = ProgramLinks::lessons_only("beta", HashSet::new());
+        assert_eq!(
+            render_lesson_body(&no_glossary, "[x](../glossary.md#a)").unwrap_err(),
+            "broken relative link '../glossary.md#a': this program has no glossary.md"
+        );
+    }
+
+    #[test]
+    fn link_targets_by_name_and_by_place() {
+        assert_eq!(
+            link_target("../glossary.md#x"),
+            Some(LinkTarget::Glossary { fragment: Some("x") })
+        );
+        assert_eq!(
+            link_target("glossary.md"),
+            Some(LinkTarget::Glossary { fragment: None })
+        );
+        assert_eq!(
+            link_target("../worksheets/diary.md"),
+            Some(LinkTarget::Worksheet {
+                name: "diary",
+                fragment: None
+            })
+        );
+        assert_eq!(
+            link_target("../01-a/02-glossary.md"),
+            Some(LinkTarget::Lesson {
+                slug: "glossary",
+                fragment: None
+            })
+        );
+        assert_eq!(link_target("../downloads/x.csv"), None);
+        assert_eq!(
+            place_in_program("", "worksheets/x.md").as_deref(),
+            Some("worksheets/x.md")
+        );
+        assert_eq!(
+            place_in_program("worksheets", "../glossary.md").as_deref(),
+            Some("glossary.md")
+        );
+        assert_eq!(
+            place_in_program("worksheets", "other.md").as_deref(),
+            Some("worksheets/other.md")
+        );
+        assert_eq!(place_in_program("", "../x.md"), None);
+    }
+
+    #[test]
+    fn task_lists_print_as_disabled_boxes_and_anchors_survive() {
+        let html = render_plain("## Fibre {#fibre}\n\n- [ ] one\n- [x] two\n").unwrap();
+        assert!(html.contains(r#"<h2 id="fibre">Fibre</h2>"#), "{html}");
+        assert_eq!(html.matches(r#"type="checkbox""#).count(), 2, "{html}");
+        assert_eq!(html.matches(r#"disabled="""#).count(), 2, "{html}");
+        // The same every time (the stored HTML is hashed).
+        let list = "- [ ] one\n- [x] two\n<input>\n";
+        for _ in 0..20 {
+            assert_eq!(render_plain(list).unwrap(), render_plain(list).unwrap());
+        }
+        assert_eq!(html.matches("checked").count(), 1, "{html}");
+        // Raw HTML cannot smuggle in another kind of input, or an id.
+        let html = render_plain(
+            "<input type=\"text\" name=\"x\" value=\"y\"> <h3 id=\"Main Menu\">x</h3> <p id=\"progress\">p</p>",
+        )
+        .unwrap();
+        assert!(html.contains(r#"<input type="checkbox">"#), "{html}");
+        assert!(
+            !html.contains("text") && !html.contains("name=") && !html.contains("value="),
+            "{html}"
+        );
+        assert!(!html.contains("id="), "{html}");
+        assert!(render_plain("## Term {#Bad_Anchor}").is_err());
+        assert_eq!(
+            heading_anchors("## A {#a}\n### B {#b-2}\n## C\n"),
+            ["a".to_owned(), "b-2".to_owned()].into()
+        );
+    }
+
+    #[test]
+    fn worksheet_links_are_found_in_rendered_html() {
+        let html = render_lesson_body(
+            &alpha_links(),
+            "[a](../worksheets/elimination-plan.md#day-1) [b](../worksheets/elimination-plan.md) [c](../glossary.md#fodmap)",
+        )
+        .unwrap();
+        assert_eq!(worksheet_links(&html), ["elimination-plan"]);
+        assert!(worksheet_links("<a href=\"/courses/a/lessons/b\">x</a>").is_empty());
     }
 }

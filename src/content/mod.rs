@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 
 use crate::db::{Db, Tx};
 pub use export::{ExportError, ExportReport, check_export_target, export};
-pub use markdown::render_lesson_body;
-pub use source::{ContentError, ContentTree, Download};
+pub use markdown::{ProgramLinks, render_lesson_body};
+pub use source::{ContentError, ContentTree, Download, PageKind};
 
 /// What an import did, line by line, for the person who ran it.
 #[derive(Debug, Default)]
@@ -86,6 +86,27 @@ pub enum ItemKind {
     Program,
     Module,
     Lesson,
+    /// The glossary or a worksheet (file-only, but a studio change elsewhere, such as a lesson's
+    /// new slug, can change what its links render to).
+    Page,
+}
+
+/// How an import report names a page: `glossary gut-foundations`, `worksheet gut-foundations/diary`.
+pub(crate) fn page_label(program: &str, kind: PageKind, name: &str) -> String {
+    match kind {
+        PageKind::Glossary => format!("glossary {program}"),
+        PageKind::Worksheet => format!("worksheet {program}/{name}"),
+    }
+}
+
+/// What a program's Markdown may link to, as the database holds it now: its live lessons, its
+/// glossary's anchors and its worksheets. The studio renders lesson bodies against it.
+pub async fn program_links(db: &Db, course_id: i64) -> sqlx::Result<ProgramLinks> {
+    let mut tx = db.begin().await?;
+    store::read_one_state(&mut tx).await?;
+    let links = store::program_links(&mut tx, course_id).await?;
+    drop(tx);
+    Ok(links)
 }
 
 pub(crate) fn hash_of<T: serde::Serialize>(value: &T) -> String {
@@ -390,7 +411,44 @@ async fn apply(db: &Db, tree: &ContentTree, force: bool) -> Result<ImportReport,
                 }
             }
         }
+        let mut pages: HashMap<String, store::Existing> = store::pages_of(&mut tx, course_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.slug.clone(), p))
+            .collect();
+        for page in &program.pages {
+            let hash = hash_of(page);
+            let label = page_label(&program.slug, page.kind, &page.name);
+            match pages.remove(&format!("{}/{}", page.kind.as_str(), page.name)) {
+                None => {
+                    report.added.push(label);
+                    store::insert_page(&mut tx, course_id, page, &hash, now).await?;
+                }
+                Some(row) => {
+                    if let Some(conflict) = studio_conflict(&label, &row, row.source_hash != hash, &on) {
+                        conflicts.push(conflict);
+                    }
+                    if row.source_hash == hash && !row.archived {
+                        report.unchanged += 1;
+                        if row.studio_edited {
+                            store::settle_page(&mut tx, row.id).await?;
+                        }
+                    } else {
+                        report.changed.push(label);
+                        store::update_page(&mut tx, row.id, page, &hash, now).await?;
+                    }
+                }
+            }
+        }
         // What is left was in the database but is no longer in the files.
+        for gone in pages.into_values().filter(|p| !p.archived) {
+            let (kind, name) = gone.slug.split_once('/').unwrap_or(("worksheet", &gone.slug));
+            let kind = PageKind::parse(kind).unwrap_or(PageKind::Worksheet);
+            let label = page_label(&program.slug, kind, name);
+            conflicts.extend(archive_conflict(&label, &gone, &on));
+            report.archived.push(label);
+            store::archive_page(&mut tx, gone.id, now).await?;
+        }
         for gone in lessons.into_values().filter(|l| !l.archived) {
             let label = format!("lesson {}/{}", program.slug, gone.slug);
             conflicts.extend(archive_conflict(&label, &gone, &on));

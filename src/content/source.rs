@@ -62,6 +62,9 @@ pub struct ProgramSource {
     pub position: i64,
     #[serde(skip)]
     pub modules: Vec<ModuleSource>,
+    /// The glossary (if any), then the worksheets in file-name order.
+    #[serde(skip)]
+    pub pages: Vec<PageSource>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +126,59 @@ pub struct LessonSource {
     pub free_preview: bool,
     pub video_url: Option<String>,
     pub downloads: Vec<Download>,
+    pub body_md: String,
+    pub body_html: String,
+}
+
+/// A program's page that is not a lesson: its glossary, or one of its worksheets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageKind {
+    Glossary,
+    Worksheet,
+}
+
+impl PageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Glossary => "glossary",
+            PageKind::Worksheet => "worksheet",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PageKind> {
+        match text {
+            "glossary" => Some(PageKind::Glossary),
+            "worksheet" => Some(PageKind::Worksheet),
+            _ => None,
+        }
+    }
+
+    /// Its file, inside the program folder.
+    pub fn file(self, name: &str) -> String {
+        match self {
+            PageKind::Glossary => GLOSSARY_FILE.to_owned(),
+            PageKind::Worksheet => format!("{WORKSHEETS_DIR}/{name}.md"),
+        }
+    }
+}
+
+/// The program's glossary file, and the folder of its worksheets.
+pub const GLOSSARY_FILE: &str = "glossary.md";
+pub const WORKSHEETS_DIR: &str = "worksheets";
+
+/// `glossary.md` or `worksheets/NAME.md`: front matter, then Markdown rendered like a lesson's.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageSource {
+    pub kind: PageKind,
+    /// `glossary`, or the worksheet's file name without `.md`.
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    /// Open to everyone (the glossary always is); otherwise to the program's students.
+    pub public: bool,
+    /// The spreadsheet version of a worksheet, relative to the program folder.
+    pub csv: Option<String>,
     pub body_md: String,
     pub body_html: String,
 }
@@ -237,6 +293,19 @@ pub(crate) struct LessonFrontMatter {
     pub video_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub downloads: Vec<DownloadFile>,
+}
+
+/// The front matter of `glossary.md` (title only) and of a worksheet.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageFrontMatter {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -450,6 +519,7 @@ pub(crate) fn program_from_file(path: &Path, slug: String, file: &CourseFile) ->
         status,
         position: file.position.unwrap_or(100),
         modules: Vec::new(),
+        pages: Vec::new(),
     })
 }
 
@@ -494,9 +564,8 @@ pub(crate) fn module_from_file(
     })
 }
 
-/// Where a lesson sits, and how its downloads and relative links are found.
+/// Where a lesson sits.
 pub(crate) struct LessonPlace<'a> {
-    pub program_slug: &'a str,
     pub module_slug: &'a str,
     pub slug: &'a str,
     pub position: i64,
@@ -554,6 +623,73 @@ pub(crate) fn lesson_from_file(
         free_preview: fm.free_preview,
         video_url: fm.video_url.clone(),
         downloads,
+        body_md: body_md.to_owned(),
+        body_html,
+    })
+}
+
+/// The glossary or a worksheet from its front matter and Markdown body. `csv_bytes` gets a
+/// worksheet's CSV path (normalised) and says whether it can be offered; `resolve` gets each
+/// relative link and returns its URL (or why it is broken).
+pub(crate) fn page_from_file(
+    path: &Path,
+    kind: PageKind,
+    name: &str,
+    fm: &PageFrontMatter,
+    body: &str,
+    csv_check: impl FnOnce(&str) -> Result<(), String>,
+    resolve: impl FnMut(&str) -> Result<String, String>,
+) -> Result<PageSource, ContentError> {
+    let title = required(path, "title", &fm.title)?;
+    let body_md = body.trim();
+    let csv = match (kind, &fm.csv) {
+        (_, None) => None,
+        (PageKind::Glossary, Some(_)) => return fail(path, "'csv' is for worksheets, not the glossary"),
+        (PageKind::Worksheet, Some(file)) => {
+            let Some(file) = safe_relative(file).filter(|f| f.ends_with(".csv")) else {
+                return fail(
+                    path,
+                    format!("'csv' must be a .csv file inside the program folder, not '{file}'"),
+                );
+            };
+            csv_check(&file).or_else(|reason| fail(path, format!("csv '{file}' {reason}")))?;
+            Some(file)
+        }
+    };
+    if kind == PageKind::Glossary {
+        if fm.public {
+            return fail(path, "'public' is for worksheets: the glossary is always public");
+        }
+        let mut seen = HashSet::new();
+        for h in markdown::headings(body_md) {
+            match h.anchor {
+                Some(anchor) if !seen.insert(anchor.clone()) => {
+                    return fail(
+                        path,
+                        format!("the anchor '{{#{anchor}}}' is used twice (again at '{}')", h.text),
+                    );
+                }
+                None if h.level == 2 => {
+                    return fail(
+                        path,
+                        format!(
+                            "the term '{}' has no anchor: write its heading as '## {} {{#some-term}}'",
+                            h.text, h.text
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    let body_html = markdown::render(body_md, resolve).or_else(|reason| fail(path, reason))?;
+    Ok(PageSource {
+        kind,
+        name: name.to_owned(),
+        title,
+        summary: fm.summary.trim().to_owned(),
+        public: kind == PageKind::Glossary || fm.public,
+        csv,
         body_md: body_md.to_owned(),
         body_html,
     })
@@ -633,10 +769,80 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
     let canonical_dir = dir
         .canonicalize()
         .or_else(|e| fail(dir, format!("cannot be read: {e}")))?;
-    let by_path: HashMap<PathBuf, String> = lesson_files
+    // Where each lesson's file is in the program folder (`01-start/02-basics.md`): relative links
+    // are resolved against these, so the import and the export agree on what a link names.
+    let lesson_paths: HashMap<String, String> = lesson_files
         .iter()
-        .filter_map(|(_, _, slug, path)| Some((path.canonicalize().ok()?, slug.clone())))
+        .map(|(m, _, slug, path)| {
+            (
+                format!("{}/{}", file_name(&module_dirs[*m].2), file_name(path)),
+                slug.clone(),
+            )
+        })
         .collect();
+
+    // The glossary and the worksheets: read first, so every file's links to them can be checked.
+    let glossary_path = dir.join(GLOSSARY_FILE);
+    let glossary = if glossary_path.is_file() {
+        let (fm, body) = read_page(&glossary_path)?;
+        Some((fm, body))
+    } else {
+        None
+    };
+    let mut worksheets = Vec::new();
+    let worksheets_dir = dir.join(WORKSHEETS_DIR);
+    if worksheets_dir.is_dir() {
+        for path in sorted_entries(&worksheets_dir)? {
+            let name = file_name(&path);
+            let Some(stem) = name.strip_suffix(".md") else {
+                continue; // only Markdown files are worksheets
+            };
+            if path.is_dir() {
+                continue;
+            }
+            let ws_name = Slug::parse(stem).or_else(|r| {
+                fail(
+                    &path,
+                    format!("a worksheet's file name is its web address (lowercase, digits and '-'): {r}"),
+                )
+            })?;
+            let (fm, body) = read_page(&path)?;
+            worksheets.push((ws_name.into_inner(), path, fm, body));
+        }
+    }
+    let links = markdown::ProgramLinks {
+        program_slug: program.slug.clone(),
+        lessons: lesson_paths.values().cloned().collect(),
+        glossary: glossary.as_ref().map(|(_, body)| markdown::heading_anchors(body)),
+        worksheets: worksheets.iter().map(|(name, ..)| name.clone()).collect(),
+    };
+    let files = ProgramFolder {
+        dir: &canonical_dir,
+        lesson_paths: &lesson_paths,
+        links: &links,
+    };
+    if let Some((fm, body)) = &glossary {
+        program.pages.push(page_from_file(
+            &glossary_path,
+            PageKind::Glossary,
+            "glossary",
+            fm,
+            body,
+            |_| Ok(()),
+            files.resolver(""),
+        )?);
+    }
+    for (name, path, fm, body) in &worksheets {
+        program.pages.push(page_from_file(
+            path,
+            PageKind::Worksheet,
+            name,
+            fm,
+            body,
+            |file| files.file_bytes(file).map(|_| ()),
+            files.resolver(WORKSHEETS_DIR),
+        )?);
+    }
 
     // Second pass: parse and render.
     for (module_index, (_, module_slug, module_dir)) in module_dirs.iter().enumerate() {
@@ -646,20 +852,81 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
         }
         let mfile: ModuleFile = parse_toml(&module_path, &read_text(&module_path)?)?;
         let mut module = module_from_file(&module_path, module_slug.clone(), program.modules.len() as i64, &mfile)?;
+        let dir_name = file_name(module_dir);
         for (_, _, lesson_slug, path) in lesson_files.iter().filter(|(m, ..)| *m == module_index) {
             let place = LessonPlace {
-                program_slug: &program.slug,
                 module_slug,
                 slug: lesson_slug,
                 position: module.lessons.len() as i64,
             };
-            module
-                .lessons
-                .push(load_lesson(path, &place, &canonical_dir, &by_path)?);
+            module.lessons.push(load_lesson(path, &place, &files, &dir_name)?);
         }
         program.modules.push(module);
     }
     Ok(program)
+}
+
+/// What a program's files need to know about the folder they are in: where it is (downloads),
+/// where its lessons are (relative links), and what links may name.
+struct ProgramFolder<'a> {
+    dir: &'a Path,
+    lesson_paths: &'a HashMap<String, String>,
+    links: &'a markdown::ProgramLinks,
+}
+
+impl ProgramFolder<'_> {
+    /// The size of a file of the program (a download, a worksheet's CSV), or why it cannot be offered.
+    fn file_bytes(&self, file: &str) -> Result<u64, String> {
+        match self.dir.join(file).canonicalize() {
+            Ok(canon) if canon.starts_with(self.dir) && canon.is_file() => std::fs::metadata(&canon)
+                .map(|m| m.len())
+                .map_err(|e| format!("cannot be read: {e}")),
+            _ => Err("does not exist in the program folder".to_owned()),
+        }
+    }
+
+    /// Resolves the relative links of a file in `from_dir` (a module folder, `worksheets`, or `""`
+    /// for the program folder) by where their targets are in the program folder.
+    fn resolver<'s>(&'s self, from_dir: &'s str) -> impl FnMut(&str) -> Result<String, String> + 's {
+        move |dest| {
+            let (file_part, fragment) = match dest.split_once('#') {
+                Some((f, frag)) => (f, Some(frag)),
+                None => (dest, None),
+            };
+            let place = markdown::place_in_program(from_dir, file_part).unwrap_or_default();
+            let target = if place == GLOSSARY_FILE {
+                markdown::LinkTarget::Glossary { fragment }
+            } else if let Some(name) = place
+                .strip_prefix("worksheets/")
+                .and_then(|f| f.strip_suffix(".md"))
+                .filter(|n| !n.is_empty() && !n.contains('/'))
+            {
+                markdown::LinkTarget::Worksheet { name, fragment }
+            } else {
+                match self.lesson_paths.get(&place) {
+                    Some(slug) => markdown::LinkTarget::Lesson { slug, fragment },
+                    None => {
+                        return Err(format!(
+                            "broken relative link '{dest}': no lesson file of this program is there"
+                        ));
+                    }
+                }
+            };
+            self.links.url(dest, target)
+        }
+    }
+}
+
+/// The front matter and body of the glossary or a worksheet.
+fn read_page(path: &Path) -> Result<(PageFrontMatter, String), ContentError> {
+    let text = read_text(path)?;
+    let Some((front, body)) = split_front_matter(&text) else {
+        return fail(
+            path,
+            "has no front matter (the file must start with a '+++' line, then TOML with a title, then '+++')",
+        );
+    };
+    Ok((parse_toml(path, front)?, body.to_owned()))
 }
 
 /// Splits `+++\nTOML\n+++\nMarkdown` into its two parts.
@@ -679,8 +946,8 @@ pub(crate) fn split_front_matter(text: &str) -> Option<(&str, &str)> {
 fn load_lesson(
     path: &Path,
     place: &LessonPlace<'_>,
-    program_dir: &Path,
-    lessons_by_path: &HashMap<PathBuf, String>,
+    files: &ProgramFolder<'_>,
+    module_dir: &str,
 ) -> Result<LessonSource, ContentError> {
     let text = read_text(path)?;
     let Some((front, body)) = split_front_matter(&text) else {
@@ -690,29 +957,14 @@ fn load_lesson(
         );
     };
     let fm: LessonFrontMatter = parse_toml(path, front)?;
-    let download_bytes = |file: &str| match program_dir.join(file).canonicalize() {
-        Ok(canon) if canon.starts_with(program_dir) && canon.is_file() => std::fs::metadata(&canon)
-            .map(|m| m.len())
-            .map_err(|e| format!("cannot be read: {e}")),
-        _ => Err("does not exist in the program folder".to_owned()),
-    };
-    let lesson_dir = path.parent().unwrap_or(program_dir);
-    let program_slug = place.program_slug;
-    let resolve = |dest: &str| {
-        let (file_part, fragment) = match dest.split_once('#') {
-            Some((f, frag)) => (f, Some(frag)),
-            None => (dest, None),
-        };
-        let target = lesson_dir.join(file_part);
-        let slug = target.canonicalize().ok().and_then(|canon| lessons_by_path.get(&canon));
-        match slug {
-            Some(slug) => Ok(markdown::lesson_url(program_slug, slug, fragment)),
-            None => Err(format!(
-                "broken relative link '{dest}': no lesson file of this program is there"
-            )),
-        }
-    };
-    lesson_from_file(path, place, &fm, body, download_bytes, resolve)
+    lesson_from_file(
+        path,
+        place,
+        &fm,
+        body,
+        |file| files.file_bytes(file),
+        files.resolver(module_dir),
+    )
 }
 
 /// A relative path with no `..`, root or prefix, written with forward slashes.

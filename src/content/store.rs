@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::ItemKind;
-use super::source::{LessonSource, ModuleSource, ProgramSource, SiteSource};
+use super::source::{LessonSource, ModuleSource, PageSource, ProgramSource, SiteSource};
 use crate::db::Tx;
 use crate::tx_run;
 
@@ -198,10 +198,11 @@ pub async fn add_lesson_redirect(tx: &mut Tx, course_id: i64, old_slug: &str, le
         .map(|_| ()))
 }
 
-/// How many live modules and lessons of a program the studio changed.
+/// How many live modules, lessons and pages of a program the studio changed.
 pub async fn studio_edits_inside(tx: &mut Tx, course_id: i64) -> sqlx::Result<i64> {
     const SQL: &str = "SELECT (SELECT COUNT(*) FROM modules WHERE course_id = $1 AND studio_edited AND NOT archived) \
-        + (SELECT COUNT(*) FROM lessons WHERE course_id = $1 AND studio_edited AND NOT archived)";
+        + (SELECT COUNT(*) FROM lessons WHERE course_id = $1 AND studio_edited AND NOT archived) \
+        + (SELECT COUNT(*) FROM program_pages WHERE course_id = $1 AND studio_edited AND NOT archived)";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(course_id).fetch_one(conn).await)
 }
 
@@ -362,6 +363,68 @@ pub async fn archive_lesson(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
 }
 
+/// A program's glossary and worksheets, each named `glossary/glossary` or `worksheet/NAME`.
+pub async fn pages_of(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Existing>> {
+    const SQL: &str = "SELECT id, kind || '/' || name AS slug, source_hash, archived, studio_edited, updated_at \
+        FROM program_pages WHERE course_id = $1";
+    tx_run!(tx, conn => sqlx::query_as::<_, Existing>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+pub async fn insert_page(
+    tx: &mut Tx,
+    course_id: i64,
+    p: &PageSource,
+    hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<i64> {
+    const SQL: &str = "INSERT INTO program_pages (course_id, kind, name, title, summary, public, csv, body_md, \
+        body_html, archived, studio_edited, source_hash, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, FALSE, $10, $11, $11) RETURNING id";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
+        .bind(course_id)
+        .bind(p.kind.as_str())
+        .bind(&p.name)
+        .bind(&p.title)
+        .bind(&p.summary)
+        .bind(p.public)
+        .bind(&p.csv)
+        .bind(&p.body_md)
+        .bind(&p.body_html)
+        .bind(hash)
+        .bind(now)
+        .fetch_one(conn)
+        .await)
+}
+
+pub async fn update_page(tx: &mut Tx, id: i64, p: &PageSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE program_pages SET title = $2, summary = $3, public = $4, csv = $5, body_md = $6, \
+        body_html = $7, archived = FALSE, studio_edited = FALSE, source_hash = $8, updated_at = $9 WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL)
+        .bind(id)
+        .bind(&p.title)
+        .bind(&p.summary)
+        .bind(p.public)
+        .bind(&p.csv)
+        .bind(&p.body_md)
+        .bind(&p.body_html)
+        .bind(hash)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+pub async fn settle_page(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE program_pages SET studio_edited = FALSE WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
+}
+
+/// Hides a page whose file is gone; it comes back if the file does.
+pub async fn archive_page(tx: &mut Tx, id: i64, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE program_pages SET archived = TRUE, studio_edited = FALSE, updated_at = $2 WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(now).execute(conn).await.map(|_| ()))
+}
+
 // ---- the content as the database holds it (export, rehash) -------------------------------------
 
 #[derive(sqlx::FromRow, Debug)]
@@ -406,6 +469,51 @@ pub struct LessonRow {
     pub downloads: String,
     pub body_md: String,
     pub source_hash: String,
+}
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct PageRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    pub public: bool,
+    pub csv: Option<String>,
+    pub body_md: String,
+    pub source_hash: String,
+}
+
+/// A program's pages that are not archived: the glossary first, then the worksheets by name.
+pub async fn live_pages(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<PageRow>> {
+    const SQL: &str = "SELECT id, kind, name, title, summary, public, csv, body_md, source_hash \
+        FROM program_pages WHERE course_id = $1 AND NOT archived ORDER BY kind, name";
+    tx_run!(tx, conn => sqlx::query_as::<_, PageRow>(SQL).bind(course_id).fetch_all(conn).await)
+}
+
+/// What a program's Markdown may link to: its live lessons, its glossary's anchors (from the
+/// glossary's Markdown), its worksheets.
+pub async fn program_links(tx: &mut Tx, course_id: i64) -> sqlx::Result<super::ProgramLinks> {
+    const SLUG: &str = "SELECT slug FROM courses WHERE id = $1";
+    const LESSONS: &str = "SELECT slug FROM lessons WHERE course_id = $1 AND NOT archived";
+    let program_slug =
+        tx_run!(tx, conn => sqlx::query_scalar::<_, String>(SLUG).bind(course_id).fetch_optional(conn).await)?
+            .unwrap_or_default();
+    let lessons = tx_run!(tx, conn => sqlx::query_scalar::<_, String>(LESSONS).bind(course_id).fetch_all(conn).await)?;
+    let pages = live_pages(tx, course_id).await?;
+    Ok(super::ProgramLinks {
+        program_slug,
+        lessons: lessons.into_iter().collect(),
+        glossary: pages
+            .iter()
+            .find(|p| p.kind == "glossary")
+            .map(|g| super::markdown::heading_anchors(&g.body_md)),
+        worksheets: pages
+            .iter()
+            .filter(|p| p.kind == "worksheet")
+            .map(|w| w.name.clone())
+            .collect(),
+    })
 }
 
 /// Reads that follow see one state of the database (PostgreSQL's default isolation would let
@@ -461,6 +569,7 @@ pub async fn set_studio_hash(tx: &mut Tx, kind: ItemKind, id: i64, hash: &str) -
         ItemKind::Program => "UPDATE courses SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
         ItemKind::Module => "UPDATE modules SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
         ItemKind::Lesson => "UPDATE lessons SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
+        ItemKind::Page => "UPDATE program_pages SET source_hash = $2, studio_edited = TRUE WHERE id = $1",
     };
     tx_run!(tx, conn => sqlx::query(sql).bind(id).bind(hash).execute(conn).await.map(|_| ()))
 }
@@ -470,6 +579,7 @@ pub async fn mark_studio_edited(tx: &mut Tx, kind: ItemKind, id: i64) -> sqlx::R
         ItemKind::Program => "UPDATE courses SET studio_edited = TRUE WHERE id = $1",
         ItemKind::Module => "UPDATE modules SET studio_edited = TRUE WHERE id = $1",
         ItemKind::Lesson => "UPDATE lessons SET studio_edited = TRUE WHERE id = $1",
+        ItemKind::Page => "UPDATE program_pages SET studio_edited = TRUE WHERE id = $1",
     };
     tx_run!(tx, conn => sqlx::query(sql).bind(id).execute(conn).await.map(|_| ()))
 }

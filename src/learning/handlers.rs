@@ -198,22 +198,36 @@ pub async fn download(
         .iter()
         .find(|d| d.file.rsplit('/').next() == Some(file.as_str()))
         .ok_or(AppError::NotFound)?;
+    send_program_file(&state, &request, lesson.lesson.course_id, &entry.file).await
+}
+
+/// A file of a program (a lesson's download, a worksheet's CSV) as an attachment, read from the
+/// program's folder inside `CONTENT_DIR`, never elsewhere. The caller has checked who may have it.
+pub async fn send_program_file(
+    state: &AppState,
+    request: &HeaderMap,
+    course_id: i64,
+    file: &str,
+) -> Result<Response, AppError> {
     // The program's files stay in their folder when its slug changes in the studio.
-    let folder = store::files_dir(&state.db, lesson.lesson.course_id)
+    let folder = store::files_dir(&state.db, course_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let root = std::fs::canonicalize(&state.config.content_dir).map_err(|e| AppError::Internal(e.into()))?;
-    let path = match std::fs::canonicalize(root.join(&folder).join(&entry.file)) {
+    let path = match std::fs::canonicalize(root.join(&folder).join(file)) {
         Ok(p) if p.starts_with(root.join(&folder)) => p,
         _ => return Err(AppError::NotFound),
     };
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let safe_name: String = file
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .collect();
     let res = crate::web::files::serve(
-        &request,
+        request,
         &path,
         crate::web::files::FileHeaders {
             content_type: mime.essence_str(),

@@ -15,7 +15,7 @@ use crate::catalog::snapshot::{LessonPage, Program};
 use crate::mail::{self, Category, Outgoing};
 use crate::web::{AppError, AppState};
 
-pub use handlers::student_lesson;
+pub use handlers::{send_program_file, student_lesson};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

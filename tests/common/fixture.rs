@@ -28,6 +28,47 @@ pub fn lesson(title: &str, preview: bool, body: &str) -> String {
     )
 }
 
+pub const GLOSSARY: &str = "+++
+title = \"Glossary\"
++++
+
+Words used in alpha.
+
+## Alpha wave {#alpha-wave}
+A calm rhythm. See [the basics](01-start/02-basics.md).
+
+## Fibre {#fibre}
+The parts of plants we do not digest. Count it in [the diary](worksheets/diary.md).
+";
+
+pub const DIARY: &str = "+++
+title = \"Meal diary\"
+summary = \"What you ate, and how your gut felt.\"
+csv = \"downloads/diary.csv\"
++++
+
+Fill in a row after each meal. Words you do not know are in the [glossary](../glossary.md#fibre).
+
+| Date | What I ate and drank | Bloating (0–10) |
+|---|---|---|
+|  |  |  |
+|  |  |  |
+
+- [ ] I drank a glass of water today
+";
+
+pub const RED_FLAGS: &str = "+++
+title = \"Red flags\"
+summary = \"When to call a doctor instead of waiting.\"
+public = true
++++
+
+See a doctor promptly if any of these is true (from [the welcome](../01-start/01-welcome.md)):
+
+- [ ] Blood in the stool
+- [ ] Weight loss you cannot explain
+";
+
 impl Fixture {
     /// Two programs: `alpha` (two modules of two lessons, the first a preview) and `beta` (one).
     pub fn new() -> Fixture {
@@ -75,6 +116,46 @@ a = "Not at all."
         );
         f.write("beta/01-only/module.toml", "title = \"Only module\"\n");
         f.write("beta/01-only/01-first.md", &lesson("Beta first", true, "Beta body."));
+        f
+    }
+
+    /// The same, and alpha has a glossary, two worksheets (`diary`, with a CSV, for students;
+    /// `red-flags`, public) that its lessons link to, and the files a later version will read
+    /// (`quiz.toml`, `checkins.toml`), which this one must leave alone.
+    pub fn with_pages() -> Fixture {
+        let f = Fixture::new();
+        f.write("alpha/glossary.md", GLOSSARY);
+        f.write("alpha/worksheets/diary.md", DIARY);
+        f.write("alpha/worksheets/red-flags.md", RED_FLAGS);
+        f.write(
+            "alpha/downloads/diary.csv",
+            "Date,What I ate and drank,Bloating (0–10)\n",
+        );
+        f.write(
+            "alpha/01-start/01-welcome.md",
+            &lesson(
+                "Welcome to alpha",
+                true,
+                "The welcome lesson body text. Know the [red flags](../worksheets/red-flags.md).",
+            ),
+        );
+        f.write(
+            "alpha/01-start/02-basics.md",
+            &lesson(
+                "The basics",
+                false,
+                "Secret basics body text. Keep [the diary](../worksheets/diary.md) and learn about \
+                 [fibre](../glossary.md#fibre).",
+            ),
+        );
+        f.write(
+            "alpha/01-start/quiz.toml",
+            "[[question]]\nid = \"water\"\nkind = \"true_false\"\ntext = \"Water helps.\"\n",
+        );
+        f.write(
+            "alpha/checkins.toml",
+            "[[checkin]]\nid = \"daily\"\ntitle = \"Daily\"\n[[checkin.field]]\nid = \"mood\"\nkind = \"scale\"\n",
+        );
         f
     }
 
