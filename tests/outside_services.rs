@@ -1,20 +1,158 @@
-//! Migration 0010 keeps every order and message.
+//! Outside services cannot stall us: Stripe that accepts a connection and then never answers
+//! (a black hole) costs a buyer one clear page and a failed order, never a stuck one. Also:
+//! migration 0010 keeps every order and message.
 
 mod common;
 
 use std::borrow::Cow;
 
-use common::{Backend, TestDb};
+use common::blackhole::{BlackHole, http_header};
+use common::stripe::{StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET};
+use common::{AppOptions, Backend, TestApp, TestDb};
 use learnwell::db::Db;
 use learnwell::db_run;
+use reqwest::StatusCode;
 use time::{Duration, OffsetDateTime};
 
+const PW: &str = "a calm long passphrase";
+const GUT: &str = "gut-foundations";
+const SKIN: &str = "skin-from-within";
+
 both_backends!(
+    a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again,
     migration_0010_keeps_every_order_and_message,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await).unwrap()
+}
+
+async fn text(db: &Db, sql: &str) -> String {
+    db_run!(db, pool => sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await).unwrap()
+}
+
+/// The app wired to a Stripe double, with `extra` settings.
+async fn with_stripe(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, StripeDouble) {
+    let stripe = StripeDouble::start().await;
+    let base = stripe.base_url();
+    let mut env = vec![
+        ("STRIPE_SECRET_KEY", TEST_SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET),
+        ("STRIPE_API_BASE", base.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    (TestApp::spawn_with(backend, AppOptions::env(&env)).await, stripe)
+}
+
+/// A student whose email is confirmed, signed in.
+async fn student(app: &TestApp, name: &str, email: &str) -> reqwest::Client {
+    let client = app.signup(name, email, PW).await;
+    let link = app.smtp.wait_for(email, 1).await[0].link("/verify-email");
+    app.get_with(&client, link.trim_start_matches(&app.base)).await;
+    client
+}
+
+/// Posts a checkout for `slug`.
+async fn start_checkout(app: &TestApp, client: &reqwest::Client, slug: &str) -> common::Page {
+    app.post_form(client, "/checkout", &[("course", slug)]).await
+}
+
+async fn a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again(backend: Backend) {
+    let (app, stripe) = with_stripe(&backend, &[("STRIPE_TIMEOUT", "1")]).await;
+    for slug in [GUT, SKIN] {
+        learnwell::launch::launch_now(&app.state, slug, None).await.unwrap();
+    }
+    let ana = student(&app, "Ana", "ana@example.com").await;
+    // An open checkout for Gut Foundations, before Stripe stops answering.
+    let open = start_checkout(&app, &ana, GUT).await;
+    assert_eq!(open.status, StatusCode::SEE_OTHER);
+    let open_url = open.header("location").to_owned();
+
+    stripe.stop().await;
+    let hole = BlackHole::on(stripe.addr()).await;
+
+    // A new purchase: no answer in time. The buyer is told what happened and can try again;
+    // the order made for it is failed, with the reason, not left pending.
+    let page = start_checkout(&app, &ana, SKIN).await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    let problem = page.text(".problem");
+    assert!(
+        problem.contains("did not answer in time") && problem.contains("Nothing was charged"),
+        "{problem}"
+    );
+    assert_eq!(
+        page.attr("form[action='/checkout'] input[name='course']", "value"),
+        SKIN
+    );
+    assert_eq!(page.text("form[action='/checkout'] button"), "Try again");
+    let failed: i64 = db_run!(&app.db, pool => sqlx::query_scalar("SELECT id FROM orders WHERE status = 'failed'").fetch_one(pool).await).unwrap();
+    assert!(
+        text(&app.db, "SELECT failure FROM orders WHERE status = 'failed'")
+            .await
+            .contains("no answer within 1 s")
+    );
+    // What reached Stripe (the black hole) carried the order's idempotency key.
+    let sent = hole.wait_for("POST /v1/checkout/sessions").await;
+    let key = http_header(&sent, "Idempotency-Key").expect("an idempotency key");
+    assert!(key.starts_with(&format!("learnwell-checkout-{failed}-")), "{key}");
+
+    // The same purchase as the open checkout: Stripe cannot say whether that session is still
+    // open, so the buyer is told at once, and no order is added.
+    let again = start_checkout(&app, &ana, GUT).await;
+    assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(again.text(".problem").contains("Nothing was charged"));
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders").await, 2);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'").await,
+        1,
+        "only the open checkout"
+    );
+
+    // The studio lists the failed order under "failed", with why, on the page and in the CSV.
+    let maya = app.instructor("maya@example.com", PW).await;
+    let list = app.get_with(&maya, "/admin/orders?status=failed").await;
+    let row = list.text(&format!("#order-{failed}"));
+    assert!(row.contains("failed") && row.contains("no answer within 1 s"), "{row}");
+    assert!(list.texts("#o-status option").iter().any(|o| o == "Failed"));
+    let csv = maya
+        .get(app.url("/admin/orders.csv?status=failed"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("Note"), "{csv}");
+    assert!(
+        csv.contains(",failed,") && csv.contains("no answer within 1 s"),
+        "{csv}"
+    );
+
+    // Reconciliation asks only about pending orders: the failed one stays as it is.
+    app.state.clock.advance(Duration::minutes(16));
+    hole.close().await;
+    stripe.resume().await;
+    assert_eq!(learnwell::payments::flows::reconcile(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        text(&app.db, &format!("SELECT status FROM orders WHERE id = {failed}")).await,
+        "failed"
+    );
+
+    // Stripe answers again: trying again works, and the open checkout is found again.
+    let retried = start_checkout(&app, &ana, SKIN).await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.text(".problem"));
+    assert!(
+        retried
+            .header("location")
+            .starts_with(&format!("{}pay/cs_", stripe.base_url()))
+    );
+    let back = start_checkout(&app, &ana, GUT).await;
+    assert_eq!(back.header("location"), open_url);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'").await,
+        2
+    );
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders").await, 3);
 }
 
 /// Migrates a fresh database to just before 0010.
