@@ -1,10 +1,12 @@
-//! Outside services cannot stall us: Stripe that accepts a connection and then never answers
-//! (a black hole) costs a buyer one clear page and a failed order, never a stuck one. Also:
-//! migration 0010 keeps every order and message.
+//! Outside services cannot stall us: Stripe or an SMTP server that accepts a connection and then
+//! never answers (a black hole) costs a buyer one clear page and a failed order, never a stuck
+//! one, and never holds up launches or module publishing. Also: migration 0010 keeps every
+//! order and message.
 
 mod common;
 
 use std::borrow::Cow;
+use std::time::{Duration as StdDuration, Instant};
 
 use common::blackhole::{BlackHole, http_header};
 use common::stripe::{StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET};
@@ -20,6 +22,8 @@ const SKIN: &str = "skin-from-within";
 
 both_backends!(
     a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again,
+    jobs_and_mail_keep_running_while_stripe_hangs,
+    a_hung_smtp_server_holds_up_no_launch_or_publishing,
     migration_0010_keeps_every_order_and_message,
 );
 
@@ -29,6 +33,21 @@ async fn count(db: &Db, sql: &str) -> i64 {
 
 async fn text(db: &Db, sql: &str) -> String {
     db_run!(db, pool => sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await).unwrap()
+}
+
+async fn course_status(db: &Db, slug: &str) -> String {
+    db_run!(db, pool => sqlx::query_scalar::<_, String>("SELECT status FROM courses WHERE slug = $1").bind(slug).fetch_one(pool).await).unwrap()
+}
+
+/// Polls until `$cond` (an expression that may `.await`) holds, for at most 15 s.
+macro_rules! eventually {
+    ($what:expr, $cond:expr) => {{
+        let deadline = Instant::now() + StdDuration::from_secs(15);
+        while !$cond {
+            assert!(Instant::now() < deadline, "{}: not within 15 s", $what);
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    }};
 }
 
 /// The app wired to a Stripe double, with `extra` settings.
@@ -52,9 +71,54 @@ async fn student(app: &TestApp, name: &str, email: &str) -> reqwest::Client {
     client
 }
 
+/// A confirmed pre-enrollee of `slug`.
+async fn preenrollee(app: &TestApp, email: &str, slug: &str) {
+    let page = app
+        .post_form(
+            &common::new_client(),
+            "/preenroll",
+            &[("name", "Pre"), ("email", email), ("course", slug)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let link = app.smtp.wait_for(email, 1).await[0].link("/preenroll/confirm");
+    let page = app
+        .get_with(&common::new_client(), link.trim_start_matches(&app.base))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+}
+
 /// Posts a checkout for `slug`.
 async fn start_checkout(app: &TestApp, client: &reqwest::Client, slug: &str) -> common::Page {
     app.post_form(client, "/checkout", &[("course", slug)]).await
+}
+
+/// Schedules a launch of `slug` and the publishing of the last module of `module_of`, both for
+/// an hour from now (the studio's forms); returns the module's id.
+async fn schedule_launch_and_module(app: &TestApp, maya: &reqwest::Client, slug: &str, module_of: &str) -> i64 {
+    let tz = app.state.catalog().tz.clone();
+    let at = learnwell::local_time::input_value(app.state.clock.now() + Duration::hours(1), &tz);
+    let launch = app
+        .post_form(maya, &format!("/admin/courses/{slug}/schedule"), &[("at", &at)])
+        .await;
+    assert_eq!(launch.status, StatusCode::SEE_OTHER);
+    let module: i64 = db_run!(&app.db, pool => sqlx::query_scalar(
+        "SELECT m.id FROM modules m JOIN courses c ON c.id = m.course_id WHERE c.slug = $1 ORDER BY m.position DESC LIMIT 1")
+        .bind(module_of).fetch_one(pool).await)
+    .unwrap();
+    let publish = app
+        .post_form(
+            maya,
+            &format!("/admin/courses/{module_of}/modules/{module}/publish"),
+            &[("action", "schedule"), ("at", &at)],
+        )
+        .await;
+    assert_eq!(publish.status, StatusCode::SEE_OTHER);
+    module
+}
+
+async fn module_status(db: &Db, id: i64) -> String {
+    db_run!(db, pool => sqlx::query_scalar::<_, String>("SELECT status FROM modules WHERE id = $1").bind(id).fetch_one(pool).await).unwrap()
 }
 
 async fn a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again(backend: Backend) {
@@ -153,6 +217,79 @@ async fn a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again(ba
         2
     );
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders").await, 3);
+}
+
+async fn jobs_and_mail_keep_running_while_stripe_hangs(backend: Backend) {
+    // Stripe's calls may take up to 25 s here: longer than this test waits for anything.
+    let (app, stripe) = with_stripe(&backend, &[("STRIPE_TIMEOUT", "25")]).await;
+    learnwell::launch::launch_now(&app.state, GUT, None).await.unwrap();
+    let ben = student(&app, "Ben", "ben@example.com").await;
+    let pending = start_checkout(&app, &ben, GUT).await;
+    assert_eq!(pending.status, StatusCode::SEE_OTHER);
+    preenrollee(&app, "pat@example.com", SKIN).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let module = schedule_launch_and_module(&app, &maya, SKIN, GUT).await;
+    assert_eq!(module_status(&app.db, module).await, "scheduled");
+
+    // Stripe hangs. Once the order is old enough, the reconciliation job asks about it and waits.
+    stripe.stop().await;
+    let hole = BlackHole::on(stripe.addr()).await;
+    app.state.clock.advance(Duration::minutes(16));
+    app.state.jobs_wakeup.notify_one();
+    hole.wait_for("GET /v1/checkout/sessions/").await;
+
+    // Meanwhile the launch and the module come due: both happen on time, and the launch email
+    // goes out, while the reconciliation is still waiting for Stripe.
+    app.state.clock.advance(Duration::minutes(45));
+    app.state.jobs_wakeup.notify_one();
+    eventually!("the scheduled launch", course_status(&app.db, SKIN).await == "open");
+    eventually!(
+        "the scheduled module",
+        module_status(&app.db, module).await == "published"
+    );
+    let mails = app.smtp.wait_for("pat@example.com", 2).await;
+    assert!(mails.iter().any(|m| m.subject().contains("is open")), "a launch email");
+    assert_eq!(hole.connections(), 1, "the reconciliation is still on its one call");
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'").await,
+        1,
+        "and its order is untouched"
+    );
+}
+
+async fn a_hung_smtp_server_holds_up_no_launch_or_publishing(backend: Backend) {
+    let hole = BlackHole::start().await;
+    let app = TestApp::spawn_with(
+        &backend,
+        AppOptions::env(&[("SMTP_URL", &hole.smtp_url()), ("SMTP_TIMEOUT", "45")]),
+    )
+    .await;
+    // An email to send, and the worker stuck on it.
+    let page = app
+        .post_form(
+            &common::new_client(),
+            "/signup",
+            &[("name", "Cy"), ("email", "cy@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    hole.wait_for_connections(1).await;
+
+    learnwell::launch::launch_now(&app.state, GUT, None).await.unwrap();
+    let maya = app.instructor("maya@example.com", PW).await;
+    let module = schedule_launch_and_module(&app, &maya, SKIN, GUT).await;
+    app.state.clock.advance(Duration::minutes(61));
+    app.state.jobs_wakeup.notify_one();
+    eventually!("the scheduled launch", course_status(&app.db, SKIN).await == "open");
+    eventually!(
+        "the scheduled module",
+        module_status(&app.db, module).await == "published"
+    );
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await,
+        0,
+        "the SMTP server is still silent"
+    );
 }
 
 /// Migrates a fresh database to just before 0010.
