@@ -1,6 +1,6 @@
 //! Outside services cannot stall us: Stripe or an SMTP server that accepts a connection and then
 //! never answers (a black hole) costs a buyer one clear page and a failed order, never a stuck
-//! one, and never holds up launches or module publishing. Also: migration 0010 keeps every
+//! one, and never holds up launches, module publishing or mail. Also: migration 0010 keeps every
 //! order and message.
 
 mod common;
@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::time::{Duration as StdDuration, Instant};
 
 use common::blackhole::{BlackHole, http_header};
+use common::smtp::SmtpSink;
 use common::stripe::{StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET};
 use common::{AppOptions, Backend, TestApp, TestDb};
 use learnwell::db::Db;
@@ -24,6 +25,7 @@ both_backends!(
     a_checkout_stripe_never_answers_fails_cleanly_and_can_be_tried_again,
     jobs_and_mail_keep_running_while_stripe_hangs,
     a_hung_smtp_server_holds_up_no_launch_or_publishing,
+    mail_stuck_on_a_hung_smtp_server_is_retried_later,
     migration_0010_keeps_every_order_and_message,
 );
 
@@ -289,6 +291,53 @@ async fn a_hung_smtp_server_holds_up_no_launch_or_publishing(backend: Backend) {
         count(&app.db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await,
         0,
         "the SMTP server is still silent"
+    );
+}
+
+async fn mail_stuck_on_a_hung_smtp_server_is_retried_later(backend: Backend) {
+    let hole = BlackHole::start().await;
+    let app = TestApp::spawn_with(
+        &backend,
+        AppOptions::env(&[("SMTP_URL", &hole.smtp_url()), ("SMTP_TIMEOUT", "1")]),
+    )
+    .await;
+    let page = app
+        .post_form(
+            &common::new_client(),
+            "/signup",
+            &[("name", "Di"), ("email", "di@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // The send gives up after SMTP_TIMEOUT; the message waits for its retry, lease released.
+    eventually!(
+        "the timed-out send recorded",
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts = 1 AND locked_until IS NULL \
+             AND last_error LIKE '%did not answer within 1 s%'",
+        )
+        .await
+            == 1
+    );
+    // The server comes back (a working one on the same port); at the retry time it goes out.
+    let addr = hole.addr;
+    hole.close().await;
+    let sink = SmtpSink::start_on(addr).await;
+    app.state
+        .clock
+        .advance(learnwell::mail::worker::backoff(1) + Duration::seconds(1));
+    app.state.mail_wakeup.notify_one();
+    let mails = sink.wait_for("di@example.com", 1).await;
+    assert!(mails[0].subject().contains("Confirm"), "{}", mails[0].subject());
+    eventually!(
+        "marked sent",
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND attempts = 2"
+        )
+        .await
+            == 1
     );
 }
 
