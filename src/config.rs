@@ -51,7 +51,20 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Connections served at once; more wait in the kernel's queue until one closes.
     pub max_connections: usize,
+    /// The longest one call to Stripe may take, connecting included (`STRIPE_TIMEOUT`).
+    pub stripe_timeout: std::time::Duration,
+    /// The longest handing one email to the SMTP server may take, connecting included
+    /// (`SMTP_TIMEOUT`).
+    pub smtp_timeout: std::time::Duration,
 }
+
+/// Default and largest `STRIPE_TIMEOUT`: a buyer waits for the Checkout Session, and the answer
+/// must come well inside the 30 s every request gets.
+pub const DEFAULT_STRIPE_TIMEOUT_SECS: u64 = 15;
+pub const MAX_STRIPE_TIMEOUT_SECS: u64 = 25;
+/// Default and largest `SMTP_TIMEOUT`: a message's delivery lease (one minute) must outlast it.
+pub const DEFAULT_SMTP_TIMEOUT_SECS: u64 = 30;
+pub const MAX_SMTP_TIMEOUT_SECS: u64 = 45;
 
 #[derive(Clone)]
 pub struct StripeKeys {
@@ -194,6 +207,29 @@ impl Config {
         let shutdown_grace = std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE", 30, 0..=3600, "seconds")?);
         let max_connections = number(&get, "MAX_CONNECTIONS", 512, 16..=100_000, "connections")?;
 
+        let seconds = |var: &'static str, value: Option<String>, default: u64, max: u64| match value {
+            None => Ok(std::time::Duration::from_secs(default)),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+                _ => Err(ConfigError::new(
+                    var,
+                    format!("'{text}' is not a number of seconds from 1 to {max}"),
+                )),
+            },
+        };
+        let stripe_timeout = seconds(
+            "STRIPE_TIMEOUT",
+            get("STRIPE_TIMEOUT"),
+            DEFAULT_STRIPE_TIMEOUT_SECS,
+            MAX_STRIPE_TIMEOUT_SECS,
+        )?;
+        let smtp_timeout = seconds(
+            "SMTP_TIMEOUT",
+            get("SMTP_TIMEOUT"),
+            DEFAULT_SMTP_TIMEOUT_SECS,
+            MAX_SMTP_TIMEOUT_SECS,
+        )?;
+
         Ok(Config {
             addr,
             base_url,
@@ -209,6 +245,8 @@ impl Config {
             trusted_proxies,
             shutdown_grace,
             max_connections,
+            stripe_timeout,
+            smtp_timeout,
         })
     }
 
@@ -385,5 +423,23 @@ mod tests {
             "https://a.example"
         );
         assert!(parse(&[("BASE_URL", "https://a.example")]).unwrap().is_https());
+    }
+
+    #[test]
+    fn outside_service_timeouts_are_bounded_seconds() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.stripe_timeout.as_secs(), DEFAULT_STRIPE_TIMEOUT_SECS);
+        assert_eq!(c.smtp_timeout.as_secs(), DEFAULT_SMTP_TIMEOUT_SECS);
+        let c = parse(&[("STRIPE_TIMEOUT", "3"), ("SMTP_TIMEOUT", "45")]).unwrap();
+        assert_eq!((c.stripe_timeout.as_secs(), c.smtp_timeout.as_secs()), (3, 45));
+        for (var, value) in [
+            ("STRIPE_TIMEOUT", "0"),
+            ("STRIPE_TIMEOUT", "26"),
+            ("STRIPE_TIMEOUT", "1.5"),
+            ("SMTP_TIMEOUT", "46"),
+            ("SMTP_TIMEOUT", "soon"),
+        ] {
+            assert_eq!(parse(&[(var, value)]).unwrap_err().var, var, "{value}");
+        }
     }
 }

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
+use common::blackhole::BlackHole;
 use common::{AppOptions, Backend, TestApp, new_client};
 use learnwell::db::Db;
 use learnwell::db_run;
@@ -12,6 +15,8 @@ const PW: &str = "a calm long passphrase";
 
 both_backends!(
     a_crashed_worker_neither_loses_nor_doubles,
+    a_worker_stuck_on_a_hung_server_holds_one_message,
+    eml_files_are_never_overwritten,
     failures_retry_with_backoff_then_give_up,
     two_workers_send_each_message_once,
 );
@@ -27,27 +32,115 @@ async fn row(db: &Db) -> (String, i64, Option<String>) {
     db_run!(db, pool => sqlx::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id LIMIT 1").fetch_one(pool).await).unwrap()
 }
 
+async fn signup(app: &TestApp, name: &str, email: &str) {
+    let page = app
+        .post_form(
+            &new_client(),
+            "/signup",
+            &[("name", name), ("email", email), ("password", PW)],
+        )
+        .await;
+    assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER);
+}
+
 async fn a_crashed_worker_neither_loses_nor_doubles(backend: Backend) {
     let app = TestApp::spawn_with(&backend, manual(&[])).await;
-    app.signup("Nia", "nia@example.com", PW).await;
-    // A worker claims the message, then dies before sending.
-    let claimed = store::claim(&app.db, app.state.clock.now(), worker::LEASE, 10)
+    for who in ["nia", "noa", "nel"] {
+        signup(&app, who, &format!("{who}@example.com")).await;
+    }
+    // An instance claims the messages (as a batch, the most a worker ever held), then dies
+    // before sending them.
+    let claimed = store::claim(&app.db, app.state.clock.now(), worker::LEASE, 20)
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 1);
-    // While its lease lasts, nobody else sends it.
+    assert_eq!(claimed.len(), 3);
+    // While its lease lasts, nobody else sends them.
     assert_eq!(worker::run_once(&app.state).await.unwrap(), 0);
     assert!(app.smtp.all().is_empty());
-    // The lease runs out: it is sent, once.
-    app.state.clock.advance(worker::LEASE + Duration::seconds(1));
-    assert_eq!(worker::run_once(&app.state).await.unwrap(), 1);
-    assert_eq!(app.smtp.wait_for("nia@example.com", 1).await.len(), 1);
+    // About a minute later the lease has run out: each is sent, once.
+    app.state.clock.advance(Duration::seconds(61));
+    assert_eq!(worker::run_once(&app.state).await.unwrap(), 3);
+    for who in ["nia", "noa", "nel"] {
+        assert_eq!(app.smtp.wait_for(&format!("{who}@example.com"), 1).await.len(), 1);
+    }
     assert_eq!(row(&app.db).await.0, "sent");
     app.state.clock.advance(Duration::days(2));
     assert_eq!(worker::run_once(&app.state).await.unwrap(), 0);
-    assert_eq!(app.smtp.all().len(), 1, "never twice");
+    assert_eq!(app.smtp.all().len(), 3, "never twice");
     let mail = &app.smtp.all()[0];
     assert!(mail.header("Message-ID").unwrap().starts_with("<outbox-"));
+}
+
+async fn a_worker_stuck_on_a_hung_server_holds_one_message(backend: Backend) {
+    let hole = BlackHole::start().await;
+    let app = TestApp::spawn_with(
+        &backend,
+        manual(&[("SMTP_URL", &hole.smtp_url()), ("SMTP_TIMEOUT", "45")]),
+    )
+    .await;
+    for who in ["ola", "oma", "oto"] {
+        signup(&app, who, &format!("{who}@example.com")).await;
+    }
+    // This instance's worker finds three messages due, and waits on the silent server.
+    let stuck = tokio::spawn(worker::run(app.state.clone()));
+    hole.wait_for_connections(1).await;
+    let leased = || async {
+        db_run!(&app.db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE locked_until IS NOT NULL").fetch_one(pool).await).unwrap()
+    };
+    assert_eq!(leased().await, 1);
+    // Another instance, with a working server, sends the other two meanwhile.
+    let mut config = app.config.clone();
+    config.smtp_url = Some(app.smtp.url());
+    let other = learnwell::AppState::new(config, app.db.clone()).await.unwrap();
+    assert_eq!(worker::run_once(&other).await.unwrap(), 2);
+    assert_eq!(app.smtp.all().len(), 2);
+    assert_eq!(leased().await, 1, "the stuck one is left to its worker");
+    stuck.abort();
+}
+
+/// The `.eml` files in the outbox folder: name → content.
+fn eml_files(app: &TestApp) -> BTreeMap<String, String> {
+    std::fs::read_dir(app.dir.path().join("data/outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+async fn eml_files_are_never_overwritten(backend: Backend) {
+    // No SMTP_URL: every email is a file in DATA_DIR/outbox/.
+    let app = TestApp::spawn_with(&backend, manual(&[("SMTP_URL", "")])).await;
+    signup(&app, "Pam", "pam@example.com").await;
+    signup(&app, "Pia", "pia@example.com").await;
+    assert_eq!(worker::run_once(&app.state).await.unwrap(), 2);
+    let first = eml_files(&app);
+    assert_eq!(first.len(), 2, "{:?}", first.keys());
+    // The rows go (as when an account is deleted), and a file is there from another database
+    // (a restored backup) under the name the next message would get.
+    db_run!(&app.db, pool => sqlx::query("DELETE FROM outbox").execute(pool).await.map(|_| ())).unwrap();
+    let next = format!("{:08}.eml", 3);
+    std::fs::write(app.dir.path().join("data/outbox").join(&next), "from another database").unwrap();
+    signup(&app, "Pat", "pat@example.com").await;
+    signup(&app, "Poe", "poe@example.com").await;
+    assert_eq!(worker::run_once(&app.state).await.unwrap(), 2);
+
+    let all = eml_files(&app);
+    assert_eq!(all.len(), 5, "{:?}", all.keys());
+    for (name, content) in &first {
+        assert_eq!(all.get(name), Some(content), "{name} was overwritten");
+    }
+    assert_eq!(all[&next], "from another database");
+    for who in ["pat", "poe"] {
+        let copies = all
+            .values()
+            .filter(|c| c.contains(&format!("{who}@example.com")))
+            .count();
+        assert_eq!(copies, 1, "{who}: {:?}", all.keys());
+    }
 }
 
 async fn failures_retry_with_backoff_then_give_up(backend: Backend) {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::blackhole::{BlackHole, http_header};
 use common::stripe::{Failure, StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, now, sign, sign_now};
 use common::{AppOptions, Backend, TestApp, new_client};
 use learnwell::db::Db;
@@ -32,6 +33,7 @@ both_backends!(
     lessons_open_only_to_who_may_read_them,
     orders_whose_webhook_never_came_are_reconciled,
     a_second_checkout_goes_back_to_the_open_one,
+    stripe_sees_one_idempotency_key_per_order_and_per_refund_attempt,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -44,17 +46,19 @@ async fn order_status(db: &Db, id: i64) -> String {
 
 /// The app wired to a Stripe double; every program open.
 async fn with_stripe(backend: &Backend) -> (TestApp, StripeDouble) {
+    with_stripe_env(backend, &[]).await
+}
+
+async fn with_stripe_env(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, StripeDouble) {
     let stripe = StripeDouble::start().await;
     let base = stripe.base_url();
-    let app = TestApp::spawn_with(
-        backend,
-        AppOptions::env(&[
-            ("STRIPE_SECRET_KEY", TEST_SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", &base),
-        ]),
-    )
-    .await;
+    let mut env = vec![
+        ("STRIPE_SECRET_KEY", TEST_SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET),
+        ("STRIPE_API_BASE", base.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let app = TestApp::spawn_with(backend, AppOptions::env(&env)).await;
     open_all(&app).await;
     (app, stripe)
 }
@@ -469,8 +473,17 @@ async fn stripe_down_at_checkout_charges_nothing(backend: Backend) {
         app.post_form(&gi, "/checkout", &[("course", GUT)]).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
+    // Each attempt's order is over (failed, with the reason), none left pending.
     assert_eq!(
         count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM orders WHERE status = 'failed' AND failure LIKE 'checkout could not start%'"
+        )
+        .await,
         3
     );
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments").await, 0);
@@ -854,4 +867,73 @@ async fn a_second_checkout_goes_back_to_the_open_one(backend: Backend) {
     let (fresh, _) = checkout(&app, &stripe, &oli, &[GUT]).await;
     assert_ne!(fresh, session);
     assert_eq!(stripe.sessions_created().len(), 3);
+}
+
+/// The `Idempotency-Key` of every call to `path` the double received, in order.
+fn keys_sent(stripe: &StripeDouble, method: &str, path: &str) -> Vec<String> {
+    stripe
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .map(|r| r.header("Idempotency-Key").unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn stripe_sees_one_idempotency_key_per_order_and_per_refund_attempt(backend: Backend) {
+    let (app, stripe) = with_stripe_env(&backend, &[("STRIPE_TIMEOUT", "1")]).await;
+    let pia = student(&app, "Pia", "pia@example.com").await;
+    // Each order's Checkout Session is created under a key of its own, naming the order.
+    let (session, order) = checkout(&app, &stripe, &pia, &[GUT]).await;
+    checkout(&app, &stripe, &pia, &[SKIN]).await;
+    let created = keys_sent(&stripe, "POST", "/v1/checkout/sessions");
+    assert_eq!(created.len(), 2);
+    assert!(
+        created[0].starts_with(&format!("learnwell-checkout-{order}-")),
+        "{created:?}"
+    );
+    assert_ne!(created[0], created[1]);
+
+    let pi = stripe.complete(&session);
+    deliver_signed(&app, &stripe.event_checkout_session_completed(&session)).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let refund_path = format!("/admin/orders/{order}/refund");
+
+    // Stripe answers with an error: it would replay that answer for the same key, so the next
+    // attempt has a new one.
+    stripe.fail_next(1, Failure::api_error());
+    assert_eq!(
+        app.post_form(&maya, &refund_path, &[]).await.status,
+        StatusCode::BAD_GATEWAY
+    );
+
+    // Then Stripe hangs: no answer in time, nothing changes here, and the instructor is told.
+    stripe.stop().await;
+    let hole = BlackHole::on(stripe.addr()).await;
+    let hung = app.post_form(&maya, &refund_path, &[]).await;
+    assert_eq!(hung.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        hung.text(".error").contains("did not answer"),
+        "{}",
+        hung.text(".error")
+    );
+    assert_eq!(order_status(&app.db, order).await, "paid");
+    let lost = hole.wait_for("POST /v1/refunds").await;
+    let lost_key = http_header(&lost, "Idempotency-Key").expect("the refund carried a key");
+
+    // Stripe is back: the retry is the same attempt, under the same key; one refund.
+    hole.close().await;
+    stripe.resume().await;
+    let done = app.post_form(&maya, &refund_path, &[]).await;
+    assert_eq!(done.header("location"), "/admin/orders?notice=refunded");
+    let refunds = keys_sent(&stripe, "POST", "/v1/refunds");
+    assert_eq!(refunds.len(), 2, "{refunds:?}");
+    assert!(
+        refunds[0].starts_with(&format!("learnwell-refund-{order}-")),
+        "{refunds:?}"
+    );
+    assert_ne!(refunds[0], refunds[1], "a new key after Stripe answered with an error");
+    assert_eq!(refunds[1], lost_key, "the same key after no answer");
+    assert_eq!(stripe.refunds().len(), 1);
+    assert_eq!(stripe.refunds()[0].params.get("payment_intent"), Some(pi.as_str()));
+    assert_eq!(order_status(&app.db, order).await, "refunded");
 }

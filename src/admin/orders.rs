@@ -104,6 +104,7 @@ pub async fn csv(
             "Currency",
             "Price",
             "Paid",
+            "Note",
         ],
         rows.iter().map(|r: &OrderLine| {
             vec![
@@ -116,6 +117,7 @@ pub async fn csv(
                 r.currency.clone(),
                 money(r.total_cents),
                 r.amount_paid_cents.map(money).unwrap_or_default(),
+                r.failure.clone().unwrap_or_default(),
             ]
         }),
     );
@@ -143,6 +145,20 @@ pub async fn refund(
         }
         Refunded::NotPaid => Ok(Redirect::to("/admin/orders?notice=not-paid").into_response()),
         Refunded::NotFound => Err(AppError::NotFound),
+        Refunded::NoAnswer(why) => {
+            let message = format!(
+                "Stripe did not answer ({why}), so nothing changed here yet. Press Refund again: Stripe makes \
+                 the refund at most once, and if it was made meanwhile the order will show it."
+            );
+            render(
+                &state,
+                &user,
+                &Filter::default(),
+                StatusCode::BAD_GATEWAY,
+                Some(message),
+            )
+            .await
+        }
         Refunded::ProviderFailed(why) => {
             let message = format!("Stripe did not make the refund, so nothing changed: {why}");
             render(

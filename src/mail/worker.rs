@@ -10,11 +10,15 @@ use super::store;
 use super::transport::{self, Transport};
 use crate::web::AppState;
 
-/// How long a claimed message is reserved for the worker that claimed it.
-pub const LEASE: Duration = Duration::minutes(5);
+/// How long a claimed message is reserved for the worker that claimed it. A worker claims one
+/// message at a time, just before sending it, and a send gives up after `SMTP_TIMEOUT` (at most
+/// 45 s): so the lease outlasts the send, and the message of a worker that died goes out about a
+/// minute later.
+pub const LEASE: Duration = Duration::minutes(1);
 /// After this long since it was queued, a message that still fails is marked failed.
 pub const GIVE_UP_AFTER: Duration = Duration::days(1);
-const BATCH: i64 = 20;
+/// Messages per pass (each claimed on its own).
+const BATCH: usize = 20;
 const IDLE_POLL: StdDuration = StdDuration::from_millis(500);
 
 /// The wait before retry number `attempts` (1 = after the first failure): 30 s, 1 min, 2 min … 1 h.
@@ -24,7 +28,7 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 pub async fn run(state: AppState) {
-    let transport = match Transport::from_config(state.config.smtp_url.as_deref(), &state.config.data_dir) {
+    let transport = match transport_for(&state) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "mail worker cannot start; emails stay queued");
@@ -51,8 +55,13 @@ pub async fn run(state: AppState) {
 
 /// One delivery pass (what the worker does on each wake-up); returns how many messages it handled.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let transport = Transport::from_config(state.config.smtp_url.as_deref(), &state.config.data_dir)?;
+    let transport = transport_for(state)?;
     Ok(deliver_due(state, &transport).await?)
+}
+
+fn transport_for(state: &AppState) -> anyhow::Result<Transport> {
+    let c = &state.config;
+    Transport::from_config(c.smtp_url.as_deref(), &c.data_dir, c.smtp_timeout)
 }
 
 fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
@@ -63,16 +72,21 @@ fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
     Ok(Mailbox::new(Some(site.name.clone()), site.contact_email.parse()?))
 }
 
-/// Claims and sends one batch; returns how many messages it handled.
+/// Sends up to a batch of due messages, claiming each just before sending it (so a slow or hung
+/// server holds one message, not a batch, and a crash strands one for a lease at most); returns
+/// how many it handled.
 async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<usize> {
-    let now = state.clock.now();
-    let batch = store::claim(&state.db, now, LEASE, BATCH).await?;
     let host = url::Url::parse(&state.config.base_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| "learnwell.local".to_owned());
-    for msg in &batch {
-        let result = match sender(state).and_then(|from| transport::build(&from, msg, &host)) {
+    let mut handled = 0;
+    while handled < BATCH {
+        let Some(msg) = store::claim(&state.db, state.clock.now(), LEASE, 1).await?.pop() else {
+            break;
+        };
+        handled += 1;
+        let result = match sender(state).and_then(|from| transport::build(&from, &msg, &host)) {
             Ok(message) => transport.send(msg.id, message).await,
             Err(e) => Err(e),
         };
@@ -105,7 +119,7 @@ async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<us
             }
         }
     }
-    Ok(batch.len())
+    Ok(handled)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use time::Duration;
 
 use super::pricing::{self, Quote};
 use super::store::{self, NewOrder, Order};
-use super::stripe_api::{self, NewSession, Session};
+use super::stripe_api::{self, NewSession, Session, StripeFailure};
 use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
 use crate::db::Tx;
@@ -46,8 +46,33 @@ pub async fn quote_for(
 pub enum Started {
     /// Go here to pay (Stripe Checkout, or the built-in test checkout).
     Redirect(String),
-    /// Stripe could not be reached or refused: the order stays pending, nothing was charged.
-    ProviderDown { order_id: i64 },
+    /// Stripe did not answer, or refused: nothing was charged, and the order made for this
+    /// attempt (if any) is `failed`, so the buyer can simply try again.
+    ProviderDown {
+        order_id: Option<i64>,
+        problem: ProviderProblem,
+    },
+}
+
+/// What went wrong at Stripe, as the buyer is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderProblem {
+    /// No answer within `STRIPE_TIMEOUT`.
+    NoAnswerInTime,
+    /// The connection failed.
+    Unreachable,
+    /// It answered, but not with a checkout.
+    Refused,
+}
+
+impl From<&StripeFailure> for ProviderProblem {
+    fn from(f: &StripeFailure) -> ProviderProblem {
+        match f {
+            StripeFailure::TimedOut(_) => ProviderProblem::NoAnswerInTime,
+            StripeFailure::Unreachable(_) => ProviderProblem::Unreachable,
+            StripeFailure::Refused(_) | StripeFailure::Unreadable(_) => ProviderProblem::Refused,
+        }
+    }
 }
 
 /// Creates a pending order at the server's prices and a Checkout Session for it.
@@ -76,12 +101,22 @@ pub async fn start(
                     return Ok(Started::Redirect(url));
                 }
                 Ok(_) => {}
+                // Stripe is not answering: a new session would not be created either, and the
+                // buyer would wait out the timeout twice. Their open order stays as it is.
+                Err(e) if e.no_answer() => {
+                    tracing::warn!(order_id, error = %e, "checkout: Stripe is not answering");
+                    return Ok(Started::ProviderDown {
+                        order_id: None,
+                        problem: ProviderProblem::from(&e),
+                    });
+                }
                 Err(e) => tracing::warn!(order_id, error = %e, "checkout: could not check the open session"),
             }
         }
     }
     let provider = if state.stripe.is_some() { "stripe" } else { "test" };
     let mut tx = state.db.begin().await?;
+    let created_at = now;
     let order_id = store::insert_order(
         &mut tx,
         &NewOrder {
@@ -109,6 +144,7 @@ pub async fn start(
     let base = &state.config.base_url;
     let new = NewSession {
         order_id,
+        idempotency_key: stripe_api::checkout_key(order_id, created_at),
         currency: &quote.currency,
         lines: quote
             .lines
@@ -122,20 +158,33 @@ pub async fn start(
         success_url: format!("{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"),
         cancel_url: format!("{base}/courses/{}?checkout=cancelled", courses[0].slug),
     };
-    match gateway.create_session(&new).await {
+    let (problem, reason) = match gateway.create_session(&new).await {
         Ok(Session { id, url: Some(url), .. }) => {
             store::set_session(&state.db, order_id, &id, state.clock.now()).await?;
-            Ok(Started::Redirect(url))
+            return Ok(Started::Redirect(url));
         }
         Ok(session) => {
             tracing::error!(order_id, session = %session.id, "Stripe returned a session without a URL");
-            Ok(Started::ProviderDown { order_id })
+            (
+                ProviderProblem::Refused,
+                "checkout: Stripe sent a session without a payment page".to_owned(),
+            )
         }
         Err(e) => {
             tracing::error!(order_id, error = %e, "could not create a Stripe Checkout Session");
-            Ok(Started::ProviderDown { order_id })
+            (ProviderProblem::from(&e), format!("checkout could not start: {e}"))
         }
-    }
+    };
+    // Nothing was charged and the buyer has no payment page: the order is over. Should Stripe
+    // have made the session after all (an answer lost on the way), nobody has its address, and
+    // its webhook would not match this order (no session id is stored).
+    let mut tx = state.db.begin().await?;
+    store::fail(&mut tx, order_id, &reason, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(Started::ProviderDown {
+        order_id: Some(order_id),
+        problem,
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -259,8 +308,12 @@ pub enum Refunded {
     Done,
     NotPaid,
     NotFound,
-    /// Stripe refused or could not be reached: nothing changed.
+    /// Stripe refused: nothing changed.
     ProviderFailed(String),
+    /// Stripe did not answer: nothing changed here, and whether Stripe made the refund is not
+    /// known yet. Trying again sends the same request (the same idempotency key), so Stripe
+    /// makes it at most once; its `charge.refunded` webhook settles it too.
+    NoAnswer(String),
 }
 
 /// Refunds a paid order through Stripe (nothing to call for a test order), then marks it refunded
@@ -281,9 +334,18 @@ pub async fn refund(state: &AppState, order_id: i64) -> Result<Refunded, AppErro
         let (Some(gateway), Some(pi)) = (&state.stripe, &order.payment_intent_id) else {
             return Ok(Refunded::ProviderFailed("no Stripe payment to refund".into()));
         };
-        if let Err(e) = gateway.refund(pi, order.id).await {
-            tracing::error!(order_id, error = %e, "refund refused");
-            return Ok(Refunded::ProviderFailed(e.0));
+        let key = stripe_api::refund_key(order.id, order.created_at, order.refund_attempt);
+        match gateway.refund(pi, order.id, &key).await {
+            Ok(_) => {}
+            Err(e) if e.answered() => {
+                tracing::error!(order_id, error = %e, "refund refused");
+                store::next_refund_attempt(&state.db, order.id, order.refund_attempt).await?;
+                return Ok(Refunded::ProviderFailed(e.to_string()));
+            }
+            Err(e) => {
+                tracing::error!(order_id, error = %e, "refund: no answer from Stripe");
+                return Ok(Refunded::NoAnswer(e.to_string()));
+            }
         }
     }
     let mut tx = state.db.begin().await?;
@@ -359,9 +421,7 @@ pub async fn handle_event(state: &AppState, event: stripe_webhook::Event) -> Res
             }
         }
         EventObject::CheckoutSessionAsyncPaymentFailed(s) => match Session::from(&*s).order_id {
-            Some(order_id) if store::move_status(&mut tx, order_id, "pending", "failed", now).await? => {
-                Handled::Applied
-            }
+            Some(order_id) if store::fail(&mut tx, order_id, "the payment failed", now).await? => Handled::Applied,
             _ => Handled::Ignored,
         },
         EventObject::ChargeRefunded(charge) => {
@@ -410,8 +470,13 @@ pub async fn reconcile(state: &AppState) -> Result<usize, AppError> {
                 store::checked(&state.db, order_id, state.clock.now()).await?;
                 s
             }
+            // Down or hanging: the other orders would only wait out the timeout one by one.
+            Err(e) if e.no_answer() => {
+                tracing::warn!(order_id, error = %e, "reconcile: Stripe is not answering; will try again");
+                break;
+            }
             Err(e) => {
-                tracing::warn!(order_id, error = %e, "reconcile: Stripe did not answer; will try again");
+                tracing::warn!(order_id, error = %e, "reconcile: Stripe refused; will try again");
                 continue;
             }
         };

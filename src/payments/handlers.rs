@@ -8,7 +8,7 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
 
-use super::flows::{self, Fulfilled, Started};
+use super::flows::{self, Fulfilled, ProviderProblem, Started};
 use super::pricing;
 use super::store::{self, Order};
 use crate::accounts::store::User;
@@ -155,12 +155,25 @@ pub async fn checkout(
     }
     match flows::start(&state, &user, &courses, bundle).await? {
         Started::Redirect(url) => Ok(Redirect::to(&url).into_response()),
-        Started::ProviderDown { .. } => refuse(
-            &state,
-            &user,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "We could not reach our payment provider. Nothing was charged. Please try again in a few minutes.".into(),
-        ),
+        Started::ProviderDown { problem, .. } => {
+            let what = match problem {
+                ProviderProblem::NoAnswerInTime => {
+                    "Our payment provider did not answer in time, so your payment was not started."
+                }
+                ProviderProblem::Unreachable => {
+                    "We could not reach our payment provider, so your payment was not started."
+                }
+                ProviderProblem::Refused => "Our payment provider could not start your payment.",
+            };
+            let retry: Vec<String> = courses.iter().map(|c| c.slug.clone()).collect();
+            page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payments/problem.html",
+                context! { user => Serde(&user), retry,
+                message => format!("{what} Nothing was charged. Please try again; if it happens again, wait a few minutes.") },
+            )
+        }
     }
 }
 

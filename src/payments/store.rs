@@ -59,11 +59,15 @@ pub struct Order {
     pub paid_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub refunded_at: Option<OffsetDateTime>,
+    /// Why a `failed` order failed, in words for the studio.
+    pub failure: Option<String>,
+    /// Names the idempotency key of the next refund call (see `stripe_api::refund_key`).
+    pub refund_attempt: i64,
 }
 
 const ORDER: &str = "SELECT id, user_id, email, name, status, provider, currency, list_cents, total_cents, \
-    amount_paid_cents, bundle, early_bird, checkout_session_id, payment_intent_id, created_at, paid_at, refunded_at \
-    FROM orders";
+    amount_paid_cents, bundle, early_bird, checkout_session_id, payment_intent_id, created_at, paid_at, refunded_at, \
+    failure, refund_attempt FROM orders";
 
 pub async fn order(db: &Db, id: i64) -> sqlx::Result<Option<Order>> {
     let sql = format!("{ORDER} WHERE id = $1");
@@ -121,6 +125,21 @@ pub async fn move_status(tx: &mut Tx, id: i64, from: &str, to: &str, now: Offset
         refunded_at = CASE WHEN $3 = 'refunded' THEN $4 ELSE refunded_at END WHERE id = $1 AND status = $2";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(from).bind(to).bind(now)
         .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// pending → failed, with the reason; false when the order was no longer pending.
+pub async fn fail(tx: &mut Tx, id: i64, reason: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str =
+        "UPDATE orders SET status = 'failed', failure = $2, updated_at = $3 WHERE id = $1 AND status = 'pending'";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(reason).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Stripe answered a refund call with an error: the next attempt gets a new idempotency key.
+/// Only from the attempt that failed, so two clicks that failed at once move it one step.
+pub async fn next_refund_attempt(db: &Db, id: i64, failed_attempt: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE orders SET refund_attempt = refund_attempt + 1 WHERE id = $1 AND refund_attempt = $2";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(failed_attempt).execute(pool).await.map(|_| ()))
 }
 
 pub async fn set_payment_intent(tx: &mut Tx, id: i64, pi: &str) -> sqlx::Result<()> {
@@ -208,11 +227,13 @@ pub struct OrderLine {
     pub created_at: OffsetDateTime,
     pub email: Option<String>,
     pub name: Option<String>,
+    pub failure: Option<String>,
 }
 
 const ORDER_LINES: &str = "SELECT o.id, o.status, o.currency, o.total_cents, o.amount_paid_cents, \
     (SELECT STRING_AGG(c.title, ' + ') FROM (SELECT c2.title FROM order_items i JOIN courses c2 ON c2.id = i.course_id \
-     WHERE i.order_id = o.id ORDER BY c2.position) AS c) AS programs, o.created_at, o.email, o.name FROM orders o";
+     WHERE i.order_id = o.id ORDER BY c2.position) AS c) AS programs, o.created_at, o.email, o.name, o.failure \
+     FROM orders o";
 
 pub async fn for_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OrderLine>> {
     let sql = format!("{ORDER_LINES} WHERE o.user_id = $1 AND o.status IN ('paid', 'refunded') ORDER BY o.id DESC");

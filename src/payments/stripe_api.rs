@@ -2,6 +2,10 @@
 //! Checkout Session, refund a payment, verify a webhook.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+use time::OffsetDateTime;
 
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
@@ -14,6 +18,7 @@ use stripe_core::refund::CreateRefund;
 pub struct Gateway {
     client: stripe::Client,
     pub webhook_secret: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -63,6 +68,8 @@ pub struct Line<'a> {
 
 pub struct NewSession<'a> {
     pub order_id: i64,
+    /// [`checkout_key`] of the order.
+    pub idempotency_key: String,
     pub currency: &'a str,
     pub lines: Vec<Line<'a>>,
     pub email: &'a str,
@@ -70,23 +77,82 @@ pub struct NewSession<'a> {
     pub cancel_url: String,
 }
 
-/// Why a call failed, in words for the log (never shown to the buyer as is).
+/// Why a call failed. Shown to the buyer only as the kind (no answer, unreachable, refused);
+/// the words are for the log and the studio.
 #[derive(Debug, thiserror::Error)]
-#[error("stripe: {0}")]
-pub struct StripeFailure(pub String);
+pub enum StripeFailure {
+    /// Nothing came back within `STRIPE_TIMEOUT`, connecting included.
+    #[error("stripe: no answer within {0} s")]
+    TimedOut(u64),
+    /// The connection failed (refused, reset, TLS): Stripe may or may not have seen the request.
+    #[error("stripe: cannot reach it: {0}")]
+    Unreachable(String),
+    /// Stripe answered with an error (its status and type).
+    #[error("stripe: {0}")]
+    Refused(String),
+    /// An answer we could not read (an HTML page from a proxy in front of Stripe, say).
+    #[error("stripe: unreadable answer: {0}")]
+    Unreadable(String),
+}
 
-fn failure(e: stripe::StripeError) -> StripeFailure {
-    StripeFailure(match e {
-        stripe::StripeError::Stripe(err, status) => {
-            format!("{status} {:?}: {}", err.type_, err.message.as_deref().unwrap_or(""))
-        }
-        other => other.to_string(),
-    })
+impl StripeFailure {
+    /// Stripe did not answer at all (it is down or hanging): asking again now will not help.
+    pub fn no_answer(&self) -> bool {
+        matches!(self, StripeFailure::TimedOut(_) | StripeFailure::Unreachable(_))
+    }
+
+    /// Stripe itself answered, so it has stored that answer under the request's idempotency key
+    /// (for 24 hours, errors included): a new attempt needs a new key.
+    pub fn answered(&self) -> bool {
+        matches!(self, StripeFailure::Refused(_))
+    }
+}
+
+fn failure(e: stripe::StripeError, timeout: Duration) -> StripeFailure {
+    match e {
+        stripe::StripeError::Stripe(err, status) => StripeFailure::Refused(format!(
+            "{status} {:?}: {}",
+            err.type_,
+            err.message.as_deref().unwrap_or("")
+        )),
+        stripe::StripeError::Timeout => StripeFailure::TimedOut(timeout.as_secs()),
+        stripe::StripeError::ClientError(e) => StripeFailure::Unreachable(e),
+        other => StripeFailure::Unreadable(other.to_string()),
+    }
+}
+
+/// The idempotency key of an order's Checkout Session: one order, one session, however often the
+/// request is sent. The creation time keeps it apart from an order with the same id in another
+/// database (a restored backup, a second installation on the same Stripe account).
+pub fn checkout_key(order_id: i64, created_at: OffsetDateTime) -> String {
+    format!("learnwell-checkout-{order_id}-{}", created_at.unix_timestamp())
+}
+
+/// The idempotency key of an order's refund, per attempt: the same until Stripe answers, so a
+/// refund whose answer was lost is not made twice; a new one after Stripe answered with an error,
+/// which it would otherwise replay for a day.
+pub fn refund_key(order_id: i64, created_at: OffsetDateTime, attempt: i64) -> String {
+    format!("learnwell-refund-{order_id}-{}-{attempt}", created_at.unix_timestamp())
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy, StripeFailure> {
+    IdempotencyKey::new(key)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| StripeFailure::Unreadable(format!("idempotency key: {e}")))
 }
 
 impl Gateway {
-    pub fn new(secret_key: &str, webhook_secret: &str, api_base: Option<&str>) -> anyhow::Result<Gateway> {
-        let mut builder = stripe::ClientBuilder::new(secret_key);
+    /// `timeout` bounds each call as a whole: async-stripe's client applies it per attempt
+    /// (connecting, sending and reading the answer; its connector has no connect timeout of its
+    /// own to set), and [`Gateway::call`] applies it once more around the call, whatever the
+    /// request strategy.
+    pub fn new(
+        secret_key: &str,
+        webhook_secret: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Gateway> {
+        let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
         if let Some(base) = api_base {
             builder = builder.url(base);
         }
@@ -94,7 +160,19 @@ impl Gateway {
         Ok(Gateway {
             client,
             webhook_secret: webhook_secret.to_owned(),
+            timeout,
         })
+    }
+
+    /// Runs one call within the timeout.
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, stripe::StripeError>>,
+    ) -> Result<T, StripeFailure> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(|e| failure(e, self.timeout)),
+            Err(_) => Err(StripeFailure::TimedOut(self.timeout.as_secs())),
+        }
     }
 
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Session, StripeFailure> {
@@ -104,7 +182,7 @@ impl Gateway {
             let price_data = CreateCheckoutSessionLineItemsPriceData {
                 currency: currency
                     .parse()
-                    .map_err(|_| StripeFailure(format!("currency {currency}")))?,
+                    .map_err(|_| StripeFailure::Unreadable(format!("currency {currency}")))?,
                 product: None,
                 product_data: Some(ProductData::new(line.title)),
                 recurring: None,
@@ -128,28 +206,30 @@ impl Gateway {
             .success_url(new.success_url.as_str())
             .cancel_url(new.cancel_url.as_str())
             .allow_promotion_codes(true)
-            .send(&self.client)
-            .await
-            .map_err(failure)?;
+            .customize()
+            .request_strategy(idempotent(&new.idempotency_key)?);
+        let session = self.call(session.send(&self.client)).await?;
         Ok(Session::from(&session))
     }
 
     pub async fn retrieve_session(&self, id: &str) -> Result<Session, StripeFailure> {
-        let session = RetrieveCheckoutSession::new(id)
-            .send(&self.client)
-            .await
-            .map_err(failure)?;
+        let session = self.call(RetrieveCheckoutSession::new(id).send(&self.client)).await?;
         Ok(Session::from(&session))
     }
 
-    /// Refunds the whole payment; returns the refund's id.
-    pub async fn refund(&self, payment_intent: &str, order_id: i64) -> Result<String, StripeFailure> {
+    /// Refunds the whole payment; returns the refund's id. `idempotency_key`: [`refund_key`].
+    pub async fn refund(
+        &self,
+        payment_intent: &str,
+        order_id: i64,
+        idempotency_key: &str,
+    ) -> Result<String, StripeFailure> {
         let refund = CreateRefund::new()
             .payment_intent(payment_intent)
             .metadata(HashMap::from([("order_id".to_owned(), order_id.to_string())]))
-            .send(&self.client)
-            .await
-            .map_err(failure)?;
+            .customize()
+            .request_strategy(idempotent(idempotency_key)?);
+        let refund = self.call(refund.send(&self.client)).await?;
         Ok(refund.id.as_str().to_owned())
     }
 }

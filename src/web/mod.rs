@@ -64,6 +64,7 @@ impl AppState {
                 &keys.secret_key,
                 &keys.webhook_secret,
                 config.stripe_api_base.as_deref(),
+                config.stripe_timeout,
             )?),
             None => None,
         };

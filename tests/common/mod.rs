@@ -2,6 +2,7 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set), a browser-like client, and content fixtures.
 #![allow(dead_code)]
 
+pub mod blackhole;
 pub mod files;
 pub mod fixture;
 pub mod smtp;

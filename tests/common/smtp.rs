@@ -73,7 +73,12 @@ impl Drop for SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp sink");
+        Self::start_on("127.0.0.1:0".parse().expect("an address")).await
+    }
+
+    /// On `addr`: e.g. the port a hung server (a black hole) held until the test dropped it.
+    pub async fn start_on(addr: SocketAddr) -> SmtpSink {
+        let listener = TcpListener::bind(addr).await.expect("bind smtp sink");
         let addr = listener.local_addr().expect("addr");
         let messages = Arc::new(Mutex::new(Vec::new()));
         let store = messages.clone();

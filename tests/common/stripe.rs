@@ -798,6 +798,11 @@ impl StripeDouble {
         self.shared.base.clone()
     }
 
+    /// Where it listens (also while stopped: [`resume`](Self::resume) comes back here).
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
     /// An async-stripe client pointed at the double, with [`TEST_SECRET_KEY`].
     pub fn client(&self) -> ::stripe::Client {
         ::stripe::ClientBuilder::new(TEST_SECRET_KEY)
