@@ -51,6 +51,8 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Connections served at once; more wait in the kernel's queue until one closes.
     pub max_connections: usize,
+    /// However active, a session ends this long after its log-in (`SESSION_MAX_DAYS`).
+    pub session_max_age: time::Duration,
     /// The longest one call to Stripe may take, connecting included (`STRIPE_TIMEOUT`).
     pub stripe_timeout: std::time::Duration,
     /// The longest handing one email to the SMTP server may take, connecting included
@@ -206,6 +208,7 @@ impl Config {
         };
         let shutdown_grace = std::time::Duration::from_secs(number(&get, "SHUTDOWN_GRACE", 30, 0..=3600, "seconds")?);
         let max_connections = number(&get, "MAX_CONNECTIONS", 512, 16..=100_000, "connections")?;
+        let session_max_age = time::Duration::days(number(&get, "SESSION_MAX_DAYS", 30, 1..=365, "days")?);
 
         let seconds = |var: &'static str, value: Option<String>, default: u64, max: u64| match value {
             None => Ok(std::time::Duration::from_secs(default)),
@@ -245,6 +248,7 @@ impl Config {
             trusted_proxies,
             shutdown_grace,
             max_connections,
+            session_max_age,
             stripe_timeout,
             smtp_timeout,
         })
@@ -372,6 +376,8 @@ mod tests {
             ("SHUTDOWN_GRACE", "soon"),
             ("MAX_CONNECTIONS", "0"),
             ("MAX_CONNECTIONS", "15"),
+            ("SESSION_MAX_DAYS", "0"),
+            ("SESSION_MAX_DAYS", "366"),
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

@@ -213,7 +213,7 @@ async fn add_instructor(config: Config, email: &str, name: &str) -> anyhow::Resu
         None
     } else {
         let text = read_password()?;
-        match NewPassword::parse(&text) {
+        match NewPassword::parse(&text, &[name.as_str(), email.as_str()]) {
             Ok(p) => Some(p),
             Err(e) => return Ok(usage_error(format!("password: {e}"))),
         }
@@ -231,7 +231,7 @@ async fn add_instructor(config: Config, email: &str, name: &str) -> anyhow::Resu
 fn read_password() -> anyhow::Result<String> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password (at least 10 characters): ")?;
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")?;
         let second = rpassword::prompt_password("Same password again: ")?;
         if first != second {
             anyhow::bail!("the two passwords differ");

@@ -221,7 +221,13 @@ fn instructor_add_creates_or_promotes() {
     ];
     let weak = run(&add, "short\n");
     assert_eq!(weak.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 10 characters"));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
+    let own_name = run(&add, "MayaLindqvist2026\n");
+    assert_eq!(
+        own_name.status.code(),
+        Some(2),
+        "the password policy applies to instructors too"
+    );
     let ok = run(&add, "a calm long passphrase\n");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(

@@ -274,7 +274,7 @@ async fn a_hung_smtp_server_holds_up_no_launch_or_publishing(backend: Backend) {
             &[("name", "Cy"), ("email", "cy@example.com"), ("password", PW)],
         )
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.status, StatusCode::OK);
     hole.wait_for_connections(1).await;
 
     learnwell::launch::launch_now(&app.state, GUT, None).await.unwrap();
@@ -308,7 +308,7 @@ async fn mail_stuck_on_a_hung_smtp_server_is_retried_later(backend: Backend) {
             &[("name", "Di"), ("email", "di@example.com"), ("password", PW)],
         )
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.status, StatusCode::OK);
     // The send gives up after SMTP_TIMEOUT; the message waits for its retry, lease released.
     eventually!(
         "the timed-out send recorded",

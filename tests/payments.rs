@@ -158,7 +158,15 @@ async fn test_mode_checkout_grants_access_once(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(signup.header("location"), format!("/courses/{GUT}/enroll"));
+    assert_eq!(signup.status, StatusCode::OK, "check your email");
+    // The emailed link confirms the address, signs in, and goes back to the enrollment.
+    let confirm = app
+        .get_with(&client, &app.confirmation_link("tess@example.com").await)
+        .await;
+    assert_eq!(
+        confirm.header("location"),
+        format!("/courses/{GUT}/enroll?notice=email-confirmed")
+    );
     let offer = app.get_with(&client, &format!("/courses/{GUT}/enroll")).await;
     assert_eq!(offer.status, StatusCode::OK);
     assert_eq!(offer.text("#offer .total"), "$197");

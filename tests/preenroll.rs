@@ -782,7 +782,8 @@ async fn the_list_filters_and_exports_safe_csv(backend: Backend) {
 async fn a_pre_enrollee_who_signs_up_sees_their_programs(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     confirmed(&app, "Wes", "wes@example.com", &[GUT, SKIN]).await;
-    let wes = app.signup("Wes", "wes@example.com", PW).await;
+    app.signup_unconfirmed("Wes", "wes@example.com", PW).await;
+    let wes = app.login("wes@example.com", PW).await;
     // Until the account's address is confirmed, the list entry is not shown (it may be someone else's).
     let dash = app.get_with(&wes, "/dashboard").await;
     assert_eq!(dash.status, StatusCode::OK);

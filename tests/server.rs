@@ -184,7 +184,12 @@ async fn memory_stays_flat_across_hundreds_of_password_hashes(backend: common::B
                     }));
                 }
                 for task in tasks {
-                    assert_eq!(task.await.unwrap(), reqwest::StatusCode::SEE_OTHER);
+                    // A sign-up answers "check your email" (200); a log-in redirects (303).
+                    let status = task.await.unwrap();
+                    assert!(
+                        matches!(status, reqwest::StatusCode::OK | reqwest::StatusCode::SEE_OTHER),
+                        "{status}"
+                    );
                 }
             }
         }
@@ -371,8 +376,11 @@ async fn a_hundred_slow_readers_of_a_10_mb_download_cost_little_memory() {
             .send()
             .await
             .unwrap();
-        res.headers()["set-cookie"]
-            .to_str()
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("learnwell_session="))
             .unwrap()
             .split(';')
             .next()

@@ -33,6 +33,43 @@ fn link(state: &AppState, path: &str, token: &str) -> String {
     format!("{}{path}?token={token}", state.config.base_url)
 }
 
+/// Account mail to one address: at most one message of a kind per [`PER_ADDRESS_EVERY`].
+pub const PER_ADDRESS_EVERY: Duration = Duration::minutes(10);
+/// Confirmation links one account may ask for in a day (to any addresses).
+pub const PER_ACCOUNT_PER_DAY: i64 = 5;
+
+/// The campaign tag of an account's confirmation emails (the throttles count them).
+fn verify_campaign(user_id: i64) -> String {
+    format!("account-verify:{user_id}")
+}
+
+/// Why a confirmation link was not sent now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Throttled {
+    /// One went to this address a moment ago; the next may go after this long.
+    Address(Duration),
+    /// The account asked for too many today.
+    Account,
+}
+
+/// May the account have another confirmation link sent to `email` now?
+pub async fn may_send_verification(
+    state: &AppState,
+    user_id: i64,
+    email: &str,
+) -> Result<Result<(), Throttled>, AppError> {
+    let now = state.clock.now();
+    let recent = mail::store::recent_to(&state.db, email, "account-verify:", now - PER_ADDRESS_EVERY).await?;
+    if recent > 0 {
+        return Ok(Err(Throttled::Address(PER_ADDRESS_EVERY)));
+    }
+    let today = mail::store::recent_in(&state.db, &verify_campaign(user_id), now - Duration::days(1)).await?;
+    if today >= PER_ACCOUNT_PER_DAY {
+        return Ok(Err(Throttled::Account));
+    }
+    Ok(Ok(()))
+}
+
 async fn queue_verification(
     state: &AppState,
     tx: &mut crate::db::Tx,
@@ -40,11 +77,12 @@ async fn queue_verification(
     name: &str,
     email: &str,
     changing: bool,
+    next: Option<&str>,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     store::retire_tokens(tx, user_id, VERIFY, now).await?;
     let (token, hash) = tokens::new_token();
-    store::insert_token(tx, user_id, VERIFY, &hash, email, now + VERIFY_LINK_LIFETIME, now).await?;
+    store::insert_token(tx, user_id, VERIFY, &hash, email, next, now + VERIFY_LINK_LIFETIME, now).await?;
     let subject = if changing {
         "Confirm your new email address".to_owned()
     } else {
@@ -61,20 +99,72 @@ async fn queue_verification(
             ctx: context! { link => link(state, "/verify-email", &token), changing, days => VERIFY_LINK_LIFETIME.whole_days() },
             category: Category::Transactional,
             dedupe_key: None,
-            campaign: None,
+            campaign: Some(verify_campaign(user_id)),
         },
     )
     .await?;
     Ok(())
 }
 
-/// Creates a student account and queues its confirmation email. `None` when the email is taken.
-pub async fn create_account(
+pub enum SignedUp {
+    /// A new account, waiting for its address to be confirmed by the emailed link.
+    Created(i64),
+    /// The address already has an account: its owner was told (at most once per ten minutes).
+    AlreadyThere,
+}
+
+/// Creates a student account and queues its confirmation email (which continues to `next`). When
+/// the address already has an account, nothing is created and the owner gets an email saying so:
+/// the caller answers the same either way, so sign-up does not reveal who has an account.
+pub async fn sign_up(
     state: &AppState,
     email: &Email,
     name: &PersonName,
     password_hash: &str,
-) -> Result<Option<(i64, i64)>, AppError> {
+    next: &str,
+) -> Result<SignedUp, AppError> {
+    match create_account(state, email, name, password_hash, next).await? {
+        Some(id) => Ok(SignedUp::Created(id)),
+        None => {
+            let now = state.clock.now();
+            let recent =
+                mail::store::recent_to(&state.db, email.as_str(), "account-exists", now - PER_ADDRESS_EVERY).await?;
+            if recent == 0 {
+                let mut tx = state.db.begin().await?;
+                mail::enqueue(
+                    &mut tx,
+                    state,
+                    Outgoing {
+                        to: email.as_str(),
+                        // Never the name typed into the form: it is not the owner's.
+                        to_name: "",
+                        subject: format!("You already have an account with {}", state.catalog().site.name),
+                        template: "account_exists",
+                        ctx: context! {
+                            login => format!("{}/login", state.config.base_url),
+                            reset => format!("{}/forgot-password", state.config.base_url),
+                        },
+                        category: Category::Transactional,
+                        dedupe_key: None,
+                        campaign: Some("account-exists".to_owned()),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                state.mail_wakeup.notify_one();
+            }
+            Ok(SignedUp::AlreadyThere)
+        }
+    }
+}
+
+async fn create_account(
+    state: &AppState,
+    email: &Email,
+    name: &PersonName,
+    password_hash: &str,
+    next: &str,
+) -> Result<Option<i64>, AppError> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let user_id = match store::insert_user(
@@ -92,72 +182,132 @@ pub async fn create_account(
         Err(e) if is_unique_violation(&e) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    queue_verification(state, &mut tx, user_id, name.as_str(), email.as_str(), false).await?;
+    queue_verification(
+        state,
+        &mut tx,
+        user_id,
+        name.as_str(),
+        email.as_str(),
+        false,
+        Some(next),
+    )
+    .await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    Ok(Some((user_id, 0)))
+    Ok(Some(user_id))
 }
 
 pub enum Login {
-    Ok { user_id: i64, epoch: i64 },
+    Ok {
+        user_id: i64,
+        epoch: i64,
+    },
+    /// A wrong password, an unknown address, or a locked account without a known device: the
+    /// caller cannot tell which, so nobody learns whether an account exists or is locked.
     Wrong,
-    Locked { retry_after: Duration },
 }
 
-/// Checks a login attempt, with a per-account backoff kept in the database. An unknown email costs
-/// the same hashing time as a known one.
-pub async fn check_login(state: &AppState, email: Option<&Email>, password: &str) -> Result<Login, AppError> {
+/// Checks a login attempt, with a per-account backoff kept in the database. An unknown email, a
+/// wrong password and a locked account cost the same hashing time and get the same answer. The
+/// account's owner is let in while it backs off when their password is right and their browser
+/// logged in to it before (`device`, the hash of its device cookie).
+pub async fn check_login(
+    state: &AppState,
+    email: Option<&Email>,
+    password: &str,
+    device: Option<&str>,
+) -> Result<Login, AppError> {
     let creds = match email {
         Some(email) => store::credentials(&state.db, email.as_str()).await?,
         None => None,
     };
     let now = state.clock.now();
-    if let Some(c) = &creds
-        && let Some(until) = c.locked_until
-        && until > now
-    {
-        return Ok(Login::Locked {
-            retry_after: until - now,
+    let ok = password::verify(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
+    let Some(c) = creds else { return Ok(Login::Wrong) };
+    let locked = c.locked_until.is_some_and(|until| until > now);
+    if ok {
+        let known = match device {
+            Some(d) if locked => store::device_known(&state.db, c.id, d).await?,
+            _ => false,
+        };
+        if locked && !known {
+            tracing::info!(
+                user_id = c.id,
+                "right password while backing off, from an unknown browser: refused"
+            );
+            return Ok(Login::Wrong);
+        }
+        store::record_login(&state.db, c.id).await?;
+        return Ok(Login::Ok {
+            user_id: c.id,
+            epoch: c.session_epoch,
         });
     }
-    let ok = password::verify(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
-    match creds {
-        Some(c) if ok => {
+    note_wrong_password(state, c.id, c.failed_logins).await?;
+    Ok(Login::Wrong)
+}
+
+async fn note_wrong_password(state: &AppState, user_id: i64, failed_before: i64) -> Result<(), AppError> {
+    let failed = failed_before + 1;
+    let lock = lock_for(failed);
+    store::record_failed_login(&state.db, user_id, failed, lock.map(|d| state.clock.now() + d)).await?;
+    tracing::info!(user_id, failed, locked = lock.is_some(), "wrong password");
+    Ok(())
+}
+
+/// A signed-in person's own password, asked again before a sensitive change.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OwnPassword {
+    Right,
+    Wrong,
+    /// Too many wrong answers (here or at log-in): try again after this long.
+    BackingOff(Duration),
+}
+
+/// Checks the current password on the account pages, with the same backoff as log-in, shared per
+/// account: a hijacked session cannot guess the password, nor keep the hashing threads busy.
+pub async fn check_own_password(state: &AppState, user_id: i64, password: &str) -> Result<OwnPassword, AppError> {
+    let Some(c) = store::credentials_by_id(&state.db, user_id).await? else {
+        return Ok(OwnPassword::Wrong);
+    };
+    let now = state.clock.now();
+    if let Some(until) = c.locked_until
+        && until > now
+    {
+        return Ok(OwnPassword::BackingOff(until - now));
+    }
+    if password::verify(password, Some(c.password_hash)).await? {
+        if c.failed_logins > 0 {
             store::record_login(&state.db, c.id).await?;
-            Ok(Login::Ok {
-                user_id: c.id,
-                epoch: c.session_epoch,
-            })
         }
-        Some(c) => {
-            let failed = c.failed_logins + 1;
-            let lock = lock_for(failed);
-            store::record_failed_login(&state.db, c.id, failed, lock.map(|d| now + d)).await?;
-            tracing::info!(user_id = c.id, failed, locked = lock.is_some(), "failed login");
-            Ok(Login::Wrong)
-        }
-        None => Ok(Login::Wrong),
+        Ok(OwnPassword::Right)
+    } else {
+        note_wrong_password(state, c.id, c.failed_logins).await?;
+        Ok(OwnPassword::Wrong)
     }
 }
 
-pub async fn password_matches(state: &AppState, user_id: i64, password: &str) -> Result<bool, AppError> {
-    let stored = store::credentials_by_id(&state.db, user_id)
-        .await?
-        .map(|c| c.password_hash);
-    Ok(password::verify(password, stored).await?)
-}
-
-/// Sends a (new) confirmation link for `email`: the account's own, or the one it is changing to.
-pub async fn send_verification(state: &AppState, user: &User, email: &str) -> Result<(), AppError> {
+/// Sends a (new) confirmation link for `email`: the account's own (its link signs in and goes on to
+/// `next`, like the sign-up's), or the one it is changing to (`next` none: it only switches the
+/// address). The caller checks [`may_send_verification`] first.
+pub async fn send_verification(state: &AppState, user: &User, email: &str, next: Option<&str>) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
-    queue_verification(state, &mut tx, user.id, &user.name, email, email != user.email).await?;
+    let changing = email != user.email;
+    let next = if changing { None } else { next };
+    queue_verification(state, &mut tx, user.id, &user.name, email, changing, next).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(())
 }
 
 pub enum Verified {
-    Ok(String),
+    /// Confirmed. `next` is set for a sign-up's own link: where the person continues, signed in.
+    Ok {
+        email: String,
+        user_id: i64,
+        epoch: i64,
+        next: Option<String>,
+    },
     Taken,
     Invalid,
 }
@@ -176,16 +326,31 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Verified, App
         Err(e) if is_unique_violation(&e) => return Ok(Verified::Taken),
         Err(e) => return Err(e.into()),
     }
+    let epoch = store::epoch_in(&mut tx, used.user_id).await?;
     tx.commit().await?;
-    Ok(Verified::Ok(used.email))
+    Ok(Verified::Ok {
+        email: used.email,
+        user_id: used.user_id,
+        epoch,
+        next: used.next,
+    })
 }
 
-/// Queues a reset link if the account exists; does nothing otherwise.
+/// Queues a reset link if the account exists and none went to it in the last ten minutes; does
+/// nothing otherwise.
 pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError> {
     let Some(user) = store::user_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
     let now = state.clock.now();
+    let campaign = format!("account-reset:{}", user.id);
+    if mail::store::recent_in(&state.db, &campaign, now - PER_ADDRESS_EVERY).await? > 0 {
+        tracing::info!(
+            user_id = user.id,
+            "reset link asked for again within ten minutes: not sent"
+        );
+        return Ok(());
+    }
     let mut tx = state.db.begin().await?;
     store::retire_tokens(&mut tx, user.id, RESET, now).await?;
     let (token, hash) = tokens::new_token();
@@ -195,6 +360,7 @@ pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError>
         RESET,
         &hash,
         &user.email,
+        None,
         now + RESET_LINK_LIFETIME,
         now,
     )
@@ -210,7 +376,7 @@ pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError>
             ctx: context! { link => link(state, "/reset-password", &token), minutes => RESET_LINK_LIFETIME.whole_minutes() },
             category: Category::Transactional,
             dedupe_key: None,
-            campaign: None,
+            campaign: Some(campaign),
         },
     )
     .await?;
@@ -252,10 +418,27 @@ pub async fn change_password(state: &AppState, user_id: i64, password_hash: &str
 }
 
 /// Everything we hold about a person, as JSON.
+///
+/// What was sent to the account's address (and whether it unsubscribed from marketing) belongs to
+/// whoever proved they read it: it is included only once the address is confirmed.
 pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, AppError> {
-    let emails = mail::store::for_recipient(&state.db, &user.email).await?;
+    let confirmed = user.email_verified_at.is_some();
+    let emails = if confirmed {
+        json!(mail::store::for_recipient(&state.db, &user.email).await?)
+    } else {
+        json!("Confirm your email address to see the emails sent to it.")
+    };
     let programs = crate::learning::programs_of(state, user).await?;
-    let unsubscribed_at = mail::store::unsubscribed_at(&state.db, &user.email).await?;
+    let marketing = if confirmed {
+        let unsubscribed_at = mail::store::unsubscribed_at(&state.db, &user.email).await?;
+        json!(if unsubscribed_at.is_some() {
+            "unsubscribed"
+        } else {
+            "subscribed"
+        })
+    } else {
+        json!("shown once your email address is confirmed")
+    };
     let orders = crate::payments::store::for_user(&state.db, user.id).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
@@ -269,7 +452,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
         },
         "programs": programs,
         "orders": orders,
-        "marketing_email": if unsubscribed_at.is_some() { "unsubscribed" } else { "subscribed" },
+        "marketing_email": marketing,
         "emails_sent_to_you": emails,
     }))
 }
@@ -278,10 +461,11 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
 /// stay for the books with the person's details removed.
 pub async fn delete_account(state: &AppState, user: &User) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
-    mail::store::delete_for_recipient(&mut tx, &user.email).await?;
     crate::payments::store::anonymise_for_user(&mut tx, user.id).await?;
-    // The pre-enrollment list entry is theirs only if they proved they own the address.
+    // The mail history, the list entry and the unsubscribe state of the address are theirs only if
+    // they proved they own it; otherwise they may be someone else's, mail still waiting included.
     if user.email_verified_at.is_some() {
+        mail::store::delete_for_recipient(&mut tx, &user.email).await?;
         crate::preenroll::store::delete_for_email(&mut tx, &user.email).await?;
         mail::store::forget_address(&mut tx, &user.email).await?;
     }

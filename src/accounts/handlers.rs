@@ -65,7 +65,6 @@ pub async fn signup_page(
 
 pub async fn signup(
     State(state): State<AppState>,
-    session: Session,
     MaybeUser(current): MaybeUser,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
@@ -76,43 +75,39 @@ pub async fn signup(
     let email = Email::parse(&form.email)
         .map_err(|e| errors.insert("email", e.into()))
         .ok();
-    let password = NewPassword::parse(&form.password)
-        .map_err(|e| errors.insert("password", e.into()))
+    let password = NewPassword::parse(&form.password, &[&form.name, &form.email])
+        .map_err(|e| errors.insert("password", e))
         .ok();
     let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
 
-    // The same form sent twice: the first created the account and signed in; don't fail the second.
+    // The same form sent twice from a browser that is signed in to that account: go on.
     if let (Some(user), Some(email)) = (&current, &email)
         && user.email == email.as_str()
     {
         return Ok(Redirect::to(&next).into_response());
     }
-    let again = |errors: FieldErrors, status| {
-        form_page(
+    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+        return form_page(
             &state,
             "accounts/signup.html",
-            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
             context! { next => form.next.clone(), form => context! { name => form.name.clone(), email => form.email.clone() }, errors },
-        )
+        );
     };
-    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
-        return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
-    };
+    // Hashed whether or not the account exists, so the answer takes as long either way.
     let hash = password::hash(&password).await?;
-    match flows::create_account(&state, &email, &name, &hash).await? {
-        Some((user_id, epoch)) => {
-            auth::sign_in(&session, &state, user_id, epoch).await?;
-            Ok(Redirect::to(&next).into_response())
-        }
-        None => {
-            let mut errors = FieldErrors::new();
-            errors.insert(
-                "email",
-                "An account with this email already exists. Log in, or reset your password if you forgot it.".into(),
-            );
-            again(errors, StatusCode::CONFLICT)
-        }
+    let outcome = flows::sign_up(&state, &email, &name, &hash, &next).await?;
+    if let flows::SignedUp::Created(id) = outcome {
+        tracing::info!(user_id = id, "account created; waiting for its email to be confirmed");
     }
+    // The same page whether the address was new or already had an account (whose owner was
+    // emailed instead): sign-up does not tell anyone who has an account here.
+    form_page(
+        &state,
+        "accounts/check_email.html",
+        StatusCode::OK,
+        context! { email => email.as_str(), days => VERIFY_LINK_LIFETIME.whole_days() },
+    )
 }
 
 // ---- log in / out -------------------------------------------------------------------------------
@@ -141,9 +136,15 @@ pub async fn login_page(
     )
 }
 
+/// The answer to any failed log-in: the same for an unknown address, a wrong password and a locked
+/// account, so it tells nobody which.
+const LOGIN_FAILED: &str = "That email and password do not match an account. After several tries we slow \
+    down further attempts for a few minutes; if you are sure of your password, wait a little, or reset it.";
+
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    client: auth::ClientInfo,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let again = |error: &str, status: StatusCode| {
@@ -161,34 +162,43 @@ pub async fn login(
         );
     }
     let email = Email::parse(&form.email).ok();
-    match flows::check_login(&state, email.as_ref(), &form.password).await? {
+    match flows::check_login(&state, email.as_ref(), &form.password, client.device.as_deref()).await? {
         flows::Login::Ok { user_id, epoch } => {
-            auth::sign_in(&session, &state, user_id, epoch).await?;
+            auth::sign_in(&session, &state, user_id, epoch, &client).await?;
             let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
-            Ok(Redirect::to(&next).into_response())
-        }
-        flows::Login::Wrong => again(
-            "That email and password do not match an account.",
-            StatusCode::UNAUTHORIZED,
-        ),
-        flows::Login::Locked { retry_after } => {
-            let minutes = (retry_after.whole_seconds() + 59) / 60;
-            let message = format!(
-                "Too many failed attempts for this account. Please wait {minutes} minute{} and try again, or reset your password.",
-                if minutes == 1 { "" } else { "s" }
-            );
-            let mut res = again(&message, StatusCode::TOO_MANY_REQUESTS)?;
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after.whole_seconds().max(1)),
-            );
+            let mut res = Redirect::to(&next).into_response();
+            remember_this_browser(&state, &client, user_id, &mut res).await?;
             Ok(res)
         }
+        flows::Login::Wrong => again(LOGIN_FAILED, StatusCode::UNAUTHORIZED),
     }
 }
 
-pub async fn logout(session: Session) -> Result<Response, AppError> {
-    auth::sign_out(&session).await?;
+/// After a successful log-in: this browser becomes (or stays) one the account knows, so its owner
+/// can log in from it even while someone else's guesses keep the account backing off.
+async fn remember_this_browser(
+    state: &AppState,
+    client: &auth::ClientInfo,
+    user_id: i64,
+    res: &mut Response,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let hash = match &client.device {
+        Some(hash) => hash.clone(),
+        None => {
+            let (hash, cookie) = client.new_device_cookie(state.config.is_https());
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                res.headers_mut().append(header::SET_COOKIE, value);
+            }
+            hash
+        }
+    };
+    store::remember_device(&state.db, user_id, &hash, now).await?;
+    Ok(())
+}
+
+pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+    auth::sign_out(&session, &state).await?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -202,12 +212,29 @@ pub struct TokenQuery {
 
 pub async fn verify_email(
     State(state): State<AppState>,
+    session: Session,
+    client: auth::ClientInfo,
     MaybeUser(user): MaybeUser,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
     let outcome = flows::verify_email(&state, &q.token).await?;
     let (status, ok, message) = match outcome {
-        flows::Verified::Ok(email) => (StatusCode::OK, true, format!("Thank you: {email} is confirmed.")),
+        flows::Verified::Ok {
+            user_id,
+            epoch,
+            next: Some(next),
+            ..
+        } => {
+            // A sign-up's own link: opening it proves the person reads the address, as a reset
+            // link does; they continue where they were going, signed in.
+            auth::sign_in(&session, &state, user_id, epoch, &client).await?;
+            let target = auth::safe_next(Some(&next));
+            let sep = if target.contains('?') { '&' } else { '?' };
+            let mut res = Redirect::to(&format!("{target}{sep}notice=email-confirmed")).into_response();
+            remember_this_browser(&state, &client, user_id, &mut res).await?;
+            return Ok(res);
+        }
+        flows::Verified::Ok { email, .. } => (StatusCode::OK, true, format!("Thank you: {email} is confirmed.")),
         flows::Verified::Taken => (
             StatusCode::CONFLICT,
             false,
@@ -235,10 +262,37 @@ pub async fn resend_verification(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
 ) -> Result<Response, AppError> {
-    if user.email_verified_at.is_none() {
-        flows::send_verification(&state, &user, &user.email).await?;
+    if user.email_verified_at.is_some() {
+        return Ok(Redirect::to("/account").into_response());
     }
-    Ok(Redirect::to("/account?notice=verification-sent").into_response())
+    match flows::may_send_verification(&state, user.id, &user.email).await? {
+        Ok(()) => {
+            flows::send_verification(&state, &user, &user.email, Some("/account")).await?;
+            Ok(Redirect::to("/account?notice=verification-sent").into_response())
+        }
+        Err(throttled) => {
+            account_page(
+                &state,
+                &user,
+                StatusCode::TOO_MANY_REQUESTS,
+                context! { notice => throttled_text(&throttled) },
+            )
+            .await
+        }
+    }
+}
+
+fn throttled_text(t: &flows::Throttled) -> String {
+    match t {
+        flows::Throttled::Address(wait) => format!(
+            "We sent a link to that address a few minutes ago: please look in your inbox (and spam folder). \
+             You can ask for another after {} minutes.",
+            wait.whole_minutes()
+        ),
+        flows::Throttled::Account => {
+            "You have asked for several links today. Please use the newest one, or try again tomorrow.".to_owned()
+        }
+    }
 }
 
 // ---- password reset -----------------------------------------------------------------------------
@@ -318,13 +372,26 @@ pub struct ResetForm {
 pub async fn reset(
     State(state): State<AppState>,
     session: Session,
+    client: auth::ClientInfo,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
-    let password = match NewPassword::parse(&form.password) {
+    let owner = if form.token.is_empty() || form.token.len() > 200 {
+        None
+    } else {
+        store::token_owner(
+            &state.db,
+            flows::RESET,
+            &super::tokens::hash(&form.token),
+            state.clock.now(),
+        )
+        .await?
+    };
+    let about: Vec<&str> = owner.iter().flat_map(|(n, e)| [n.as_str(), e.as_str()]).collect();
+    let password = match NewPassword::parse(&form.password, &about) {
         Ok(p) => p,
         Err(e) => {
             let mut errors = FieldErrors::new();
-            errors.insert("password", e.into());
+            errors.insert("password", e);
             return form_page(
                 &state,
                 "accounts/reset.html",
@@ -336,8 +403,10 @@ pub async fn reset(
     let hash = password::hash(&password).await?;
     match flows::reset_password(&state, &form.token, &hash).await? {
         Some((user_id, epoch)) => {
-            auth::sign_in(&session, &state, user_id, epoch).await?;
-            Ok(Redirect::to("/account?notice=password-reset").into_response())
+            auth::sign_in(&session, &state, user_id, epoch, &client).await?;
+            let mut res = Redirect::to("/account?notice=password-reset").into_response();
+            remember_this_browser(&state, &client, user_id, &mut res).await?;
+            Ok(res)
         }
         None => form_page(
             &state,
@@ -363,12 +432,15 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "verification-sent" => "We sent you a new confirmation link.",
         "password-changed" => "Your password is changed. Other devices have been logged out.",
         "password-reset" => "Your new password is set, and you are logged in.",
+        "others-logged-out" => "Every other device has been logged out.",
         _ => return None,
     })
 }
 
 async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
     let programs = crate::learning::programs_of(state, user).await?;
+    let since = state.clock.now() - Duration::days(crate::web::sessions::SESSION_DAYS);
+    let devices = store::sessions_of(&state.db, user.id, user.session_epoch, since).await?;
     let orders: Vec<Value> = crate::payments::store::for_user(&state.db, user.id)
         .await?
         .iter()
@@ -378,23 +450,68 @@ async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: 
     let ctx = minijinja::value::merge_maps([
         context! { errors => context! {}, form => context! {}, notice => () },
         extra,
-        context! { user => user_value(user), programs => Serde(&programs), orders },
+        context! { user => user_value(user), programs => Serde(&programs), orders, devices => Serde(&devices) },
     ]);
     form_page(state, "accounts/account.html", status, ctx)
 }
 
 pub async fn account(
     State(state): State<AppState>,
+    session: Session,
     SignedIn(user): SignedIn,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
+    let this_device = auth::current_session_id(&session).await?;
     account_page(
         &state,
         &user,
         StatusCode::OK,
-        context! { notice => notice_text(&q.notice) },
+        context! { notice => notice_text(&q.notice), this_device },
     )
     .await
+}
+
+/// "Log out everywhere else": every other session of the account ends (this one stays).
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    session: Session,
+    SignedIn(user): SignedIn,
+) -> Result<Response, AppError> {
+    auth::sign_out_elsewhere(&session, &state, user.id).await?;
+    tracing::info!(user_id = user.id, "logged out everywhere else");
+    Ok(Redirect::to("/account?notice=others-logged-out").into_response())
+}
+
+/// The answer to a wrong current password on the account pages, with the backoff's wait if any.
+async fn own_password_refused(
+    state: &AppState,
+    user: &User,
+    field: &str,
+    check: flows::OwnPassword,
+    extra_form: Value,
+) -> Result<Response, AppError> {
+    let (status, message) = match check {
+        flows::OwnPassword::BackingOff(wait) => {
+            let minutes = (wait.whole_seconds() + 59) / 60;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many wrong passwords. Please wait {minutes} minute{} and try again, or reset your password.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+            )
+        }
+        _ if field == "delete_password" => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That is not your current password. Your account was not deleted.".to_owned(),
+        ),
+        _ => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That is not your current password.".to_owned(),
+        ),
+    };
+    let errors = Serde(BTreeMap::from([(field.to_owned(), message)]));
+    account_page(state, user, status, context! { errors, form => extra_form }).await
 }
 
 #[derive(Deserialize, Default)]
@@ -450,11 +567,14 @@ pub async fn change_email(
         Ok(e) => e,
         Err(e) => return fail("email", e, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
-    if !flows::password_matches(&state, user.id, &form.password).await? {
-        return fail(
+    let check = flows::check_own_password(&state, user.id, &form.password).await?;
+    if check != flows::OwnPassword::Right {
+        return own_password_refused(
+            &state,
+            &user,
             "email_password",
-            "That is not your current password.",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            check,
+            context! { email => form.email.clone() },
         )
         .await;
     }
@@ -466,15 +586,14 @@ pub async fn change_email(
         )
         .await;
     }
-    if store::user_by_email(&state.db, email.as_str()).await?.is_some() {
-        return fail(
-            "email",
-            "Another account uses that email address.",
-            StatusCode::CONFLICT,
-        )
-        .await;
+    // An address that already has an account gets no mail and the same answer: this form (with a
+    // known password) must not tell who else has an account. The switch would fail at the link.
+    if store::user_by_email(&state.db, email.as_str()).await?.is_none() {
+        match flows::may_send_verification(&state, user.id, email.as_str()).await? {
+            Ok(()) => flows::send_verification(&state, &user, email.as_str(), None).await?,
+            Err(throttled) => return fail("email", &throttled_text(&throttled), StatusCode::TOO_MANY_REQUESTS).await,
+        }
     }
-    flows::send_verification(&state, &user, email.as_str()).await?;
     Ok(Redirect::to("/account?notice=email-sent").into_response())
 }
 
@@ -488,6 +607,7 @@ pub struct ChangePasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     session: Session,
+    client: auth::ClientInfo,
     SignedIn(user): SignedIn,
     Form(form): Form<ChangePasswordForm>,
 ) -> Result<Response, AppError> {
@@ -495,17 +615,18 @@ pub async fn change_password(
         let errors = Serde(BTreeMap::from([(field.to_owned(), message.to_owned())]));
         account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors })
     };
-    if !flows::password_matches(&state, user.id, &form.current_password).await? {
-        return fail("current_password", "That is not your current password.").await;
+    let check = flows::check_own_password(&state, user.id, &form.current_password).await?;
+    if check != flows::OwnPassword::Right {
+        return own_password_refused(&state, &user, "current_password", check, context! {}).await;
     }
-    let password = match NewPassword::parse(&form.new_password) {
+    let password = match NewPassword::parse(&form.new_password, &[&user.name, &user.email]) {
         Ok(p) => p,
-        Err(e) => return fail("new_password", e).await,
+        Err(e) => return fail("new_password", &e).await,
     };
     let hash = password::hash(&password).await?;
     let epoch = flows::change_password(&state, user.id, &hash).await?;
     // This device stays signed in (with a new session id); every other session has ended.
-    auth::sign_in(&session, &state, user.id, epoch).await?;
+    auth::sign_in(&session, &state, user.id, epoch, &client).await?;
     Ok(Redirect::to("/account?notice=password-changed").into_response())
 }
 
@@ -538,12 +659,12 @@ pub async fn delete_account(
     SignedIn(user): SignedIn,
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, AppError> {
-    if !flows::password_matches(&state, user.id, &form.password).await? {
-        let errors = context! { delete_password => "That is not your current password. Your account was not deleted." };
-        return account_page(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, context! { errors }).await;
+    let check = flows::check_own_password(&state, user.id, &form.password).await?;
+    if check != flows::OwnPassword::Right {
+        return own_password_refused(&state, &user, "delete_password", check, context! {}).await;
     }
     flows::delete_account(&state, &user).await?;
-    auth::sign_out(&session).await?;
+    auth::sign_out(&session, &state).await?;
     Ok(state.render("accounts/deleted.html", context! {})?.into_response())
 }
 

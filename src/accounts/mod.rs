@@ -23,7 +23,10 @@ pub fn routes(auth_per_minute: u32) -> Router<AppState> {
         .route("/login", get(handlers::login_page).post(handlers::login.layer(limit())))
         .route("/logout", post(handlers::logout))
         .route("/verify-email", get(handlers::verify_email))
-        .route("/verify-email/resend", post(handlers::resend_verification))
+        .route(
+            "/verify-email/resend",
+            post(handlers::resend_verification.layer(limit())),
+        )
         .route(
             "/forgot-password",
             get(handlers::forgot_page).post(handlers::forgot.layer(limit())),
@@ -34,8 +37,10 @@ pub fn routes(auth_per_minute: u32) -> Router<AppState> {
         )
         .route("/account", get(handlers::account))
         .route("/account/name", post(handlers::change_name))
-        .route("/account/email", post(handlers::change_email))
-        .route("/account/password", post(handlers::change_password))
+        // Each of these sends mail or checks the password: limited per client address too.
+        .route("/account/email", post(handlers::change_email.layer(limit())))
+        .route("/account/password", post(handlers::change_password.layer(limit())))
         .route("/account/data", get(handlers::download_data))
-        .route("/account/delete", post(handlers::delete_account))
+        .route("/account/delete", post(handlers::delete_account.layer(limit())))
+        .route("/account/sessions/end-others", post(handlers::end_other_sessions))
 }

@@ -235,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
-        let pw = NewPassword::parse("a long enough secret").unwrap();
+        let pw = NewPassword::parse("a long enough secret", &[]).unwrap();
         let h = hash(&pw).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(!h.contains("a long enough secret"));

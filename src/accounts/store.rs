@@ -114,6 +114,11 @@ pub async fn set_password(tx: &mut Tx, id: i64, hash: &str, now: OffsetDateTime)
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(id).bind(hash).bind(now).fetch_one(conn).await)
 }
 
+pub async fn epoch_in(tx: &mut Tx, id: i64) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT session_epoch FROM users WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(id).fetch_one(conn).await)
+}
+
 /// Marks `email` verified for the user, switching the account to it (an email change).
 pub async fn verify_email(tx: &mut Tx, id: i64, email: &str, now: OffsetDateTime) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1";
@@ -125,22 +130,26 @@ pub async fn delete_user(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
 }
 
+/// A new single-use link. `next` is where a confirmed sign-up continues (a path on this site).
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_token(
     tx: &mut Tx,
     user_id: i64,
     purpose: &str,
     token_hash: &str,
     email: &str,
+    next: Option<&str>,
     expires_at: OffsetDateTime,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    const SQL: &str = "INSERT INTO user_tokens (user_id, purpose, token_hash, email, expires_at, created_at) \
-        VALUES ($1, $2, $3, $4, $5, $6)";
+    const SQL: &str = "INSERT INTO user_tokens (user_id, purpose, token_hash, email, next, expires_at, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(user_id)
         .bind(purpose)
         .bind(token_hash)
         .bind(email)
+        .bind(next)
         .bind(expires_at)
         .bind(now)
         .execute(conn)
@@ -152,6 +161,7 @@ pub async fn insert_token(
 pub struct UsedToken {
     pub user_id: i64,
     pub email: String,
+    pub next: Option<String>,
 }
 
 /// Uses a token: succeeds once, only before it expires. The update is the check, so two requests
@@ -163,7 +173,7 @@ pub async fn use_token(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<UsedToken>> {
     const SQL: &str = "UPDATE user_tokens SET used_at = $3 WHERE purpose = $1 AND token_hash = $2 \
-        AND used_at IS NULL AND expires_at > $3 RETURNING user_id, email";
+        AND used_at IS NULL AND expires_at > $3 RETURNING user_id, email, next";
     tx_run!(tx, conn => sqlx::query_as::<_, UsedToken>(SQL).bind(purpose).bind(token_hash).bind(now).fetch_optional(conn).await)
 }
 
@@ -172,6 +182,115 @@ pub async fn token_is_live(db: &Db, purpose: &str, token_hash: &str, now: Offset
     const SQL: &str = "SELECT COUNT(*) FROM user_tokens WHERE purpose = $1 AND token_hash = $2 \
         AND used_at IS NULL AND expires_at > $3";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(purpose).bind(token_hash).bind(now).fetch_one(pool).await.map(|n| n > 0))
+}
+
+/// The name and address of the account a live token belongs to (so a new password can be checked
+/// against them before the token is used).
+pub async fn token_owner(
+    db: &Db,
+    purpose: &str,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<(String, String)>> {
+    const SQL: &str = "SELECT u.name, u.email FROM user_tokens t JOIN users u ON u.id = t.user_id \
+        WHERE t.purpose = $1 AND t.token_hash = $2 AND t.used_at IS NULL AND t.expires_at > $3";
+    db_run!(db, pool => sqlx::query_as::<_, (String, String)>(SQL).bind(purpose).bind(token_hash).bind(now).fetch_optional(pool).await)
+}
+
+// ---- known devices --------------------------------------------------------------------------------
+
+pub async fn device_known(db: &Db, user_id: i64, device_hash: &str) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM known_devices WHERE user_id = $1 AND device_hash = $2";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(device_hash).fetch_one(pool).await.map(|n| n > 0))
+}
+
+/// Remembers (or refreshes) a browser that logged in; keeps the newest [`MAX_DEVICES`] per account.
+pub async fn remember_device(db: &Db, user_id: i64, device_hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const UPSERT: &str = "INSERT INTO known_devices (user_id, device_hash, created_at, last_used_at) \
+        VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, device_hash) DO UPDATE SET last_used_at = $3";
+    const PRUNE: &str = "DELETE FROM known_devices WHERE user_id = $1 AND id NOT IN \
+        (SELECT id FROM known_devices WHERE user_id = $1 ORDER BY last_used_at DESC, id DESC LIMIT $2)";
+    db_run!(db, pool => {
+        sqlx::query(UPSERT).bind(user_id).bind(device_hash).bind(now).execute(pool).await?;
+        sqlx::query(PRUNE).bind(user_id).bind(MAX_DEVICES).execute(pool).await.map(|_| ())
+    })
+}
+
+/// Browsers remembered per account.
+pub const MAX_DEVICES: i64 = 20;
+
+// ---- signed-in devices ----------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow, serde::Serialize, Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub browser: String,
+    pub place: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+}
+
+pub async fn insert_session(
+    db: &Db,
+    id: &str,
+    user_id: i64,
+    epoch: i64,
+    browser: &str,
+    place: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO account_sessions (id, user_id, epoch, browser, place, created_at, last_seen_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(user_id).bind(epoch).bind(browser).bind(place).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn touch_session(db: &Db, id: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE account_sessions SET last_seen_at = $2 WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn delete_session(db: &Db, id: &str) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM account_sessions WHERE id = $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|_| ()))
+}
+
+/// The account's live sessions (this epoch, seen since `since`), most recent first.
+pub async fn sessions_of(db: &Db, user_id: i64, epoch: i64, since: OffsetDateTime) -> sqlx::Result<Vec<SessionRow>> {
+    const SQL: &str = "SELECT id, browser, place, created_at, last_seen_at FROM account_sessions \
+        WHERE user_id = $1 AND epoch = $2 AND last_seen_at > $3 ORDER BY last_seen_at DESC, created_at DESC";
+    db_run!(db, pool => sqlx::query_as::<_, SessionRow>(SQL).bind(user_id).bind(epoch).bind(since).fetch_all(pool).await)
+}
+
+/// Ends every session of the account but `keep`: a new epoch (the others' no longer matches), which
+/// `keep` is moved to. Returns the new epoch.
+pub async fn end_other_sessions(tx: &mut Tx, user_id: i64, keep: &str) -> sqlx::Result<i64> {
+    tx_run!(tx, conn => {
+        let epoch = sqlx::query_scalar::<_, i64>(
+            "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM account_sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE account_sessions SET epoch = $2 WHERE id = $1")
+            .bind(keep)
+            .bind(epoch)
+            .execute(&mut *conn)
+            .await?;
+        Ok(epoch)
+    })
+}
+
+/// Forgets session rows nobody has used for `idle` (their sessions have expired).
+pub async fn purge_sessions(db: &Db, before: OffsetDateTime) -> sqlx::Result<u64> {
+    const SQL: &str = "DELETE FROM account_sessions WHERE last_seen_at < $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(before).execute(pool).await.map(|r| r.rows_affected()))
 }
 
 /// An earlier link of the same purpose stops working when a new one is sent.

@@ -45,7 +45,7 @@ impl Job {
             Job::ModulePublishing => "scheduled modules",
             Job::ModuleOpenEmails => "module-open emails",
             Job::Reconciliation => "order reconciliation",
-            Job::Purge => "purge of unconfirmed pre-enrollments",
+            Job::Purge => "purge of unconfirmed pre-enrollments and expired device lists",
         }
     }
 
@@ -68,7 +68,11 @@ impl Job {
             Job::ModulePublishing => crate::admin::publish_due_modules(state).await?,
             Job::ModuleOpenEmails => crate::learning::notify_unlocked_modules(state).await?,
             Job::Reconciliation => crate::payments::flows::reconcile(state).await?,
-            Job::Purge => return crate::preenroll::flows::purge_unconfirmed(state).await,
+            Job::Purge => {
+                let since = state.clock.now() - time::Duration::days(crate::web::sessions::SESSION_DAYS);
+                let devices = crate::accounts::store::purge_sessions(&state.db, since).await?;
+                return Ok(crate::preenroll::flows::purge_unconfirmed(state).await? + devices);
+            }
         };
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }

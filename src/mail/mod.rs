@@ -71,9 +71,16 @@ pub async fn enqueue(tx: &mut Tx, state: &AppState, msg: Outgoing<'_>) -> Result
         headers.push(("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()));
         unsubscribe_url = Some(url);
     }
+    // A name is what someone typed: it goes only to an address somebody proved they read, so the
+    // site cannot be made to greet a stranger with an attacker's words.
+    let to_name = if msg.to_name.is_empty() || store::address_confirmed(tx, msg.to).await? {
+        msg.to_name
+    } else {
+        ""
+    };
     let ctx = minijinja::context! {
         subject => msg.subject.clone(),
-        to_name => msg.to_name,
+        to_name => to_name,
         unsubscribe_url,
         ..msg.ctx
     };
@@ -85,7 +92,7 @@ pub async fn enqueue(tx: &mut Tx, state: &AppState, msg: Outgoing<'_>) -> Result
         category: msg.category.as_str(),
         campaign: msg.campaign.as_deref(),
         to_addr: msg.to,
-        to_name: msg.to_name,
+        to_name,
         subject: &msg.subject,
         body_text: &text,
         body_html: &html,

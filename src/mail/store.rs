@@ -196,6 +196,31 @@ pub async fn for_recipient(db: &Db, to_addr: &str) -> sqlx::Result<Vec<SentToYou
     db_run!(db, pool => sqlx::query_as::<_, SentToYou>(SQL).bind(to_addr).fetch_all(pool).await)
 }
 
+/// Has someone proved they read this address: an account's confirmed email, or a confirmed
+/// pre-enrollment? Until then, nothing a person typed (a name) goes into mail to it.
+pub async fn address_confirmed(tx: &mut Tx, email: &str) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT (SELECT COUNT(*) FROM users WHERE email = $1 AND email_verified_at IS NOT NULL) \
+        + (SELECT COUNT(*) FROM preenrollments WHERE email = $1 AND confirmed_at IS NOT NULL)";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(email).fetch_one(conn).await.map(|n| n > 0))
+}
+
+/// Messages of a campaign queued to an address since `since` (throttles for account mail).
+pub async fn recent_to(db: &Db, to_addr: &str, campaign_prefix: &str, since: OffsetDateTime) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND campaign LIKE $2 AND created_at > $3";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL)
+        .bind(to_addr)
+        .bind(format!("{campaign_prefix}%"))
+        .bind(since)
+        .fetch_one(pool)
+        .await)
+}
+
+/// Messages of exactly this campaign queued since `since`, to any address.
+pub async fn recent_in(db: &Db, campaign: &str, since: OffsetDateTime) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE campaign = $1 AND created_at > $2";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(campaign).bind(since).fetch_one(pool).await)
+}
+
 /// Forgets the emails sent to an address (account deletion).
 pub async fn delete_for_recipient(tx: &mut Tx, to_addr: &str) -> sqlx::Result<()> {
     const SQL: &str = "DELETE FROM outbox WHERE to_addr = $1";

@@ -22,6 +22,14 @@ use crate::db::Db;
 /// Sessions end after 14 days without a visit.
 pub const SESSION_DAYS: i64 = 14;
 pub const COOKIE_NAME: &str = "learnwell_session";
+/// On https the cookie carries the `__Host-` prefix: browsers then accept it only with `Secure`,
+/// `Path=/` and no `Domain`, so no other host (a subdomain) can set or overwrite it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-learnwell_session";
+
+/// The session cookie's name for a site served over https or not.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_COOKIE_NAME } else { COOKIE_NAME }
+}
 
 /// How long a loaded session is trusted without asking the database again.
 pub const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
@@ -38,15 +46,15 @@ pub struct Store {
 
 #[derive(Clone, Debug)]
 enum Backend {
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+    Sqlite(SqliteStore, sqlx::SqlitePool),
+    Postgres(PostgresStore, sqlx::PgPool),
 }
 
 impl Store {
     pub fn new(db: &Db) -> Store {
         let backend = match db {
-            Db::Sqlite(pool) => Backend::Sqlite(SqliteStore::new(pool.clone())),
-            Db::Postgres(pool) => Backend::Postgres(PostgresStore::new(pool.clone())),
+            Db::Sqlite(pool) => Backend::Sqlite(SqliteStore::new(pool.clone()), pool.clone()),
+            Db::Postgres(pool) => Backend::Postgres(PostgresStore::new(pool.clone()), pool.clone()),
         };
         Store {
             backend,
@@ -82,14 +90,14 @@ impl Store {
     /// Creates the store's table if needed (run with the migrations).
     pub async fn migrate(&self) -> sqlx::Result<()> {
         match &self.backend {
-            Backend::Sqlite(s) => s.migrate().await,
-            Backend::Postgres(s) => s.migrate().await,
+            Backend::Sqlite(s, _) => s.migrate().await,
+            Backend::Postgres(s, _) => s.migrate().await,
         }
     }
 
     pub fn layer(&self, secure: bool) -> SessionManagerLayer<Store> {
         SessionManagerLayer::new(self.clone())
-            .with_name(COOKIE_NAME)
+            .with_name(cookie_name(secure))
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
@@ -102,19 +110,46 @@ impl Store {
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.backend {
-            Backend::Sqlite(s) => s.create(record).await?,
-            Backend::Postgres(s) => s.create(record).await?,
+            Backend::Sqlite(s, _) => s.create(record).await?,
+            Backend::Postgres(s, _) => s.create(record).await?,
         }
         self.remember(record.id, Some(record.clone()));
         Ok(())
     }
 
+    /// Saves a change to an existing session (a new session is `create`d). An update only: a
+    /// session deleted meanwhile (a log-out, on this instance or another) stays deleted, where the
+    /// sqlx stores' own `save` (an upsert) would bring it back to life.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.save(record).await?,
-            Backend::Postgres(s) => s.save(record).await?,
+        let data = rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let id = record.id.to_string();
+        let updated = match &self.backend {
+            Backend::Sqlite(_, pool) => {
+                sqlx::query("UPDATE tower_sessions SET data = $1, expiry_date = $2 WHERE id = $3")
+                    .bind(data)
+                    .bind(record.expiry_date)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            Backend::Postgres(_, pool) => {
+                sqlx::query(r#"UPDATE "tower_sessions"."session" SET data = $1, expiry_date = $2 WHERE id = $3"#)
+                    .bind(data)
+                    .bind(record.expiry_date)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
         }
-        self.remember(record.id, Some(record.clone()));
+        .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        if updated == 0 {
+            self.remember(record.id, None);
+            tracing::debug!("a session ended elsewhere was not saved back");
+        } else {
+            self.remember(record.id, Some(record.clone()));
+        }
         Ok(())
     }
 
@@ -123,8 +158,8 @@ impl SessionStore for Store {
             return Ok(record);
         }
         let record = match &self.backend {
-            Backend::Sqlite(s) => s.load(id).await?,
-            Backend::Postgres(s) => s.load(id).await?,
+            Backend::Sqlite(s, _) => s.load(id).await?,
+            Backend::Postgres(s, _) => s.load(id).await?,
         };
         self.remember(*id, record.clone());
         Ok(record)
@@ -133,8 +168,8 @@ impl SessionStore for Store {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.forget(id);
         match &self.backend {
-            Backend::Sqlite(s) => s.delete(id).await,
-            Backend::Postgres(s) => s.delete(id).await,
+            Backend::Sqlite(s, _) => s.delete(id).await,
+            Backend::Postgres(s, _) => s.delete(id).await,
         }
     }
 }
@@ -143,8 +178,8 @@ impl SessionStore for Store {
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
         match &self.backend {
-            Backend::Sqlite(s) => s.delete_expired().await,
-            Backend::Postgres(s) => s.delete_expired().await,
+            Backend::Sqlite(s, _) => s.delete_expired().await,
+            Backend::Postgres(s, _) => s.delete_expired().await,
         }
     }
 }
