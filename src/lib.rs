@@ -4,14 +4,17 @@
 pub mod accounts;
 pub mod admin;
 pub mod announcements;
+pub mod app;
 pub mod audit;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod context;
 pub mod db;
 pub mod domain;
 pub mod enrollment;
+pub mod error;
 pub mod jobs;
 pub mod launch;
 pub mod learning;
@@ -23,5 +26,5 @@ pub mod request;
 pub mod server;
 pub mod web;
 
-pub use web::AppState;
-pub use web::router::app;
+pub use app::{AppState, app};
+pub use context::Ctx;

@@ -14,11 +14,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::content;
+use crate::context::Ctx;
 use crate::db::Db;
 use crate::web::sessions::Store;
-use crate::web::{AppState, router};
 
 /// Connects and migrates; on a database with no programs yet, imports `CONTENT_DIR`.
 pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
@@ -61,7 +62,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     let limits = Limits::from_config(&state.config);
-    serve_on(listener, router::app(state.clone()), limits, shutdown_signal()).await;
+    serve_on(listener, crate::app::app(state.clone()), limits, shutdown_signal()).await;
     for task in background {
         task.abort();
     }
@@ -263,7 +264,7 @@ impl AsyncWrite for StallGuard {
 /// The background work of a running app: catalogue refresh, mail delivery, scheduled jobs
 /// (launches, purging unconfirmed pre-enrollments), expired-session purge.
 /// The tests start the same tasks.
-pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn_background(state: &Ctx) -> Vec<tokio::task::JoinHandle<()>> {
     let sessions = Store::new(&state.db);
     vec![
         tokio::spawn(follow_content_changes(state.clone())),
@@ -282,7 +283,7 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 /// within [`CONTENT_POLL`].
 pub const CONTENT_POLL: Duration = Duration::from_secs(2);
 
-async fn follow_content_changes(state: AppState) {
+async fn follow_content_changes(state: Ctx) {
     let mut tick = tokio::time::interval(CONTENT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

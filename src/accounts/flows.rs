@@ -8,10 +8,11 @@ use time::Duration;
 use super::handlers::{RESET_LINK_LIFETIME, VERIFY_LINK_LIFETIME};
 use super::store::{self, User};
 use super::{password, tokens};
+use crate::context::Ctx;
 use crate::db::{Db, is_unique_violation};
 use crate::domain::{Email, NewPassword, PersonName};
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 pub const VERIFY: &str = "verify_email";
 pub const RESET: &str = "reset_password";
@@ -29,7 +30,7 @@ pub fn lock_for(failed: i64) -> Option<Duration> {
     })
 }
 
-fn link(state: &AppState, path: &str, token: &str) -> String {
+fn link(state: &Ctx, path: &str, token: &str) -> String {
     format!("{}{path}?token={token}", state.config.base_url)
 }
 
@@ -53,11 +54,7 @@ pub enum Throttled {
 }
 
 /// May the account have another confirmation link sent to `email` now?
-pub async fn may_send_verification(
-    state: &AppState,
-    user_id: i64,
-    email: &str,
-) -> Result<Result<(), Throttled>, AppError> {
+pub async fn may_send_verification(state: &Ctx, user_id: i64, email: &str) -> Result<Result<(), Throttled>, Error> {
     let now = state.clock.now();
     let recent = mail::store::recent_to(&state.db, email, "account-verify:", now - PER_ADDRESS_EVERY).await?;
     if recent > 0 {
@@ -71,14 +68,14 @@ pub async fn may_send_verification(
 }
 
 async fn queue_verification(
-    state: &AppState,
+    state: &Ctx,
     tx: &mut crate::db::Tx,
     user_id: i64,
     name: &str,
     email: &str,
     changing: bool,
     next: Option<&str>,
-) -> Result<(), AppError> {
+) -> Result<(), Error> {
     let now = state.clock.now();
     store::retire_tokens(tx, user_id, VERIFY, now).await?;
     let (token, hash) = tokens::new_token();
@@ -117,12 +114,12 @@ pub enum SignedUp {
 /// the address already has an account, nothing is created and the owner gets an email saying so:
 /// the caller answers the same either way, so sign-up does not reveal who has an account.
 pub async fn sign_up(
-    state: &AppState,
+    state: &Ctx,
     email: &Email,
     name: &PersonName,
     password_hash: &str,
     next: &str,
-) -> Result<SignedUp, AppError> {
+) -> Result<SignedUp, Error> {
     match create_account(state, email, name, password_hash, next).await? {
         Some(id) => Ok(SignedUp::Created(id)),
         None => {
@@ -159,12 +156,12 @@ pub async fn sign_up(
 }
 
 async fn create_account(
-    state: &AppState,
+    state: &Ctx,
     email: &Email,
     name: &PersonName,
     password_hash: &str,
     next: &str,
-) -> Result<Option<i64>, AppError> {
+) -> Result<Option<i64>, Error> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let user_id = match store::insert_user(
@@ -212,11 +209,11 @@ pub enum Login {
 /// account's owner is let in while it backs off when their password is right and their browser
 /// logged in to it before (`device`, the hash of its device cookie).
 pub async fn check_login(
-    state: &AppState,
+    state: &Ctx,
     email: Option<&Email>,
     password: &str,
     device: Option<&str>,
-) -> Result<Login, AppError> {
+) -> Result<Login, Error> {
     let creds = match email {
         Some(email) => store::credentials(&state.db, email.as_str()).await?,
         None => None,
@@ -247,7 +244,7 @@ pub async fn check_login(
     Ok(Login::Wrong)
 }
 
-async fn note_wrong_password(state: &AppState, user_id: i64, failed_before: i64) -> Result<(), AppError> {
+async fn note_wrong_password(state: &Ctx, user_id: i64, failed_before: i64) -> Result<(), Error> {
     let failed = failed_before + 1;
     let lock = lock_for(failed);
     store::record_failed_login(&state.db, user_id, failed, lock.map(|d| state.clock.now() + d)).await?;
@@ -266,7 +263,7 @@ pub enum OwnPassword {
 
 /// Checks the current password on the account pages, with the same backoff as log-in, shared per
 /// account: a hijacked session cannot guess the password, nor keep the hashing threads busy.
-pub async fn check_own_password(state: &AppState, user_id: i64, password: &str) -> Result<OwnPassword, AppError> {
+pub async fn check_own_password(state: &Ctx, user_id: i64, password: &str) -> Result<OwnPassword, Error> {
     let Some(c) = store::credentials_by_id(&state.db, user_id).await? else {
         return Ok(OwnPassword::Wrong);
     };
@@ -290,7 +287,7 @@ pub async fn check_own_password(state: &AppState, user_id: i64, password: &str) 
 /// Sends a (new) confirmation link for `email`: the account's own (its link signs in and goes on to
 /// `next`, like the sign-up's), or the one it is changing to (`next` none: it only switches the
 /// address). The caller checks [`may_send_verification`] first.
-pub async fn send_verification(state: &AppState, user: &User, email: &str, next: Option<&str>) -> Result<(), AppError> {
+pub async fn send_verification(state: &Ctx, user: &User, email: &str, next: Option<&str>) -> Result<(), Error> {
     let mut tx = state.db.begin().await?;
     let changing = email != user.email;
     let next = if changing { None } else { next };
@@ -312,7 +309,7 @@ pub enum Verified {
     Invalid,
 }
 
-pub async fn verify_email(state: &AppState, token: &str) -> Result<Verified, AppError> {
+pub async fn verify_email(state: &Ctx, token: &str) -> Result<Verified, Error> {
     if token.is_empty() || token.len() > 200 {
         return Ok(Verified::Invalid);
     }
@@ -338,7 +335,7 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Verified, App
 
 /// Queues a reset link if the account exists and none went to it in the last ten minutes; does
 /// nothing otherwise.
-pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError> {
+pub async fn send_reset(state: &Ctx, email: &Email) -> Result<(), Error> {
     let Some(user) = store::user_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
@@ -387,11 +384,7 @@ pub async fn send_reset(state: &AppState, email: &Email) -> Result<(), AppError>
 
 /// Uses a reset link: sets the password, ends every session, and confirms the email it was sent to
 /// (opening the link proves the person reads it). Returns the user and the new session epoch.
-pub async fn reset_password(
-    state: &AppState,
-    token: &str,
-    password_hash: &str,
-) -> Result<Option<(i64, i64)>, AppError> {
+pub async fn reset_password(state: &Ctx, token: &str, password_hash: &str) -> Result<Option<(i64, i64)>, Error> {
     if token.is_empty() || token.len() > 200 {
         return Ok(None);
     }
@@ -410,7 +403,7 @@ pub async fn reset_password(
     Ok(Some((used.user_id, epoch)))
 }
 
-pub async fn change_password(state: &AppState, user_id: i64, password_hash: &str) -> Result<i64, AppError> {
+pub async fn change_password(state: &Ctx, user_id: i64, password_hash: &str) -> Result<i64, Error> {
     let mut tx = state.db.begin().await?;
     let epoch = store::set_password(&mut tx, user_id, password_hash, state.clock.now()).await?;
     tx.commit().await?;
@@ -421,7 +414,7 @@ pub async fn change_password(state: &AppState, user_id: i64, password_hash: &str
 ///
 /// What was sent to the account's address (and whether it unsubscribed from marketing) belongs to
 /// whoever proved they read it: it is included only once the address is confirmed.
-pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, AppError> {
+pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error> {
     let confirmed = user.email_verified_at.is_some();
     let emails = if confirmed {
         json!(mail::store::for_recipient(&state.db, &user.email).await?)
@@ -459,7 +452,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value, 
 
 /// Deletes the account and the personal data tied to it (links, emails, the pre-enrollment entry). Orders, when there are any,
 /// stay for the books with the person's details removed.
-pub async fn delete_account(state: &AppState, user: &User) -> Result<(), AppError> {
+pub async fn delete_account(state: &Ctx, user: &User) -> Result<(), Error> {
     let mut tx = state.db.begin().await?;
     crate::payments::store::anonymise_for_user(&mut tx, user.id).await?;
     // The mail history, the list entry and the unsubscribe state of the address are theirs only if

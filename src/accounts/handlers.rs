@@ -14,15 +14,16 @@ use tower_sessions::Session;
 
 use super::store::{self, User};
 use super::{flows, password};
+use crate::context::Ctx;
 use crate::domain::{Email, NewPassword, PersonName};
+use crate::web::AppError;
 use crate::web::auth::{self, MaybeUser, SignedIn};
-use crate::web::{AppError, AppState};
 
 /// Messages per form field, shown beside the field.
 type FieldErrors = BTreeMap<&'static str, String>;
 
 /// A form shown again: the status, what the person typed (never a password) and what is wrong.
-fn form_page(state: &AppState, template: &str, status: StatusCode, ctx: Value) -> Result<Response, AppError> {
+fn form_page(state: &Ctx, template: &str, status: StatusCode, ctx: Value) -> Result<Response, AppError> {
     Ok((status, state.render(template, ctx)?).into_response())
 }
 
@@ -48,7 +49,7 @@ pub struct NextQuery {
 }
 
 pub async fn signup_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
@@ -64,7 +65,7 @@ pub async fn signup_page(
 }
 
 pub async fn signup(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(current): MaybeUser,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
@@ -121,7 +122,7 @@ pub struct LoginForm {
 }
 
 pub async fn login_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
@@ -142,7 +143,7 @@ const LOGIN_FAILED: &str = "That email and password do not match an account. Aft
     down further attempts for a few minutes; if you are sure of your password, wait a little, or reset it.";
 
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     client: auth::ClientInfo,
     Form(form): Form<LoginForm>,
@@ -177,7 +178,7 @@ pub async fn login(
 /// After a successful log-in: this browser becomes (or stays) one the account knows, so its owner
 /// can log in from it even while someone else's guesses keep the account backing off.
 async fn remember_this_browser(
-    state: &AppState,
+    state: &Ctx,
     client: &auth::ClientInfo,
     user_id: i64,
     res: &mut Response,
@@ -197,7 +198,7 @@ async fn remember_this_browser(
     Ok(())
 }
 
-pub async fn logout(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
+pub async fn logout(State(state): State<Ctx>, session: Session) -> Result<Response, AppError> {
     auth::sign_out(&session, &state).await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -211,7 +212,7 @@ pub struct TokenQuery {
 }
 
 pub async fn verify_email(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     client: auth::ClientInfo,
     MaybeUser(user): MaybeUser,
@@ -258,10 +259,7 @@ pub async fn verify_email(
         .into_response())
 }
 
-pub async fn resend_verification(
-    State(state): State<AppState>,
-    SignedIn(user): SignedIn,
-) -> Result<Response, AppError> {
+pub async fn resend_verification(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     if user.email_verified_at.is_some() {
         return Ok(Redirect::to("/account").into_response());
     }
@@ -303,7 +301,7 @@ pub struct EmailForm {
     email: String,
 }
 
-pub async fn forgot_page(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
+pub async fn forgot_page(State(state): State<Ctx>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let email = user.map(|u| u.email);
     form_page(
         &state,
@@ -313,7 +311,7 @@ pub async fn forgot_page(State(state): State<AppState>, MaybeUser(user): MaybeUs
     )
 }
 
-pub async fn forgot(State(state): State<AppState>, Form(form): Form<EmailForm>) -> Result<Response, AppError> {
+pub async fn forgot(State(state): State<Ctx>, Form(form): Form<EmailForm>) -> Result<Response, AppError> {
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(e) => {
@@ -344,7 +342,7 @@ pub async fn forgot(State(state): State<AppState>, Form(form): Form<EmailForm>) 
     )
 }
 
-pub async fn reset_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Result<Response, AppError> {
+pub async fn reset_page(State(state): State<Ctx>, Query(q): Query<TokenQuery>) -> Result<Response, AppError> {
     let live = !q.token.is_empty()
         && store::token_is_live(
             &state.db,
@@ -370,7 +368,7 @@ pub struct ResetForm {
 }
 
 pub async fn reset(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     client: auth::ClientInfo,
     Form(form): Form<ResetForm>,
@@ -437,7 +435,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
     })
 }
 
-async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
+async fn account_page(state: &Ctx, user: &User, status: StatusCode, extra: Value) -> Result<Response, AppError> {
     let programs = crate::learning::programs_of(state, user).await?;
     let since = state.clock.now() - Duration::days(crate::web::sessions::SESSION_DAYS);
     let devices = store::sessions_of(&state.db, user.id, user.session_epoch, since).await?;
@@ -456,7 +454,7 @@ async fn account_page(state: &AppState, user: &User, status: StatusCode, extra: 
 }
 
 pub async fn account(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     SignedIn(user): SignedIn,
     Query(q): Query<NoticeQuery>,
@@ -473,7 +471,7 @@ pub async fn account(
 
 /// "Log out everywhere else": every other session of the account ends (this one stays).
 pub async fn end_other_sessions(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     SignedIn(user): SignedIn,
 ) -> Result<Response, AppError> {
@@ -484,7 +482,7 @@ pub async fn end_other_sessions(
 
 /// The answer to a wrong current password on the account pages, with the backoff's wait if any.
 async fn own_password_refused(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     field: &str,
     check: flows::OwnPassword,
@@ -521,7 +519,7 @@ pub struct NameForm {
 }
 
 pub async fn change_name(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Form(form): Form<NameForm>,
 ) -> Result<Response, AppError> {
@@ -550,7 +548,7 @@ pub struct ChangeEmailForm {
 }
 
 pub async fn change_email(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Form(form): Form<ChangeEmailForm>,
 ) -> Result<Response, AppError> {
@@ -605,7 +603,7 @@ pub struct ChangePasswordForm {
 }
 
 pub async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     client: auth::ClientInfo,
     SignedIn(user): SignedIn,
@@ -630,7 +628,7 @@ pub async fn change_password(
     Ok(Redirect::to("/account?notice=password-changed").into_response())
 }
 
-pub async fn download_data(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+pub async fn download_data(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let data = flows::export(&state, &user).await?;
     let body = serde_json::to_vec_pretty(&data).map_err(|e| AppError::Internal(e.into()))?;
     Ok((
@@ -654,7 +652,7 @@ pub struct DeleteForm {
 }
 
 pub async fn delete_account(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     session: Session,
     SignedIn(user): SignedIn,
     Form(form): Form<DeleteForm>,

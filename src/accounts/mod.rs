@@ -11,9 +11,9 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{get, post};
 
-use crate::web::AppState;
+use crate::context::Ctx;
 
-pub fn routes(auth_per_minute: u32) -> Router<AppState> {
+pub fn routes(auth_per_minute: u32) -> Router<Ctx> {
     let limit = || crate::web::rate_limit::per_ip(auth_per_minute);
     Router::new()
         .route(

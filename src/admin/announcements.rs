@@ -12,8 +12,9 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use crate::announcements::{self, Audience, Draft, Sent};
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -27,7 +28,7 @@ pub struct AnnounceForm {
 }
 
 async fn render(
-    state: &AppState,
+    state: &Ctx,
     user: &crate::accounts::store::User,
     status: StatusCode,
     form: &AnnounceForm,
@@ -61,7 +62,7 @@ async fn render(
 }
 
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
@@ -82,7 +83,7 @@ pub async fn page(
     .await
 }
 
-fn check(state: &AppState, form: &AnnounceForm) -> Result<Draft, BTreeMap<&'static str, String>> {
+fn check(state: &Ctx, form: &AnnounceForm) -> Result<Draft, BTreeMap<&'static str, String>> {
     let mut errors = BTreeMap::new();
     let course = state.catalog().courses.iter().find(|c| c.slug == form.course).cloned();
     if course.is_none() {
@@ -116,7 +117,7 @@ fn check(state: &AppState, form: &AnnounceForm) -> Result<Draft, BTreeMap<&'stat
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Form(form): Form<AnnounceForm>,
 ) -> Result<Response, AppError> {

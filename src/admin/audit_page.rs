@@ -6,8 +6,9 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
 
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 const PAGE: i64 = 100;
 
@@ -18,7 +19,7 @@ pub struct AuditQuery {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {

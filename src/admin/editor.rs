@@ -21,10 +21,11 @@ use crate::accounts::store::User;
 use crate::audit;
 use crate::content as content_api;
 use crate::content::source::FaqEntry;
+use crate::context::Ctx;
 use crate::db::Tx;
 use crate::domain::{CourseStatus, Slug};
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 pub const MAX_TITLE: usize = 200;
 
@@ -144,7 +145,7 @@ fn lines(text: &str) -> Vec<String> {
 /// records the audit entry, commits, and reloads the catalogue.
 #[allow(clippy::too_many_arguments)]
 pub async fn finish(
-    state: &AppState,
+    state: &Ctx,
     mut tx: Tx,
     course_id: i64,
     user: &User,
@@ -160,13 +161,13 @@ pub async fn finish(
     Ok(())
 }
 
-pub async fn course_or_404(state: &AppState, slug: &str) -> Result<CourseRow, AppError> {
+pub async fn course_or_404(state: &Ctx, slug: &str) -> Result<CourseRow, AppError> {
     store::course_by_slug(&state.db, slug).await?.ok_or(AppError::NotFound)
 }
 
 /// A module of the program at `slug`: 404 for an unknown program, and for another program's module
 /// (an id in the URL never reaches across programs).
-pub async fn module_or_404(state: &AppState, slug: &str, id: i64) -> Result<(CourseRow, store::ModuleRow), AppError> {
+pub async fn module_or_404(state: &Ctx, slug: &str, id: i64) -> Result<(CourseRow, store::ModuleRow), AppError> {
     let course = course_or_404(state, slug).await?;
     let module = store::module(&state.db, course.id, id)
         .await?
@@ -175,7 +176,7 @@ pub async fn module_or_404(state: &AppState, slug: &str, id: i64) -> Result<(Cou
 }
 
 /// A lesson of the program at `slug`, on the same terms as [`module_or_404`].
-pub async fn lesson_or_404(state: &AppState, slug: &str, id: i64) -> Result<(CourseRow, store::LessonRow), AppError> {
+pub async fn lesson_or_404(state: &Ctx, slug: &str, id: i64) -> Result<(CourseRow, store::LessonRow), AppError> {
     let course = course_or_404(state, slug).await?;
     let lesson = store::lesson(&state.db, course.id, id)
         .await?
@@ -319,7 +320,7 @@ fn check_program(form: &ProgramForm, errors: &mut HashMap<&'static str, String>)
 }
 
 fn render_program_form(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     status: StatusCode,
     course: Option<&CourseRow>,
@@ -352,7 +353,7 @@ fn render_program_form(
     Ok((status, state.render("admin/program_form.html", ctx)?).into_response())
 }
 
-pub async fn new_program(State(state): State<AppState>, Instructor(user): Instructor) -> Result<Response, AppError> {
+pub async fn new_program(State(state): State<Ctx>, Instructor(user): Instructor) -> Result<Response, AppError> {
     let form = ProgramForm {
         status: "draft".into(),
         price: "0.00".into(),
@@ -362,7 +363,7 @@ pub async fn new_program(State(state): State<AppState>, Instructor(user): Instru
 }
 
 pub async fn create_program(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -418,7 +419,7 @@ pub struct NoticeQuery {
 }
 
 pub async fn edit_program(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     Query(q): Query<NoticeQuery>,
@@ -438,7 +439,7 @@ pub async fn edit_program(
 }
 
 pub async fn save_program(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     body: Bytes,
@@ -566,7 +567,7 @@ fn content_notice(key: &str) -> Option<&'static str> {
 }
 
 pub async fn content_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     Query(q): Query<NoticeQuery>,
@@ -584,7 +585,7 @@ pub async fn content_page(
 }
 
 pub async fn render_content(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     course: &CourseRow,
     status: StatusCode,
@@ -632,7 +633,7 @@ fn back_to_content(slug: &str, notice: &str, anchor: &str) -> Response {
 }
 
 async fn refuse(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     course: &CourseRow,
     status: StatusCode,
@@ -645,7 +646,7 @@ async fn refuse(
 // ---- modules ---------------------------------------------------------------------------------
 
 pub async fn add_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     body: Bytes,
@@ -702,7 +703,7 @@ pub async fn add_module(
 }
 
 pub async fn edit_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
@@ -711,7 +712,7 @@ pub async fn edit_module(
 }
 
 fn render_module_form(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     course: &CourseRow,
     module: &ModuleRow,
@@ -734,7 +735,7 @@ fn render_module_form(
 }
 
 pub async fn save_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
@@ -833,7 +834,7 @@ fn moved(ids: &mut [i64], id: i64, direction: &str) -> bool {
 }
 
 pub async fn move_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<MoveForm>,
@@ -862,7 +863,7 @@ pub async fn move_module(
 }
 
 pub async fn delete_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
@@ -910,7 +911,7 @@ pub struct ArchiveForm {
 }
 
 pub async fn archive_module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<ArchiveForm>,
@@ -942,7 +943,7 @@ pub async fn archive_module(
 // ---- lessons (add, move, delete, archive; the editor is in lessons.rs) -----------------------
 
 pub async fn add_lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     body: Bytes,
@@ -992,7 +993,7 @@ pub async fn add_lesson(
 }
 
 pub async fn move_lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<MoveForm>,
@@ -1021,7 +1022,7 @@ pub async fn move_lesson(
 }
 
 pub async fn delete_lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
@@ -1074,7 +1075,7 @@ pub async fn delete_lesson(
 }
 
 pub async fn archive_lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<ArchiveForm>,

@@ -17,8 +17,9 @@ use super::editor::{FormData, NoticeQuery, finish, lesson_or_404, slug_from, tit
 use crate::accounts::store::User;
 
 use crate::content::Download;
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 const MAX_BODY: usize = 512 * 1024;
 
@@ -60,7 +61,7 @@ struct Page<'a> {
 }
 
 async fn render(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     course: &CourseRow,
     lesson: &LessonRow,
@@ -102,7 +103,7 @@ fn lesson_notice(key: &str) -> Option<&'static str> {
 }
 
 pub async fn edit(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     Query(q): Query<NoticeQuery>,
@@ -122,7 +123,7 @@ pub async fn edit(
 
 /// Save, or (with `action=preview`) render the text as students will see it without saving.
 pub async fn save(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
@@ -401,7 +402,7 @@ pub fn check_upload(name: &str, bytes: &[u8]) -> Result<String, String> {
 }
 
 async fn lesson_page_error(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     course: &CourseRow,
     lesson: &LessonRow,
@@ -422,7 +423,7 @@ async fn lesson_page_error(
 }
 
 pub async fn upload(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     mut multipart: Multipart,
@@ -578,7 +579,7 @@ pub struct RemoveForm {
 
 /// Takes a file off the lesson (the file itself stays: another lesson may offer it).
 pub async fn remove_download(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     axum::Form(form): axum::Form<RemoveForm>,

@@ -25,12 +25,12 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 
-use crate::web::AppState;
+use crate::context::Ctx;
 use crate::web::auth::Instructor;
 
 /// Every studio route, in one table: the router is built from it, and the access test walks it.
 /// The flag says whether the route answers GET (pages) or only POST (actions).
-fn table() -> Vec<(&'static str, bool, MethodRouter<AppState>)> {
+fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
     vec![
         ("/admin", true, get(programs::overview)),
         ("/admin/audit", true, get(audit_page::list)),
@@ -148,7 +148,7 @@ fn fill_params(path: &str) -> String {
 /// Unknown values are refused rather than silently ignored: a wrong filter would show the wrong
 /// rows.
 fn check_filter(
-    state: &AppState,
+    state: &Ctx,
     course: &str,
     value: &str,
     allowed: &[&str],
@@ -165,7 +165,7 @@ fn check_filter(
     }
 }
 
-pub fn routes(state: AppState) -> Router<AppState> {
+pub fn routes(state: Ctx) -> Router<Ctx> {
     let mut router = Router::new();
     for (path, _, method_router) in table() {
         router = router.route(path, method_router);

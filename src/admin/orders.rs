@@ -8,10 +8,11 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use super::csv;
+use crate::context::Ctx;
 use crate::payments::flows::{self, Refunded};
 use crate::payments::store::{self, OrderLine};
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 pub const STATUSES: [&str; 6] = ["pending", "paid", "refunded", "failed", "cancelled", "expired"];
 
@@ -24,7 +25,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn check(&self, state: &AppState) -> Result<(), AppError> {
+    fn check(&self, state: &Ctx) -> Result<(), AppError> {
         super::check_filter(state, &self.course, &self.status, &STATUSES, "status")
     }
 }
@@ -38,7 +39,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
 }
 
 async fn render(
-    state: &AppState,
+    state: &Ctx,
     user: &crate::accounts::store::User,
     f: &Filter,
     status: StatusCode,
@@ -74,7 +75,7 @@ async fn render(
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
@@ -83,7 +84,7 @@ pub async fn list(
 }
 
 pub async fn csv(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(_): Instructor,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
@@ -125,7 +126,7 @@ pub async fn csv(
 }
 
 pub async fn refund(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {

@@ -7,9 +7,10 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use super::csv;
+use crate::context::Ctx;
 use crate::preenroll::store::{self, ListRow};
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 pub const STATES: [&str; 4] = ["unconfirmed", "confirmed", "unsubscribed", "enrolled"];
 
@@ -21,13 +22,13 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn check(&self, state: &AppState) -> Result<(), AppError> {
+    fn check(&self, state: &Ctx) -> Result<(), AppError> {
         super::check_filter(state, &self.course, &self.state, &STATES, "state")
     }
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
@@ -50,7 +51,7 @@ pub async fn list(
 }
 
 pub async fn csv(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(_): Instructor,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use super::editor::course_or_404;
 use crate::accounts::store::User;
 use crate::catalog::store as catalog_store;
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -22,7 +23,7 @@ pub struct ModuleQuery {
 
 /// `/admin/courses/{slug}/preview?module=ID`: the module's first lesson (or the program's).
 pub async fn module(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     Query(q): Query<ModuleQuery>,
@@ -42,14 +43,14 @@ pub async fn module(
 }
 
 pub async fn lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     render(&state, &user, &slug, &lesson_slug).await
 }
 
-async fn render(state: &AppState, user: &User, slug: &str, lesson_slug: &str) -> Result<Response, AppError> {
+async fn render(state: &Ctx, user: &User, slug: &str, lesson_slug: &str) -> Result<Response, AppError> {
     let course = course_or_404(state, slug).await?;
     let (page, rows, lesson, pages) = tokio::try_join!(
         catalog_store::preview_course(&state.db, course.id),

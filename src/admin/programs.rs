@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::store;
 use crate::audit;
+use crate::context::Ctx;
 use crate::domain::{CourseStatus, Email};
 use crate::launch::{self, Moved, Outcome, Scheduled};
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -52,7 +53,7 @@ struct ProgramView {
 }
 
 async fn render_overview(
-    state: &AppState,
+    state: &Ctx,
     user: &crate::accounts::store::User,
     status: StatusCode,
     notice: Option<&str>,
@@ -129,7 +130,7 @@ async fn render_overview(
 }
 
 pub async fn overview(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
@@ -149,7 +150,7 @@ fn back(notice: &str) -> Response {
 }
 
 pub async fn launch(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -171,7 +172,7 @@ pub struct ScheduleForm {
 }
 
 pub async fn schedule(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     Form(form): Form<ScheduleForm>,
@@ -211,7 +212,7 @@ pub async fn schedule(
 }
 
 pub async fn unschedule(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -238,7 +239,7 @@ pub struct StatusForm {
 }
 
 pub async fn set_status(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
     Form(form): Form<StatusForm>,
@@ -283,7 +284,7 @@ pub struct GrantForm {
 
 /// A free enrollment, by hand: the person needs an account with this email.
 pub async fn grant(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Form(form): Form<GrantForm>,
 ) -> Result<Response, AppError> {

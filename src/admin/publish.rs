@@ -11,13 +11,14 @@ use time::OffsetDateTime;
 use super::content_store as store;
 use super::editor::{FormData, finish, module_or_404, render_content};
 use crate::audit::{self, Actor};
+use crate::context::Ctx;
 use crate::db::Tx;
 use crate::mail::{self, Category, Outgoing};
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 pub async fn publish(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
     body: Bytes,
@@ -93,12 +94,12 @@ pub async fn publish(
 /// noted, so neither path tells anyone twice.
 async fn tell_students(
     tx: &mut Tx,
-    state: &AppState,
+    state: &Ctx,
     course_id: i64,
     module_id: i64,
     send: bool,
     now: OffsetDateTime,
-) -> Result<usize, AppError> {
+) -> Result<usize, crate::error::Error> {
     let Some(info) = store::publish_info(tx, module_id).await? else {
         return Ok(0);
     };
@@ -155,7 +156,7 @@ async fn tell_students(
 
 /// The job: publishes each scheduled module whose time has come (claimed, so once however many
 /// instances run it), emailing the students when the instructor asked for it.
-pub async fn run_due(state: &AppState) -> Result<usize, AppError> {
+pub async fn run_due(state: &Ctx) -> Result<usize, crate::error::Error> {
     let now = state.clock.now();
     let mut published = 0;
     for due in store::due_modules(&state.db, now).await? {
@@ -186,7 +187,7 @@ pub async fn run_due(state: &AppState) -> Result<usize, AppError> {
         }
     }
     if published > 0 {
-        state.refresh_catalog().await.map_err(AppError::Internal)?;
+        state.refresh_catalog().await?;
     }
     Ok(published)
 }

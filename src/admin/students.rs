@@ -7,9 +7,10 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::learning::store;
+use crate::web::AppError;
 use crate::web::auth::Instructor;
-use crate::web::{AppError, AppState};
 
 #[derive(Serialize)]
 struct Student {
@@ -29,7 +30,7 @@ struct LessonCount {
 }
 
 pub async fn students(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {

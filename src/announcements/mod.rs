@@ -6,8 +6,9 @@ pub mod store;
 
 use minijinja::context;
 
+use crate::context::Ctx;
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 pub const SUBJECT_MAX: usize = 150;
 pub const BODY_MAX: usize = 20_000;
@@ -94,7 +95,7 @@ pub enum Sent {
     },
 }
 
-pub async fn send(state: &AppState, draft: &Draft, by: Option<i64>) -> Result<Sent, AppError> {
+pub async fn send(state: &Ctx, draft: &Draft, by: Option<i64>) -> Result<Sent, Error> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let Some(id) = store::insert(&mut tx, draft, by, now).await? else {

@@ -10,14 +10,15 @@ use minijinja::Value;
 use super::Catalog;
 use super::snapshot::{Program, WorksheetPage};
 use crate::accounts::store::User;
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::{AuthRejection, MaybeUser, Visitor};
-use crate::web::{AppError, AppState};
 
 /// Renders `template` from one catalogue snapshot: for anonymous visitors once per content version
 /// (the page is the same for all of them), for a signed-in person every time (their name is in the
 /// header). `key` names the page by its decoded slugs, so the cache holds at most one entry per page.
 fn page(
-    state: &AppState,
+    state: &Ctx,
     catalog: &Catalog,
     user: &Option<User>,
     key: &str,
@@ -40,7 +41,7 @@ fn html(status: StatusCode, body: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-pub async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
+pub async fn home(State(state): State<Ctx>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
@@ -48,7 +49,7 @@ pub async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> 
     ))
 }
 
-pub async fn courses(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
+pub async fn courses(State(state): State<Ctx>, MaybeUser(user): MaybeUser) -> Result<Response, AppError> {
     let catalog = state.catalog();
     Ok(html(
         StatusCode::OK,
@@ -57,7 +58,7 @@ pub async fn courses(State(state): State<AppState>, MaybeUser(user): MaybeUser) 
 }
 
 pub async fn course(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -81,7 +82,7 @@ pub async fn course(
 }
 
 pub async fn lesson(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     visitor: Visitor,
     Path((slug, lesson_slug)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
@@ -123,7 +124,7 @@ pub async fn lesson(
 
 /// A program's glossary: public, like its syllabus.
 pub async fn glossary(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -141,7 +142,7 @@ pub async fn glossary(
 /// The list of a program's worksheets: public (the titles, like the syllabus); each sheet says
 /// whether it is for enrolled students.
 pub async fn worksheets(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -177,12 +178,7 @@ enum Reader {
 /// A worksheet is open to everyone when it is public; otherwise to the program's students (an
 /// active seat: a refund or a revoked seat ends it) and instructors. Drip does not apply: a
 /// sheet is a tool for the whole program.
-async fn reader(
-    state: &AppState,
-    visitor: &Visitor,
-    program: &Program,
-    sheet: &WorksheetPage,
-) -> Result<Reader, AppError> {
+async fn reader(state: &Ctx, visitor: &Visitor, program: &Program, sheet: &WorksheetPage) -> Result<Reader, AppError> {
     let (user, seat) = visitor.with_seat(state, program.course_id).await?;
     Ok(match user {
         _ if sheet.page.public => Reader::Allowed(user),
@@ -198,7 +194,7 @@ fn to_login(slug: &str, path: &str) -> Response {
 
 /// A worksheet, laid out to print (see `static/css/print.css`).
 pub async fn worksheet(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     visitor: Visitor,
     Path((slug, name)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
@@ -228,7 +224,7 @@ pub async fn worksheet(
 /// sheet's CSV is public too: it is the same blank sheet). Served from the program's folder like
 /// lesson downloads.
 pub async fn worksheet_csv(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     visitor: Visitor,
     Path((slug, name)): Path<(String, String)>,
     request: axum::http::HeaderMap,
@@ -245,7 +241,7 @@ pub async fn worksheet_csv(
 }
 
 /// An old address (a program renamed in the studio) of a program's glossary or worksheets.
-async fn moved_page(state: &AppState, slug: &str, rest: &str) -> Result<Response, AppError> {
+async fn moved_page(state: &Ctx, slug: &str, rest: &str) -> Result<Response, AppError> {
     if slug.len() > 64 || rest.len() > 100 {
         return Err(AppError::NotFound);
     }
@@ -258,7 +254,7 @@ async fn moved_page(state: &AppState, slug: &str, rest: &str) -> Result<Response
 
 /// A program whose slug changed in the studio: its old URLs answer with a permanent redirect.
 /// Only reached for a slug the catalogue does not know (a 404 otherwise).
-async fn moved(state: &AppState, slug: &str, lesson: Option<&str>) -> Result<Response, AppError> {
+async fn moved(state: &Ctx, slug: &str, lesson: Option<&str>) -> Result<Response, AppError> {
     if slug.len() > 64 || lesson.is_some_and(|l| l.len() > 64) {
         return Err(AppError::NotFound);
     }
@@ -278,7 +274,7 @@ async fn moved(state: &AppState, slug: &str, lesson: Option<&str>) -> Result<Res
     Ok(axum::response::Redirect::permanent(&to).into_response())
 }
 
-async fn moved_lesson(state: &AppState, course_id: i64, slug: &str, lesson: &str) -> Result<Response, AppError> {
+async fn moved_lesson(state: &Ctx, course_id: i64, slug: &str, lesson: &str) -> Result<Response, AppError> {
     if lesson.len() > 64 {
         return Err(AppError::NotFound);
     }

@@ -9,11 +9,11 @@ pub mod view;
 use axum::Router;
 use axum::routing::get;
 
-use crate::web::AppState;
+use crate::context::Ctx;
 pub use snapshot::Catalog;
 pub use store::Site;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Ctx> {
     Router::new()
         .route("/", get(handlers::home))
         .route("/courses", get(handlers::courses))

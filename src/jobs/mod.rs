@@ -14,7 +14,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::web::{AppError, AppState};
+use crate::context::Ctx;
+use crate::error::Error;
 
 /// How often the scheduler looks for due work (it also wakes on `state.jobs_wakeup`).
 pub const TICK: Duration = Duration::from_secs(20);
@@ -62,7 +63,7 @@ impl Job {
     }
 
     /// One pass; how many things it did.
-    pub async fn run_once(self, state: &AppState) -> Result<u64, AppError> {
+    pub async fn run_once(self, state: &Ctx) -> Result<u64, Error> {
         let n = match self {
             Job::Launches => crate::launch::run_due(state).await?,
             Job::ModulePublishing => crate::admin::publish_due_modules(state).await?,
@@ -77,7 +78,7 @@ impl Job {
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
-    async fn run_logged(self, state: &AppState) {
+    async fn run_logged(self, state: &Ctx) {
         match self.run_once(state).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(job = self.name(), done = n, "job pass"),
@@ -87,7 +88,7 @@ impl Job {
 }
 
 /// Runs every job, each in its own task, until this future is dropped (which ends them all).
-pub async fn run(state: AppState) {
+pub async fn run(state: Ctx) {
     let mut tasks = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, Job> = HashMap::new();
     let wakers: HashMap<Job, Arc<Notify>> = Job::ALL.iter().map(|&j| (j, Arc::new(Notify::new()))).collect();
@@ -122,7 +123,7 @@ pub async fn run(state: AppState) {
     }
 }
 
-async fn job_loop(state: AppState, job: Job, wake: Arc<Notify>, pause_first: bool) {
+async fn job_loop(state: Ctx, job: Job, wake: Arc<Notify>, pause_first: bool) {
     if pause_first {
         tokio::time::sleep(job.every()).await;
     }

@@ -10,10 +10,11 @@ use minijinja::context;
 use time::OffsetDateTime;
 
 use crate::catalog::store::bump_content_version;
+use crate::context::Ctx;
 use crate::db::Tx;
 use crate::domain::CourseStatus;
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -27,7 +28,7 @@ pub enum Outcome {
 }
 
 /// Launches a program now.
-pub async fn launch_now(state: &AppState, slug: &str, by: Option<i64>) -> Result<Outcome, AppError> {
+pub async fn launch_now(state: &Ctx, slug: &str, by: Option<i64>) -> Result<Outcome, Error> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let Some(course) = store::course(&mut tx, slug).await? else {
@@ -50,11 +51,11 @@ pub async fn launch_now(state: &AppState, slug: &str, by: Option<i64>) -> Result
 /// Opens the program (already moved to open in `tx`) and queues the launch emails.
 async fn notify(
     tx: &mut Tx,
-    state: &AppState,
+    state: &Ctx,
     course: &store::CourseRow,
     launch_id: i64,
     now: OffsetDateTime,
-) -> Result<usize, AppError> {
+) -> Result<usize, Error> {
     bump_content_version(tx).await?;
     let catalog = state.catalog();
     let site = &catalog.site;
@@ -98,7 +99,7 @@ async fn notify(
     Ok(queued)
 }
 
-async fn after_change(state: &AppState) {
+async fn after_change(state: &Ctx) {
     if let Err(e) = state.refresh_catalog().await {
         tracing::warn!(error = format!("{e:#}"), "catalogue not reloaded after a status change");
     }
@@ -114,12 +115,7 @@ pub enum Scheduled {
 }
 
 /// Schedules (or moves) a program's launch. The background job fires it at `at`.
-pub async fn schedule(
-    state: &AppState,
-    slug: &str,
-    at: OffsetDateTime,
-    by: Option<i64>,
-) -> Result<Scheduled, AppError> {
+pub async fn schedule(state: &Ctx, slug: &str, at: OffsetDateTime, by: Option<i64>) -> Result<Scheduled, Error> {
     let now = state.clock.now();
     if at <= now {
         return Ok(Scheduled::InThePast);
@@ -143,7 +139,7 @@ pub async fn schedule(
 }
 
 /// Cancels a program's scheduled launch. False when there was none.
-pub async fn unschedule(state: &AppState, slug: &str) -> Result<bool, AppError> {
+pub async fn unschedule(state: &Ctx, slug: &str) -> Result<bool, Error> {
     let mut tx = state.db.begin().await?;
     let Some(course) = store::course(&mut tx, slug).await? else {
         return Ok(false);
@@ -155,7 +151,7 @@ pub async fn unschedule(state: &AppState, slug: &str) -> Result<bool, AppError> 
 
 /// Fires every scheduled launch whose time has come. Each is claimed in its own transaction, so
 /// with several instances each launch fires once. Returns how many fired.
-pub async fn run_due(state: &AppState) -> Result<usize, AppError> {
+pub async fn run_due(state: &Ctx) -> Result<usize, Error> {
     let now = state.clock.now();
     let mut fired = 0;
     for (launch_id, course_id) in store::due(&state.db, now).await? {
@@ -209,7 +205,7 @@ pub enum Moved {
 
 /// The instructor's other status changes: back to pre-enrollment, close, reopen a closed program.
 /// None of them sends email.
-pub async fn set_status(state: &AppState, slug: &str, to: CourseStatus) -> Result<Moved, AppError> {
+pub async fn set_status(state: &Ctx, slug: &str, to: CourseStatus) -> Result<Moved, Error> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let Some(course) = store::course(&mut tx, slug).await? else {

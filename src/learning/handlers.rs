@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::{module_of, store, view};
 use crate::accounts::store::User;
 use crate::catalog::snapshot::{LessonPage, Program};
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::SignedIn;
-use crate::web::{AppError, AppState};
 
 #[derive(Serialize)]
 struct DashboardProgram {
@@ -22,9 +23,9 @@ struct DashboardProgram {
     certificate: Option<String>,
 }
 
-pub async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let (programs, seats, done, certificates) = tokio::try_join!(
-        super::programs_of(&state, &user),
+        async { Ok::<_, AppError>(super::programs_of(&state, &user).await?) },
         async { Ok(store::seats(&state.db, user.id).await?) },
         async { Ok::<_, AppError>(store::completed_all(&state.db, user.id).await?) },
         async { Ok::<_, AppError>(store::certificates_of(&state.db, user.id).await?) },
@@ -66,7 +67,7 @@ pub async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) 
 /// A lesson for an enrolled student: their progress in the sidebar, "Mark complete", and drip.
 /// Called by the lesson route once it knows the student has a seat in the program.
 pub async fn student_lesson(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     program: &Program,
     lesson: &LessonPage,
@@ -115,7 +116,7 @@ pub async fn student_lesson(
 /// The program and lesson of a URL, for a student with access to it (instructors too); 404 for a
 /// lesson of another program, 403 for someone without access.
 async fn lesson_for(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     slug: &str,
     lesson_slug: &str,
@@ -140,7 +141,7 @@ pub struct CompleteForm {
 /// "Mark complete" (and undo): a plain form post; back to the lesson. Finishing the last lesson
 /// finishes the program and issues its certificate.
 pub async fn complete(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path((slug, lesson_slug)): Path<(String, String)>,
     Form(form): Form<CompleteForm>,
@@ -183,7 +184,7 @@ pub async fn complete(
 /// A lesson's download, for its program's students and instructors. The name must be one the
 /// lesson lists; the file is read from the program's folder inside `CONTENT_DIR`, never elsewhere.
 pub async fn download(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path((slug, lesson_slug, file)): Path<(String, String, String)>,
     request: HeaderMap,
@@ -204,7 +205,7 @@ pub async fn download(
 /// A file of a program (a lesson's download, a worksheet's CSV) as an attachment, read from the
 /// program's folder inside `CONTENT_DIR`, never elsewhere. The caller has checked who may have it.
 pub async fn send_program_file(
-    state: &AppState,
+    state: &Ctx,
     request: &HeaderMap,
     course_id: i64,
     file: &str,
@@ -243,7 +244,7 @@ pub async fn send_program_file(
 }
 
 /// A certificate's public page: only the name, the program and the date.
-pub async fn certificate(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, AppError> {
+pub async fn certificate(State(state): State<Ctx>, Path(code): Path<String>) -> Result<Response, AppError> {
     if code.len() > 64 {
         return Err(AppError::NotFound);
     }

@@ -12,12 +12,13 @@ use serde::Serialize;
 
 use crate::accounts::store::User;
 use crate::catalog::snapshot::{LessonPage, Program};
+use crate::context::Ctx;
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 pub use handlers::{send_program_file, student_lesson};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Ctx> {
     Router::new()
         .route("/dashboard", get(handlers::dashboard))
         .route("/courses/{slug}/lessons/{lesson}/complete", post(handlers::complete))
@@ -39,7 +40,7 @@ pub struct Programs {
     pub preenrolled_hidden: bool,
 }
 
-pub async fn programs_of(state: &AppState, user: &User) -> Result<Programs, AppError> {
+pub async fn programs_of(state: &Ctx, user: &User) -> Result<Programs, Error> {
     let enrolled = crate::enrollment::store::active_for_user(&state.db, user.id).await?;
     let verified = user.email_verified_at.is_some();
     let mut preenrolled = if verified {
@@ -73,7 +74,7 @@ fn module_number(program: &Program, module_id: i64) -> usize {
 
 /// The drip job: tells each student, once, when a module of theirs opens. Modules already open
 /// when they enrolled are noted without an email.
-pub async fn notify_unlocked_modules(state: &AppState) -> Result<usize, AppError> {
+pub async fn notify_unlocked_modules(state: &Ctx) -> Result<usize, Error> {
     let now = state.clock.now();
     let catalog = state.catalog();
     let mut sent = 0;

@@ -9,8 +9,9 @@ pub mod worker;
 
 use minijinja::Value;
 
+use crate::context::Ctx;
 use crate::db::Tx;
-use crate::web::{AppError, AppState};
+use crate::error::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Category {
@@ -53,7 +54,7 @@ pub struct Outgoing<'a> {
 ///
 /// A marketing message gets its own unsubscribe link (`unsubscribe_url` in the template) and the
 /// RFC 8058 one-click headers.
-pub async fn enqueue(tx: &mut Tx, state: &AppState, msg: Outgoing<'_>) -> Result<bool, AppError> {
+pub async fn enqueue(tx: &mut Tx, state: &Ctx, msg: Outgoing<'_>) -> Result<bool, Error> {
     let now = state.clock.now();
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut unsubscribe_url = None;
@@ -86,7 +87,7 @@ pub async fn enqueue(tx: &mut Tx, state: &AppState, msg: Outgoing<'_>) -> Result
     };
     let text = state.render_string(&format!("email/{}.txt", msg.template), ctx.clone())?;
     let html = state.render_string(&format!("email/{}.html", msg.template), ctx)?;
-    let headers = serde_json::to_string(&headers).map_err(|e| AppError::Internal(e.into()))?;
+    let headers = serde_json::to_string(&headers).map_err(|e| Error::Internal(e.into()))?;
     let row = store::NewMessage {
         dedupe_key: msg.dedupe_key.as_deref(),
         category: msg.category.as_str(),

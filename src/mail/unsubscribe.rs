@@ -17,19 +17,25 @@ use time::{Duration, OffsetDateTime};
 
 use super::store;
 use crate::accounts::tokens;
+use crate::context::Ctx;
 use crate::db::Tx;
+use crate::web::AppError;
 use crate::web::auth::MaybeUser;
-use crate::web::{AppError, AppState};
 
 /// An unsubscribe link keeps working this long after its email was sent.
 pub const LINK_LIFETIME: Duration = Duration::days(365);
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Ctx> {
     Router::new().route("/unsubscribe", get(confirm_page).post(unsubscribe))
 }
 
 /// A fresh single-use link for one marketing email to `email`.
-pub async fn new_link(tx: &mut Tx, state: &AppState, email: &str, now: OffsetDateTime) -> Result<String, AppError> {
+pub async fn new_link(
+    tx: &mut Tx,
+    state: &Ctx,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<String, crate::error::Error> {
     let (token, hash) = tokens::new_token();
     store::insert_unsubscribe_token(tx, email, &hash, now + LINK_LIFETIME, now).await?;
     Ok(format!("{}/unsubscribe?token={token}", state.config.base_url))
@@ -50,7 +56,7 @@ enum Link {
     Invalid,
 }
 
-async fn check(state: &AppState, token: &str) -> Result<Link, AppError> {
+async fn check(state: &Ctx, token: &str) -> Result<Link, AppError> {
     if token.is_empty() || token.len() > 100 {
         return Ok(Link::Invalid);
     }
@@ -67,12 +73,12 @@ async fn check(state: &AppState, token: &str) -> Result<Link, AppError> {
     Ok(Link::Ready(row))
 }
 
-fn page(state: &AppState, status: StatusCode, ctx: minijinja::Value) -> Result<Response, AppError> {
+fn page(state: &Ctx, status: StatusCode, ctx: minijinja::Value) -> Result<Response, AppError> {
     Ok((status, state.render("mail/unsubscribe.html", ctx)?).into_response())
 }
 
 async fn confirm_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
@@ -91,7 +97,7 @@ async fn confirm_page(
 /// The token comes in the URL (one-click: the mail client posts `List-Unsubscribe=One-Click` to
 /// the header's URL) or in the form body (our own button).
 async fn unsubscribe(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<TokenQuery>,
     body: Bytes,

@@ -8,7 +8,7 @@ use time::Duration;
 
 use super::store;
 use super::transport::{self, Transport};
-use crate::web::AppState;
+use crate::context::Ctx;
 
 /// How long a claimed message is reserved for the worker that claimed it. A worker claims one
 /// message at a time, just before sending it, and a send gives up after `SMTP_TIMEOUT` (at most
@@ -27,7 +27,7 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30_i64 << exp).min(3600))
 }
 
-pub async fn run(state: AppState) {
+pub async fn run(state: Ctx) {
     let transport = match transport_for(&state) {
         Ok(t) => t,
         Err(e) => {
@@ -54,17 +54,17 @@ pub async fn run(state: AppState) {
 }
 
 /// One delivery pass (what the worker does on each wake-up); returns how many messages it handled.
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn run_once(state: &Ctx) -> anyhow::Result<usize> {
     let transport = transport_for(state)?;
     Ok(deliver_due(state, &transport).await?)
 }
 
-fn transport_for(state: &AppState) -> anyhow::Result<Transport> {
+fn transport_for(state: &Ctx) -> anyhow::Result<Transport> {
     let c = &state.config;
     Transport::from_config(c.smtp_url.as_deref(), &c.data_dir, c.smtp_timeout)
 }
 
-fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
+fn sender(state: &Ctx) -> anyhow::Result<Mailbox> {
     if let Some(from) = &state.config.mail_from {
         return Ok(from.parse()?);
     }
@@ -75,7 +75,7 @@ fn sender(state: &AppState) -> anyhow::Result<Mailbox> {
 /// Sends up to a batch of due messages, claiming each just before sending it (so a slow or hung
 /// server holds one message, not a batch, and a crash strands one for a lease at most); returns
 /// how many it handled.
-async fn deliver_due(state: &AppState, transport: &Transport) -> sqlx::Result<usize> {
+async fn deliver_due(state: &Ctx, transport: &Transport) -> sqlx::Result<usize> {
     let host = url::Url::parse(&state.config.base_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

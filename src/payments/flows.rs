@@ -10,15 +10,16 @@ use super::store::{self, NewOrder, Order};
 use super::stripe_api::{self, NewSession, Session, StripeFailure};
 use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
+use crate::context::Ctx;
 use crate::db::Tx;
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 /// Pending Stripe orders older than this are checked with Stripe by the reconciliation job.
 pub const RECONCILE_AFTER: Duration = Duration::minutes(15);
 
 /// The early-bird windows that apply to this buyer: only an address they proved they own counts.
-pub async fn launches_for(state: &AppState, user: &User) -> Result<Vec<(i64, Option<time::OffsetDateTime>)>, AppError> {
+pub async fn launches_for(state: &Ctx, user: &User) -> Result<Vec<(i64, Option<time::OffsetDateTime>)>, Error> {
     if user.email_verified_at.is_none() {
         return Ok(Vec::new());
     }
@@ -26,12 +27,7 @@ pub async fn launches_for(state: &AppState, user: &User) -> Result<Vec<(i64, Opt
 }
 
 /// What this buyer would pay for `courses` now.
-pub async fn quote_for(
-    state: &AppState,
-    user: &User,
-    courses: &[&CourseSummary],
-    bundle: bool,
-) -> Result<Quote, AppError> {
+pub async fn quote_for(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle: bool) -> Result<Quote, Error> {
     let launches = launches_for(state, user).await?;
     Ok(pricing::quote(
         &state.catalog(),
@@ -76,12 +72,7 @@ impl From<&StripeFailure> for ProviderProblem {
 }
 
 /// Creates a pending order at the server's prices and a Checkout Session for it.
-pub async fn start(
-    state: &AppState,
-    user: &User,
-    courses: &[&CourseSummary],
-    bundle: bool,
-) -> Result<Started, AppError> {
+pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle: bool) -> Result<Started, Error> {
     let quote = quote_for(state, user, courses, bundle).await?;
     let now = state.clock.now();
     // The same purchase already waiting at Stripe (another tab, a second click): go back to it,
@@ -202,11 +193,11 @@ pub enum Fulfilled {
 /// the order pending.
 async fn fulfil_in(
     tx: &mut Tx,
-    state: &AppState,
+    state: &Ctx,
     order_id: i64,
     payment_intent: Option<&str>,
     amount: Option<i64>,
-) -> Result<Fulfilled, AppError> {
+) -> Result<Fulfilled, Error> {
     let now = state.clock.now();
     let Some(order) = store::order_in_tx(tx, order_id).await? else {
         return Ok(Fulfilled::NotFound);
@@ -269,11 +260,11 @@ pub fn order_number(id: i64) -> String {
 
 /// Fulfils an order in its own transaction (success page, test checkout, reconciliation).
 pub async fn fulfil(
-    state: &AppState,
+    state: &Ctx,
     order_id: i64,
     payment_intent: Option<&str>,
     amount: Option<i64>,
-) -> Result<Fulfilled, AppError> {
+) -> Result<Fulfilled, Error> {
     let mut tx = state.db.begin().await?;
     let outcome = fulfil_in(&mut tx, state, order_id, payment_intent, amount).await?;
     tx.commit().await?;
@@ -284,7 +275,7 @@ pub async fn fulfil(
 }
 
 /// Fulfils a Stripe order from a session we read back from Stripe, if it is paid and is this order's.
-pub async fn fulfil_from_session(state: &AppState, order: &Order, session: &Session) -> Result<Fulfilled, AppError> {
+pub async fn fulfil_from_session(state: &Ctx, order: &Order, session: &Session) -> Result<Fulfilled, Error> {
     if session.order_id != Some(order.id) || order.checkout_session_id.as_deref() != Some(session.id.as_str()) {
         tracing::error!(order_id = order.id, session = %session.id, "session does not belong to the order");
         return Ok(Fulfilled::NotFound);
@@ -296,7 +287,7 @@ pub async fn fulfil_from_session(state: &AppState, order: &Order, session: &Sess
 }
 
 /// Cancels a pending order (the buyer left the test checkout).
-pub async fn cancel(state: &AppState, order_id: i64) -> Result<bool, AppError> {
+pub async fn cancel(state: &Ctx, order_id: i64) -> Result<bool, Error> {
     let mut tx = state.db.begin().await?;
     let done = store::move_status(&mut tx, order_id, "pending", "cancelled", state.clock.now()).await?;
     tx.commit().await?;
@@ -318,7 +309,7 @@ pub enum Refunded {
 
 /// Refunds a paid order through Stripe (nothing to call for a test order), then marks it refunded
 /// and ends the access it gave.
-pub async fn refund(state: &AppState, order_id: i64) -> Result<Refunded, AppError> {
+pub async fn refund(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
     let Some(order) = store::order(&state.db, order_id).await? else {
         return Ok(Refunded::NotFound);
     };
@@ -354,7 +345,7 @@ pub async fn refund(state: &AppState, order_id: i64) -> Result<Refunded, AppErro
     Ok(if done { Refunded::Done } else { Refunded::NotPaid })
 }
 
-async fn mark_refunded(tx: &mut Tx, order_id: i64, now: time::OffsetDateTime) -> Result<bool, AppError> {
+async fn mark_refunded(tx: &mut Tx, order_id: i64, now: time::OffsetDateTime) -> Result<bool, Error> {
     if !store::move_status(tx, order_id, "paid", "refunded", now).await? {
         return Ok(false);
     }
@@ -375,7 +366,7 @@ pub enum Handled {
 
 /// Handles a verified Stripe event, exactly once per event id: the id is recorded in the same
 /// transaction as what the event changes.
-pub async fn handle_event(state: &AppState, event: stripe_webhook::Event) -> Result<Handled, AppError> {
+pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<Handled, Error> {
     use stripe_webhook::EventObject;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -458,7 +449,7 @@ pub async fn handle_event(state: &AppState, event: stripe_webhook::Event) -> Res
 }
 
 /// The reconciliation job: asks Stripe about pending orders whose webhook never came.
-pub async fn reconcile(state: &AppState) -> Result<usize, AppError> {
+pub async fn reconcile(state: &Ctx) -> Result<usize, Error> {
     let Some(gateway) = &state.stripe else {
         return Ok(0);
     };

@@ -13,16 +13,17 @@ use super::pricing;
 use super::store::{self, Order};
 use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
+use crate::context::Ctx;
+use crate::web::AppError;
 use crate::web::auth::SignedIn;
-use crate::web::{AppError, AppState};
 
-fn page(state: &AppState, status: StatusCode, template: &str, ctx: minijinja::Value) -> Result<Response, AppError> {
+fn page(state: &Ctx, status: StatusCode, template: &str, ctx: minijinja::Value) -> Result<Response, AppError> {
     Ok((status, state.render(template, ctx)?).into_response())
 }
 
 /// The offer for one program (and the bundle, when it applies) for this person.
 pub async fn enroll_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
@@ -54,7 +55,7 @@ pub async fn enroll_page(
 }
 
 /// Both programs at the bundle price.
-pub async fn bundle_page(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+pub async fn bundle_page(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let catalog = state.catalog();
     let Some(all) = pricing::bundle_courses(&catalog) else {
         return Ok(Redirect::to("/courses").into_response());
@@ -73,7 +74,7 @@ pub async fn bundle_page(State(state): State<AppState>, SignedIn(user): SignedIn
     )
 }
 
-fn refuse(state: &AppState, user: &User, status: StatusCode, message: String) -> Result<Response, AppError> {
+fn refuse(state: &Ctx, user: &User, status: StatusCode, message: String) -> Result<Response, AppError> {
     page(
         state,
         status,
@@ -84,11 +85,7 @@ fn refuse(state: &AppState, user: &User, status: StatusCode, message: String) ->
 
 /// Starts a checkout. Only program slugs are read from the form: every amount comes from the
 /// database and `site.toml`.
-pub async fn checkout(
-    State(state): State<AppState>,
-    SignedIn(user): SignedIn,
-    body: Bytes,
-) -> Result<Response, AppError> {
+pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: Bytes) -> Result<Response, AppError> {
     let mut slugs: Vec<String> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(&body) {
         if k == "course" && !slugs.iter().any(|s| *s == *v) {
@@ -195,7 +192,7 @@ fn own_order(user: &User, order: Option<Order>) -> Result<Order, AppError> {
 /// Where Stripe sends the buyer back. The webhook may come later, so this asks Stripe itself and
 /// fulfils a paid order; whichever comes first grants access, the other changes nothing.
 pub async fn success(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Query(q): Query<SuccessQuery>,
 ) -> Result<Response, AppError> {
@@ -222,7 +219,7 @@ pub async fn success(
     order_page(&state, &user, "payments/success.html", &order, &items)
 }
 
-async fn items_of(state: &AppState, order_id: i64) -> Result<Vec<store::Item>, AppError> {
+async fn items_of(state: &Ctx, order_id: i64) -> Result<Vec<store::Item>, AppError> {
     let mut tx = state.db.begin().await?;
     let items = store::items(&mut tx, order_id).await?;
     tx.commit().await?;
@@ -231,7 +228,7 @@ async fn items_of(state: &AppState, order_id: i64) -> Result<Vec<store::Item>, A
 
 /// A page about one of the buyer's orders.
 fn order_page(
-    state: &AppState,
+    state: &Ctx,
     user: &User,
     template: &str,
     order: &Order,
@@ -247,7 +244,7 @@ fn order_page(
 }
 
 /// The built-in test checkout: only without Stripe keys, only for the buyer's own pending order.
-async fn test_order(state: &AppState, user: &User, id: i64) -> Result<Order, AppError> {
+async fn test_order(state: &Ctx, user: &User, id: i64) -> Result<Order, AppError> {
     if state.stripe.is_some() {
         return Err(AppError::NotFound);
     }
@@ -259,7 +256,7 @@ async fn test_order(state: &AppState, user: &User, id: i64) -> Result<Order, App
 }
 
 pub async fn test_checkout(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -272,7 +269,7 @@ pub async fn test_checkout(
 }
 
 pub async fn test_pay(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -285,7 +282,7 @@ pub async fn test_pay(
 }
 
 pub async fn test_cancel(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -300,7 +297,7 @@ pub async fn test_cancel(
 
 /// `POST /webhooks/stripe`: verified against `STRIPE_WEBHOOK_SECRET` (five minutes' tolerance) on
 /// the raw bytes; a bad or missing signature is a 400 that writes nothing.
-pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn webhook(State(state): State<Ctx>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let Some(gateway) = &state.stripe else {
         return Err(AppError::NotFound);
     };

@@ -11,9 +11,9 @@ pub mod stripe_api;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::web::AppState;
+use crate::context::Ctx;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Ctx> {
     Router::new()
         .route("/courses/{slug}/enroll", get(handlers::enroll_page))
         .route("/enroll/bundle", get(handlers::bundle_page))
@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
 
 /// A signed-in person's offer on an open program's page: enrolled or not, and their price.
 pub async fn offer_for(
-    state: &AppState,
+    state: &Ctx,
     user: &crate::accounts::store::User,
     course: &crate::catalog::store::CourseSummary,
 ) -> Result<minijinja::Value, crate::web::AppError> {

@@ -7,9 +7,10 @@ use time::Duration;
 use super::store::{self, OnList};
 use crate::accounts::tokens;
 use crate::catalog::store::CourseSummary;
+use crate::context::Ctx;
 use crate::domain::{Email, PersonName};
+use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
-use crate::web::{AppError, AppState};
 
 /// How long a confirmation link works.
 pub const CONFIRM_LINK_LIFETIME: Duration = Duration::days(7);
@@ -38,7 +39,7 @@ pub enum Submitted {
 
 /// Adds the programs to the entry for this address (creating it) and queues a confirmation email,
 /// all in one transaction.
-pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Submitted, AppError> {
+pub async fn submit(state: &Ctx, req: Request<'_>) -> Result<Submitted, Error> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let entry = store::upsert_entry(&mut tx, req.email.as_str(), req.name.as_str(), CONSENT, now).await?;
@@ -88,7 +89,7 @@ pub enum Confirmed {
     Invalid,
 }
 
-pub async fn confirm(state: &AppState, token: &str) -> Result<Confirmed, AppError> {
+pub async fn confirm(state: &Ctx, token: &str) -> Result<Confirmed, Error> {
     if token.is_empty() || token.len() > 100 {
         return Ok(Confirmed::Invalid);
     }
@@ -120,7 +121,7 @@ pub async fn confirm(state: &AppState, token: &str) -> Result<Confirmed, AppErro
 }
 
 /// Deletes what was never confirmed (the hourly job).
-pub async fn purge_unconfirmed(state: &AppState) -> Result<u64, AppError> {
+pub async fn purge_unconfirmed(state: &Ctx) -> Result<u64, Error> {
     let cutoff = state.clock.now() - FORGET_UNCONFIRMED_AFTER;
     Ok(store::purge_unconfirmed(&state.db, cutoff).await?)
 }

@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::flows::{self, Confirmed, Request, Submitted};
 use crate::catalog::store::CourseSummary;
+use crate::context::Ctx;
 use crate::domain::{Email, PersonName};
+use crate::web::AppError;
 use crate::web::auth::MaybeUser;
-use crate::web::{AppError, AppState};
 
 /// More program values than this in one form is not a person ticking boxes.
 const MAX_COURSE_VALUES: usize = 20;
@@ -26,7 +27,7 @@ pub struct FormQuery {
 }
 
 /// The programs taking pre-enrollments now, in catalogue order.
-fn open_lists(state: &AppState) -> Vec<CourseSummary> {
+fn open_lists(state: &Ctx) -> Vec<CourseSummary> {
     state
         .catalog()
         .courses
@@ -37,7 +38,7 @@ fn open_lists(state: &AppState) -> Vec<CourseSummary> {
 }
 
 fn form(
-    state: &AppState,
+    state: &Ctx,
     user: Option<&crate::accounts::store::User>,
     status: StatusCode,
     ticked: &[String],
@@ -56,7 +57,7 @@ fn form(
 }
 
 pub async fn form_page(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<FormQuery>,
 ) -> Result<Response, AppError> {
@@ -92,11 +93,7 @@ fn parse_fields(body: &[u8]) -> Fields {
     f
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    body: Bytes,
-) -> Result<Response, AppError> {
+pub async fn submit(State(state): State<Ctx>, MaybeUser(user): MaybeUser, body: Bytes) -> Result<Response, AppError> {
     let fields = parse_fields(&body);
     let mut errors = BTreeMap::new();
     let name = PersonName::parse(&fields.name)
@@ -171,7 +168,7 @@ pub struct TokenQuery {
 }
 
 pub async fn confirm(
-    State(state): State<AppState>,
+    State(state): State<Ctx>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {

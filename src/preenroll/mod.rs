@@ -9,9 +9,9 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::get;
 
-use crate::web::AppState;
+use crate::context::Ctx;
 
-pub fn routes(per_minute: u32) -> Router<AppState> {
+pub fn routes(per_minute: u32) -> Router<Ctx> {
     Router::new()
         .route(
             "/preenroll",

@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::{AppError, AppState};
+use super::AppError;
 use crate::accounts::store::{self, User};
+use crate::context::Ctx;
 use crate::learning::store::{SeatAndDone, user_and_seat};
 
 const AUTH_KEY: &str = "auth";
@@ -45,10 +46,10 @@ pub struct ClientInfo {
 pub const DEVICE_COOKIE: &str = "learnwell_device";
 pub const SECURE_DEVICE_COOKIE: &str = "__Host-learnwell_device";
 
-impl FromRequestParts<AppState> for ClientInfo {
+impl FromRequestParts<Ctx> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
         let agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
@@ -153,7 +154,7 @@ pub fn describe_browser(agent: &str) -> String {
 /// account's list of signed-in devices.
 pub async fn sign_in(
     session: &Session,
-    state: &AppState,
+    state: &Ctx,
     user_id: i64,
     epoch: i64,
     client: &ClientInfo,
@@ -174,7 +175,7 @@ pub async fn sign_in(
 }
 
 /// Ends the session everywhere: the row is deleted, the cookie cleared.
-pub async fn sign_out(session: &Session, state: &AppState) -> Result<(), AppError> {
+pub async fn sign_out(session: &Session, state: &Ctx) -> Result<(), AppError> {
     if let Ok(Some(auth)) = claim(session).await
         && let Some(sid) = &auth.sid
     {
@@ -190,7 +191,7 @@ pub async fn current_session_id(session: &Session) -> Result<Option<String>, App
 
 /// Ends every other session of the account: they carry the old epoch. This one moves to the new
 /// epoch and stays signed in.
-pub async fn sign_out_elsewhere(session: &Session, state: &AppState, user_id: i64) -> Result<(), AppError> {
+pub async fn sign_out_elsewhere(session: &Session, state: &Ctx, user_id: i64) -> Result<(), AppError> {
     let Some(mut auth) = claim(session).await? else {
         return Ok(());
     };
@@ -211,7 +212,7 @@ fn session_error(e: tower_sessions::session::Error) -> AppError {
 #[derive(Clone)]
 struct Resolved(Option<User>);
 
-async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<User>, AppError> {
+async fn resolve(parts: &mut Parts, state: &Ctx) -> Result<Option<User>, AppError> {
     if let Some(Resolved(user)) = parts.extensions.get::<Resolved>() {
         return Ok(user.clone());
     }
@@ -239,7 +240,7 @@ async fn claim(session: &Session) -> Result<Option<AuthSession>, AppError> {
 /// or the session is older than `SESSION_MAX_DAYS`.
 async fn admit(
     session: &Session,
-    state: &AppState,
+    state: &Ctx,
     auth: AuthSession,
     found: Option<User>,
 ) -> Result<Option<User>, AppError> {
@@ -275,10 +276,10 @@ async fn admit(
 /// their seat in the program in one query ([`Visitor::with_seat`]).
 pub struct Visitor(Option<Session>);
 
-impl FromRequestParts<AppState> for Visitor {
+impl FromRequestParts<Ctx> for Visitor {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &Ctx) -> Result<Self, Self::Rejection> {
         Ok(Visitor(parts.extensions.get::<Session>().cloned()))
     }
 }
@@ -288,7 +289,7 @@ impl Visitor {
     /// completed there. The same checks as every other page: a stale session is ended.
     pub async fn with_seat(
         &self,
-        state: &AppState,
+        state: &Ctx,
         course_id: i64,
     ) -> Result<(Option<User>, Option<SeatAndDone>), AppError> {
         let Some(session) = &self.0 else {
@@ -312,10 +313,10 @@ impl Visitor {
 /// The signed-in user, if any.
 pub struct MaybeUser(pub Option<User>);
 
-impl FromRequestParts<AppState> for MaybeUser {
+impl FromRequestParts<Ctx> for MaybeUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
         Ok(MaybeUser(resolve(parts, state).await?))
     }
 }
@@ -358,10 +359,10 @@ fn here(parts: &Parts) -> String {
     }
 }
 
-impl FromRequestParts<AppState> for SignedIn {
+impl FromRequestParts<Ctx> for SignedIn {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
         match resolve(parts, state).await.map_err(AuthRejection::Error)? {
             Some(user) => Ok(SignedIn(user)),
             None => Err(AuthRejection::Login(here(parts))),
@@ -372,10 +373,10 @@ impl FromRequestParts<AppState> for SignedIn {
 /// The studio: instructors only. Anonymous visitors are sent to log in; students get 403.
 pub struct Instructor(pub User);
 
-impl FromRequestParts<AppState> for Instructor {
+impl FromRequestParts<Ctx> for Instructor {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
         match resolve(parts, state).await.map_err(AuthRejection::Error)? {
             Some(user) if user.is_instructor() => Ok(Instructor(user)),
             Some(_) => Err(AuthRejection::Forbidden),

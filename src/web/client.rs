@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use super::AppState;
+use crate::context::Ctx;
 
 /// The client's address, as this request's extension (set by [`identify`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +110,7 @@ fn parse_node(text: &str) -> Option<IpAddr> {
 
 /// The outermost layer: works out the client's address, and replaces any request id the client
 /// sent with our own (keeping a trusted proxy's apart, for correlation).
-pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn identify(State(state): State<Ctx>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

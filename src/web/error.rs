@@ -22,13 +22,19 @@ pub enum AppError {
 
 impl From<crate::accounts::password::HashError> for AppError {
     fn from(e: crate::accounts::password::HashError) -> Self {
+        crate::error::Error::from(e).into()
+    }
+}
+
+/// The domain's errors, as pages.
+impl From<crate::error::Error> for AppError {
+    fn from(e: crate::error::Error) -> Self {
         match e {
-            crate::accounts::password::HashError::Busy => AppError::Busy(
-                "Many people are signing in right now, so we could not check your password in time. \
-                 Please try again in a minute."
-                    .to_owned(),
-            ),
-            other => AppError::Internal(other.into()),
+            crate::error::Error::NotFound => AppError::NotFound,
+            crate::error::Error::Refused(message) => AppError::BadRequest(message),
+            crate::error::Error::Busy(message) => AppError::Busy(message),
+            crate::error::Error::Database(e) => AppError::Internal(e.into()),
+            crate::error::Error::Internal(e) => AppError::Internal(e),
         }
     }
 }

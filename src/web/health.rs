@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
+use crate::context::Ctx;
 
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub async fn healthz(State(state): State<Ctx>) -> Response {
     let answer = tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await;
     let backend = state.db.backend_name();
     match answer {

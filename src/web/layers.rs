@@ -6,8 +6,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
 
-use super::AppState;
 use super::error::ErrorPage;
+use crate::context::Ctx;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     font-src 'self'; connect-src 'self'; frame-src https://www.youtube-nocookie.com https://player.vimeo.com; \
@@ -18,7 +18,7 @@ const CSP_WITH_STRIPE: &str = "default-src 'self'; script-src 'self'; style-src 
     font-src 'self'; connect-src 'self'; frame-src https://www.youtube-nocookie.com https://player.vimeo.com; \
     object-src 'none'; base-uri 'self'; form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'";
 
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn security_headers(State(state): State<Ctx>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     let mut set = |name: HeaderName, value: &'static str| {
@@ -44,7 +44,7 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 
 /// Turns error responses into the site's styled error page: those carrying an [`ErrorPage`], and
 /// any other 4xx/5xx that is not already HTML or JSON (axum's own rejections, timeouts, panics).
-pub async fn error_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn error_pages(State(state): State<Ctx>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -121,6 +121,10 @@ fn time_limit_for(path: &str) -> std::time::Duration {
     std::time::Duration::from_secs(if is_upload(path) { 300 } else { 30 })
 }
 
+/// Requests larger than this are refused with 413 (forms are small; the studio and the webhook
+/// have their own, see [`body_limit`]).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 /// The largest download a lesson may offer.
 pub const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
@@ -137,7 +141,7 @@ fn limit_for(path: &str) -> usize {
         // A lesson's 512 KiB of Markdown, form-encoded (up to three bytes per byte), and the rest.
         2 * 1024 * 1024
     } else {
-        super::router::BODY_LIMIT
+        BODY_LIMIT
     }
 }
 
@@ -182,7 +186,7 @@ mod tests {
         })
         .unwrap();
         let db = crate::server::prepare(&config).await.unwrap();
-        let state = AppState::new(config, db).await.unwrap();
+        let state = Ctx::new(config, db).await.unwrap();
         let app = Router::new()
             .route(
                 "/boom",

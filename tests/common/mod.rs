@@ -132,7 +132,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub config: Config,
-    pub state: learnwell::AppState,
+    /// What handlers and domain functions reach (the clock to move, the database, the catalogue).
+    pub state: learnwell::Ctx,
     /// Every email the app sends arrives here, over a real SMTP conversation.
     pub smtp: smtp::SmtpSink,
     server: tokio::task::JoinHandle<()>,
@@ -237,7 +238,7 @@ impl TestApp {
             client,
             db,
             config,
-            state,
+            state: state.ctx().clone(),
             smtp,
             server,
             background,

@@ -1,4 +1,8 @@
-//! The whole URL map, and the layers around it.
+//! The composition root: the application's state, built once from the configuration and the
+//! database, and the whole URL map with the layers around it. It sits above every feature; nothing
+//! below imports it: features and their handlers see the shared `Ctx` (the router's state).
+
+use std::ops::Deref;
 
 use axum::Router;
 use axum::extract::Path;
@@ -14,13 +18,38 @@ use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::client::{self, ClientAddr, UpstreamRequestId};
-use super::sessions::Store;
-use super::{AppState, health, layers};
+use crate::config::Config;
+use crate::context::Ctx;
+use crate::db::Db;
+use crate::web::client::{self, ClientAddr, UpstreamRequestId};
+use crate::web::sessions::Store;
+use crate::web::{health, layers};
 
-/// Requests larger than this are refused with 413 (forms are small; the studio sets its own, see
-/// `layers::body_limit`).
-pub const BODY_LIMIT: usize = 64 * 1024;
+/// The router's state: everything handlers reach through `State<Ctx>`.
+#[derive(Clone)]
+pub struct AppState {
+    ctx: Ctx,
+}
+
+impl AppState {
+    /// Builds the state on a migrated database that holds the site settings (run an import first).
+    pub async fn new(config: Config, db: Db) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            ctx: Ctx::new(config, db).await?,
+        })
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
+impl Deref for AppState {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
+}
 
 pub fn app(state: AppState) -> Router {
     let request_id = client::REQUEST_ID;
@@ -43,7 +72,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::mail::unsubscribe::routes())
         .merge(crate::learning::routes())
         .merge(crate::payments::routes())
-        .merge(crate::admin::routes(state.clone()))
+        .merge(crate::admin::routes(state.ctx.clone()))
         .route("/healthz", get(health::healthz))
         .route(
             "/static/{*path}",
@@ -56,7 +85,7 @@ pub fn app(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 // First: who the client is, and our own request id in place of theirs.
-                .layer(middleware::from_fn_with_state(state.clone(), client::identify))
+                .layer(middleware::from_fn_with_state(state.ctx.clone(), client::identify))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(|req: &Request<_>| {
@@ -88,16 +117,19 @@ pub fn app(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(middleware::from_fn_with_state(state.clone(), layers::security_headers))
+                .layer(middleware::from_fn_with_state(
+                    state.ctx.clone(),
+                    layers::security_headers,
+                ))
                 .layer(CompressionLayer::new())
-                .layer(middleware::from_fn_with_state(state.clone(), layers::error_pages))
+                .layer(middleware::from_fn_with_state(state.ctx.clone(), layers::error_pages))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
                 .layer(middleware::from_fn(layers::timeout))
                 .layer(middleware::from_fn(layers::body_limit))
                 .layer(csrf)
                 .layer(sessions),
         )
-        .with_state(state)
+        .with_state(state.ctx.clone())
 }
 
 /// `scheme://host[:port]` of a URL, as a browser sends it in `Origin`.
