@@ -12,12 +12,13 @@ use serde::Deserialize;
 use time::Duration;
 use tower_sessions::Session;
 
+use super::session::{self as auth, MaybeUser, SignedIn};
 use super::store::{self, User};
 use super::{flows, password};
 use crate::context::Ctx;
 use crate::domain::{Email, NewPassword, PersonName};
 use crate::web::AppError;
-use crate::web::auth::{self, MaybeUser, SignedIn};
+use crate::web::auth::safe_next;
 
 /// Messages per form field, shown beside the field.
 type FieldErrors = BTreeMap<&'static str, String>;
@@ -54,7 +55,7 @@ pub async fn signup_page(
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
     if user.is_some() {
-        return Ok(Redirect::to(&auth::safe_next(q.next.as_deref())).into_response());
+        return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
     }
     form_page(
         &state,
@@ -79,7 +80,7 @@ pub async fn signup(
     let password = NewPassword::parse(&form.password, &[&form.name, &form.email])
         .map_err(|e| errors.insert("password", e))
         .ok();
-    let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
+    let next = safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
 
     // The same form sent twice from a browser that is signed in to that account: go on.
     if let (Some(user), Some(email)) = (&current, &email)
@@ -127,7 +128,7 @@ pub async fn login_page(
     Query(q): Query<NextQuery>,
 ) -> Result<Response, AppError> {
     if user.is_some() {
-        return Ok(Redirect::to(&auth::safe_next(q.next.as_deref())).into_response());
+        return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
     }
     form_page(
         &state,
@@ -166,7 +167,7 @@ pub async fn login(
     match flows::check_login(&state, email.as_ref(), &form.password, client.device.as_deref()).await? {
         flows::Login::Ok { user_id, epoch } => {
             auth::sign_in(&session, &state, user_id, epoch, &client).await?;
-            let next = auth::safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
+            let next = safe_next(Some(&form.next).filter(|n| !n.is_empty()).map(String::as_str));
             let mut res = Redirect::to(&next).into_response();
             remember_this_browser(&state, &client, user_id, &mut res).await?;
             Ok(res)
@@ -229,7 +230,7 @@ pub async fn verify_email(
             // A sign-up's own link: opening it proves the person reads the address, as a reset
             // link does; they continue where they were going, signed in.
             auth::sign_in(&session, &state, user_id, epoch, &client).await?;
-            let target = auth::safe_next(Some(&next));
+            let target = safe_next(Some(&next));
             let sep = if target.contains('?') { '&' } else { '?' };
             let mut res = Redirect::to(&format!("{target}{sep}notice=email-confirmed")).into_response();
             remember_this_browser(&state, &client, user_id, &mut res).await?;

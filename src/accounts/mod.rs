@@ -4,6 +4,7 @@
 pub mod flows;
 mod handlers;
 pub mod password;
+pub mod session;
 pub mod store;
 pub mod tokens;
 
@@ -12,6 +13,8 @@ use axum::handler::Handler;
 use axum::routing::{get, post};
 
 use crate::context::Ctx;
+
+pub use session::{ClientInfo, Instructor, MaybeUser, SignedIn};
 
 pub fn routes(auth_per_minute: u32) -> Router<Ctx> {
     let limit = || crate::web::rate_limit::per_ip(auth_per_minute);

@@ -11,10 +11,10 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
 
+use crate::accounts::Instructor;
 use crate::announcements::{self, Audience, Draft, Sent};
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -6,9 +6,9 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
 
+use crate::accounts::Instructor;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 const PAGE: i64 = 100;
 

@@ -17,6 +17,7 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::content_store::{self as store, CourseFields, CourseRow, ModuleRow, Table};
+use crate::accounts::Instructor;
 use crate::accounts::store::User;
 use crate::audit;
 use crate::content as content_api;
@@ -25,7 +26,6 @@ use crate::context::Ctx;
 use crate::db::Tx;
 use crate::domain::{CourseStatus, Slug};
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 pub const MAX_TITLE: usize = 200;
 

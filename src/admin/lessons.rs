@@ -16,10 +16,10 @@ use super::content_store::{self as store, CourseRow, LessonRow, Table};
 use super::editor::{FormData, NoticeQuery, finish, lesson_or_404, slug_from, title};
 use crate::accounts::store::User;
 
+use crate::accounts::Instructor;
 use crate::content::Download;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 const MAX_BODY: usize = 512 * 1024;
 

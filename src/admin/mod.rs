@@ -25,8 +25,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 
+use crate::accounts::Instructor;
 use crate::context::Ctx;
-use crate::web::auth::Instructor;
 
 /// Every studio route, in one table: the router is built from it, and the access test walks it.
 /// The flag says whether the route answers GET (pages) or only POST (actions).

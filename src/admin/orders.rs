@@ -8,11 +8,11 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use super::csv;
+use crate::accounts::Instructor;
 use crate::context::Ctx;
 use crate::payments::flows::{self, Refunded};
 use crate::payments::store::{self, OrderLine};
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 pub const STATUSES: [&str; 6] = ["pending", "paid", "refunded", "failed", "cancelled", "expired"];
 

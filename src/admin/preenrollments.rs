@@ -7,10 +7,10 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use super::csv;
+use crate::accounts::Instructor;
 use crate::context::Ctx;
 use crate::preenroll::store::{self, ListRow};
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 pub const STATES: [&str; 4] = ["unconfirmed", "confirmed", "unsubscribed", "enrolled"];
 

@@ -9,11 +9,11 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use super::editor::course_or_404;
+use crate::accounts::Instructor;
 use crate::accounts::store::User;
 use crate::catalog::store as catalog_store;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -12,12 +12,12 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::store;
+use crate::accounts::Instructor;
 use crate::audit;
 use crate::context::Ctx;
 use crate::domain::{CourseStatus, Email};
 use crate::launch::{self, Moved, Outcome, Scheduled};
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

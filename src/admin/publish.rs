@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 
 use super::content_store as store;
 use super::editor::{FormData, finish, module_or_404, render_content};
+use crate::accounts::Instructor;
 use crate::audit::{self, Actor};
 use crate::context::Ctx;
 use crate::db::Tx;
 use crate::mail::{self, Category, Outgoing};
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 pub async fn publish(
     State(state): State<Ctx>,

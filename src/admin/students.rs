@@ -7,10 +7,10 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Serialize;
 
+use crate::accounts::Instructor;
 use crate::context::Ctx;
 use crate::learning::store;
 use crate::web::AppError;
-use crate::web::auth::Instructor;
 
 #[derive(Serialize)]
 struct Student {

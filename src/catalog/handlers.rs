@@ -9,15 +9,16 @@ use minijinja::Value;
 
 use super::Catalog;
 use super::snapshot::{Program, WorksheetPage};
+use crate::accounts::MaybeUser;
 use crate::accounts::store::User;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::{AuthRejection, MaybeUser, Visitor};
+use crate::web::auth::{AuthRejection, Visitor};
 
 /// Renders `template` from one catalogue snapshot: for anonymous visitors once per content version
 /// (the page is the same for all of them), for a signed-in person every time (their name is in the
 /// header). `key` names the page by its decoded slugs, so the cache holds at most one entry per page.
-fn page(
+pub fn page(
     state: &Ctx,
     catalog: &Catalog,
     user: &Option<User>,
@@ -81,47 +82,6 @@ pub async fn course(
     ))
 }
 
-pub async fn lesson(
-    State(state): State<Ctx>,
-    visitor: Visitor,
-    Path((slug, lesson_slug)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    let catalog = state.catalog();
-    let Some(program) = catalog.program(&slug) else {
-        return moved(&state, &slug, Some(&lesson_slug)).await;
-    };
-    let Some(lesson) = program.lesson(&lesson_slug) else {
-        return moved_lesson(&state, program.course_id, &slug, &lesson_slug).await;
-    };
-    // One query: who is asking, and their seat in this program.
-    let (user, seat) = visitor.with_seat(&state, program.course_id).await?;
-    // A student with a seat in the program gets their own page (progress, drip, Mark complete).
-    if let Some(u) = &user
-        && !u.is_instructor()
-        && let Some((seat, done)) = seat
-    {
-        let (status, template, extra) =
-            crate::learning::student_lesson(&state, u, program, lesson, &seat, &done).await?;
-        let who = minijinja::context! { user => minijinja::value::Serde(u) };
-        let body = state.render_parts(&catalog, template, [lesson.page.clone(), extra, who])?;
-        return Ok(html(status, Bytes::from(body)));
-    }
-    // A preview is for everyone; the rest for instructors (and enrolled students, above). Anyone
-    // else gets 403 with a page that says what opens it (the lesson exists; this visitor may not
-    // read it).
-    let may_read = lesson.lesson.free_preview || user.as_ref().is_some_and(|u| u.is_instructor());
-    let (status, template) = if may_read {
-        (StatusCode::OK, "catalog/lesson.html")
-    } else {
-        (StatusCode::FORBIDDEN, "catalog/lesson_locked.html")
-    };
-    let key = format!("{slug}/{lesson_slug}");
-    Ok(html(
-        status,
-        page(&state, &catalog, &user, &key, template, &lesson.page)?,
-    ))
-}
-
 /// A program's glossary: public, like its syllabus.
 pub async fn glossary(
     State(state): State<Ctx>,
@@ -179,12 +139,12 @@ enum Reader {
 /// active seat: a refund or a revoked seat ends it) and instructors. Drip does not apply: a
 /// sheet is a tool for the whole program.
 async fn reader(state: &Ctx, visitor: &Visitor, program: &Program, sheet: &WorksheetPage) -> Result<Reader, AppError> {
-    let (user, seat) = visitor.with_seat(state, program.course_id).await?;
-    Ok(match user {
-        _ if sheet.page.public => Reader::Allowed(user),
+    let reader = crate::learning::reader(state, visitor, program.course_id).await?;
+    Ok(match reader {
+        r if sheet.page.public => Reader::Allowed(r.map(|r| r.user)),
         None => Reader::Anonymous,
-        Some(u) if u.is_instructor() || seat.is_some() => Reader::Allowed(Some(u)),
-        Some(u) => Reader::Outsider(u),
+        Some(r) if r.user.is_instructor() || r.seat.is_some() => Reader::Allowed(Some(r.user)),
+        Some(r) => Reader::Outsider(r.user),
     })
 }
 
@@ -254,7 +214,7 @@ async fn moved_page(state: &Ctx, slug: &str, rest: &str) -> Result<Response, App
 
 /// A program whose slug changed in the studio: its old URLs answer with a permanent redirect.
 /// Only reached for a slug the catalogue does not know (a 404 otherwise).
-async fn moved(state: &Ctx, slug: &str, lesson: Option<&str>) -> Result<Response, AppError> {
+pub async fn moved(state: &Ctx, slug: &str, lesson: Option<&str>) -> Result<Response, AppError> {
     if slug.len() > 64 || lesson.is_some_and(|l| l.len() > 64) {
         return Err(AppError::NotFound);
     }
@@ -274,7 +234,7 @@ async fn moved(state: &Ctx, slug: &str, lesson: Option<&str>) -> Result<Response
     Ok(axum::response::Redirect::permanent(&to).into_response())
 }
 
-async fn moved_lesson(state: &Ctx, course_id: i64, slug: &str, lesson: &str) -> Result<Response, AppError> {
+pub async fn moved_lesson(state: &Ctx, course_id: i64, slug: &str, lesson: &str) -> Result<Response, AppError> {
     if lesson.len() > 64 {
         return Err(AppError::NotFound);
     }

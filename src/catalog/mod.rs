@@ -1,5 +1,5 @@
-//! The public face: the home page, the programs, their syllabus and free-preview lessons, their
-//! glossaries and worksheets.
+//! The public face: the home page, the programs and their syllabus, their glossaries and
+//! worksheets. (A lesson's page belongs to `learning`.)
 
 mod handlers;
 pub mod snapshot;
@@ -10,6 +10,7 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::context::Ctx;
+pub use handlers::{moved, moved_lesson, page};
 pub use snapshot::Catalog;
 pub use store::Site;
 
@@ -18,7 +19,6 @@ pub fn routes() -> Router<Ctx> {
         .route("/", get(handlers::home))
         .route("/courses", get(handlers::courses))
         .route("/courses/{slug}", get(handlers::course))
-        .route("/courses/{slug}/lessons/{lesson}", get(handlers::lesson))
         .route("/courses/{slug}/glossary", get(handlers::glossary))
         .route("/courses/{slug}/worksheets", get(handlers::worksheets))
         .route("/courses/{slug}/worksheets/{name}", get(handlers::worksheet))

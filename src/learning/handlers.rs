@@ -5,15 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
-use minijinja::value::{Serde, Value};
+use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::{module_of, store, view};
 use crate::accounts::store::User;
-use crate::catalog::snapshot::{LessonPage, Program};
+
+use crate::accounts::SignedIn;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::SignedIn;
 
 #[derive(Serialize)]
 struct DashboardProgram {
@@ -62,55 +62,6 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
     learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
     let ctx = context! { user => Serde(&user), programs => Serde(&programs), learning => Serde(&learning) };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
-}
-
-/// A lesson for an enrolled student: their progress in the sidebar, "Mark complete", and drip.
-/// Called by the lesson route once it knows the student has a seat in the program.
-pub async fn student_lesson(
-    state: &Ctx,
-    user: &User,
-    program: &Program,
-    lesson: &LessonPage,
-    seat: &store::Seat,
-    completed: &[i64],
-) -> Result<(StatusCode, &'static str, Value), AppError> {
-    let catalog = state.catalog();
-    let now = state.clock.now();
-    let progress = view::progress(
-        &program.rows,
-        completed,
-        seat.last_lesson_id,
-        seat.created_at,
-        now,
-        &catalog.tz,
-    );
-    let module = module_of(program, lesson);
-    let module_state = module.and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug));
-    if let Some(m) = module_state.filter(|m| !m.open) {
-        let ctx = context! { learner => context! { progress => Serde(&progress) }, opens => m.opens.clone() };
-        return Ok((StatusCode::FORBIDDEN, "catalog/lesson_locked.html", ctx));
-    }
-    // Reading position: only a different lesson than last time is a write.
-    if seat.last_lesson_id != Some(lesson.lesson.id) {
-        store::record_open(&state.db, user.id, program.course_id, lesson.lesson.id, now).await?;
-    }
-    let certificate = if progress.finished {
-        store::certificates_of(&state.db, user.id)
-            .await?
-            .into_iter()
-            .find(|(c, _)| *c == program.course_id)
-            .map(|(_, code)| code)
-    } else {
-        None
-    };
-    let ctx = context! {
-        learner => context! {
-            progress => Serde(&progress),
-            done => completed.contains(&lesson.lesson.id),
-            certificate,
-        },
-    };
-    Ok((StatusCode::OK, "catalog/lesson.html", ctx))
 }
 
 /// The program and lesson of a URL, for a student with access to it (instructors too); 404 for a

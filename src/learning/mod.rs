@@ -2,6 +2,7 @@
 //! certificates, and the "a new module is open" emails.
 
 mod handlers;
+mod lesson;
 pub mod store;
 pub mod view;
 
@@ -16,11 +17,13 @@ use crate::context::Ctx;
 use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
 
-pub use handlers::{send_program_file, student_lesson};
+pub use handlers::send_program_file;
+pub use lesson::{LessonView, Reader, reader};
 
 pub fn routes() -> Router<Ctx> {
     Router::new()
         .route("/dashboard", get(handlers::dashboard))
+        .route("/courses/{slug}/lessons/{lesson}", get(lesson::page))
         .route("/courses/{slug}/lessons/{lesson}/complete", post(handlers::complete))
         .route(
             "/courses/{slug}/lessons/{lesson}/downloads/{file}",

@@ -66,6 +66,12 @@ pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Resul
     }))
 }
 
+/// The student's certificate code for a program, if they finished it.
+pub async fn certificate_for(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<String>> {
+    const SQL: &str = "SELECT code FROM completions WHERE user_id = $1 AND course_id = $2";
+    db_run!(db, pool => sqlx::query_scalar::<_, String>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
+}
+
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct SeatRow {
     pub course_id: i64,

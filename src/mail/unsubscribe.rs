@@ -16,11 +16,11 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::store;
+use crate::accounts::MaybeUser;
 use crate::accounts::tokens;
 use crate::context::Ctx;
 use crate::db::Tx;
 use crate::web::AppError;
-use crate::web::auth::MaybeUser;
 
 /// An unsubscribe link keeps working this long after its email was sent.
 pub const LINK_LIFETIME: Duration = Duration::days(365);

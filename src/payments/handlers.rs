@@ -11,11 +11,11 @@ use serde::Deserialize;
 use super::flows::{self, Fulfilled, ProviderProblem, Started};
 use super::pricing;
 use super::store::{self, Order};
+use crate::accounts::SignedIn;
 use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
 use crate::context::Ctx;
 use crate::web::AppError;
-use crate::web::auth::SignedIn;
 
 fn page(state: &Ctx, status: StatusCode, template: &str, ctx: minijinja::Value) -> Result<Response, AppError> {
     Ok((status, state.render(template, ctx)?).into_response())

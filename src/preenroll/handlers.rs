@@ -11,11 +11,11 @@ use minijinja::value::{Serde, Value};
 use serde::Deserialize;
 
 use super::flows::{self, Confirmed, Request, Submitted};
+use crate::accounts::MaybeUser;
 use crate::catalog::store::CourseSummary;
 use crate::context::Ctx;
 use crate::domain::{Email, PersonName};
 use crate::web::AppError;
-use crate::web::auth::MaybeUser;
 
 /// More program values than this in one form is not a person ticking boxes.
 const MAX_COURSE_VALUES: usize = 20;

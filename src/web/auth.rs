@@ -1,280 +1,18 @@
-//! Who is asking: the session (in the database, via tower-sessions) and the extractors handlers use.
-//! `MaybeUser` for pages anyone may see, `SignedIn` for pages that need an account, `Instructor`
-//! for the studio. Every check happens here, on the server.
+//! Who is asking, as far as the HTTP edge knows: the session (resolved by its layer, not looked
+//! up), where a refused visitor is sent, and which `next` targets may be followed. Who the session
+//! belongs to is the accounts feature's business (`accounts::session`).
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use super::AppError;
-use crate::accounts::store::{self, User};
 use crate::context::Ctx;
-use crate::learning::store::{SeatAndDone, user_and_seat};
 
-const AUTH_KEY: &str = "auth";
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct AuthSession {
-    user_id: i64,
-    /// Must equal the user's `session_epoch`: a password change (or "log out everywhere else")
-    /// moves it, ending other sessions.
-    epoch: i64,
-    /// Unix time of the last renewal of the session's 14-day expiry.
-    renewed: i64,
-    /// Unix time of the log-in: the session ends `SESSION_MAX_DAYS` after it, however active.
-    /// (Sessions from before this field count from their last renewal.)
-    #[serde(default)]
-    since: Option<i64>,
-    /// This session's row in the account's list of signed-in devices.
-    #[serde(default)]
-    sid: Option<String>,
-}
-
-/// Who is signing in from where, for the account's list of devices: the browser (from its
-/// User-Agent) and the client address cut to its network prefix, never the full address.
-#[derive(Clone, Debug)]
-pub struct ClientInfo {
-    pub browser: String,
-    pub place: String,
-    /// The hash of this browser's device cookie, if it has one.
-    pub device: Option<String>,
-    device_cookie_name: &'static str,
-}
-
-pub const DEVICE_COOKIE: &str = "learnwell_device";
-pub const SECURE_DEVICE_COOKIE: &str = "__Host-learnwell_device";
-
-impl FromRequestParts<Ctx> for ClientInfo {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
-        let agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let place = parts
-            .extensions
-            .get::<super::client::ClientAddr>()
-            .map(|c| network_of(c.0))
-            .unwrap_or_else(|| "unknown".to_owned());
-        let device_cookie_name = if state.config.is_https() {
-            SECURE_DEVICE_COOKIE
-        } else {
-            DEVICE_COOKIE
-        };
-        let device = parts
-            .headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(tower_sessions::cookie::Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == device_cookie_name)
-            .map(|c| c.value().to_owned())
-            .filter(|v| !v.is_empty() && v.len() <= 100)
-            .map(|v| crate::accounts::tokens::hash(&v));
-        Ok(ClientInfo {
-            browser: describe_browser(agent),
-            place,
-            device,
-            device_cookie_name,
-        })
-    }
-}
-
-impl ClientInfo {
-    /// A device cookie for this browser: the token to remember (hashed) and the `Set-Cookie` value.
-    /// Kept for a year; only the browser has the token.
-    pub fn new_device_cookie(&self, secure: bool) -> (String, String) {
-        let (token, hash) = crate::accounts::tokens::new_token();
-        let mut cookie = tower_sessions::cookie::Cookie::new(self.device_cookie_name, token);
-        cookie.set_http_only(true);
-        cookie.set_secure(secure);
-        cookie.set_path("/");
-        cookie.set_same_site(tower_sessions::cookie::SameSite::Lax);
-        cookie.set_max_age(tower_sessions::cookie::time::Duration::days(365));
-        (hash, cookie.to_string())
-    }
-}
-
-/// `203.0.113.0/24` or `2001:db8:cafe::/48`: roughly where, never who.
-pub fn network_of(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => network_of(std::net::IpAddr::V4(v4)),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
-            }
-        },
-    }
-}
-
-/// "Firefox on Linux", from a User-Agent; good enough to recognise one's own devices.
-pub fn describe_browser(agent: &str) -> String {
-    let browser = if agent.contains("Edg/") {
-        "Edge"
-    } else if agent.contains("OPR/") {
-        "Opera"
-    } else if agent.contains("Firefox/") {
-        "Firefox"
-    } else if agent.contains("Chrome/") || agent.contains("CriOS/") {
-        "Chrome"
-    } else if agent.contains("Safari/") {
-        "Safari"
-    } else if agent.is_empty() {
-        return "Unknown browser".to_owned();
-    } else {
-        "Another browser"
-    };
-    let system = if agent.contains("Android") {
-        "Android"
-    } else if agent.contains("iPhone") || agent.contains("iPad") {
-        "iOS"
-    } else if agent.contains("Windows") {
-        "Windows"
-    } else if agent.contains("Mac OS X") || agent.contains("Macintosh") {
-        "macOS"
-    } else if agent.contains("Linux") {
-        "Linux"
-    } else {
-        return browser.to_owned();
-    };
-    format!("{browser} on {system}")
-}
-
-/// Starts a signed-in session: a new session id (no fixation), then the user, and a row in the
-/// account's list of signed-in devices.
-pub async fn sign_in(
-    session: &Session,
-    state: &Ctx,
-    user_id: i64,
-    epoch: i64,
-    client: &ClientInfo,
-) -> Result<(), AppError> {
-    session.cycle_id().await.map_err(session_error)?;
-    let now = state.clock.now();
-    let sid = crate::accounts::tokens::new_token().0;
-    store::insert_session(&state.db, &sid, user_id, epoch, &client.browser, &client.place, now).await?;
-    let auth = AuthSession {
-        user_id,
-        epoch,
-        renewed: now.unix_timestamp(),
-        since: Some(now.unix_timestamp()),
-        sid: Some(sid),
-    };
-    session.insert(AUTH_KEY, auth).await.map_err(session_error)?;
-    Ok(())
-}
-
-/// Ends the session everywhere: the row is deleted, the cookie cleared.
-pub async fn sign_out(session: &Session, state: &Ctx) -> Result<(), AppError> {
-    if let Ok(Some(auth)) = claim(session).await
-        && let Some(sid) = &auth.sid
-    {
-        store::delete_session(&state.db, sid).await?;
-    }
-    session.flush().await.map_err(session_error)
-}
-
-/// This session's id in the list of signed-in devices (none for sessions from before the list).
-pub async fn current_session_id(session: &Session) -> Result<Option<String>, AppError> {
-    Ok(claim(session).await?.and_then(|a| a.sid))
-}
-
-/// Ends every other session of the account: they carry the old epoch. This one moves to the new
-/// epoch and stays signed in.
-pub async fn sign_out_elsewhere(session: &Session, state: &Ctx, user_id: i64) -> Result<(), AppError> {
-    let Some(mut auth) = claim(session).await? else {
-        return Ok(());
-    };
-    let keep = auth.sid.clone().unwrap_or_default();
-    let mut tx = state.db.begin().await?;
-    let epoch = store::end_other_sessions(&mut tx, user_id, &keep).await?;
-    tx.commit().await?;
-    auth.epoch = epoch;
-    session.insert(AUTH_KEY, auth).await.map_err(session_error)?;
-    Ok(())
-}
-
-fn session_error(e: tower_sessions::session::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("session: {e}"))
-}
-
-/// Re-reads who is signed in, at most once per request.
-#[derive(Clone)]
-struct Resolved(Option<User>);
-
-async fn resolve(parts: &mut Parts, state: &Ctx) -> Result<Option<User>, AppError> {
-    if let Some(Resolved(user)) = parts.extensions.get::<Resolved>() {
-        return Ok(user.clone());
-    }
-    let Some(session) = parts.extensions.get::<Session>().cloned() else {
-        return Ok(None);
-    };
-    let user = match claim(&session).await? {
-        None => None,
-        Some(auth) => {
-            let found = store::user_by_id(&state.db, auth.user_id).await?;
-            admit(&session, state, auth, found).await?
-        }
-    };
-    parts.extensions.insert(Resolved(user.clone()));
-    Ok(user)
-}
-
-/// Whom the session says is signed in (no database query: loads are cached).
-async fn claim(session: &Session) -> Result<Option<AuthSession>, AppError> {
-    session.get::<AuthSession>(AUTH_KEY).await.map_err(session_error)
-}
-
-/// The account a session's claim names, if the claim still holds. Renews the session's expiry once
-/// a day; ends the session when the account is gone, its password changed since the session began,
-/// or the session is older than `SESSION_MAX_DAYS`.
-async fn admit(
-    session: &Session,
-    state: &Ctx,
-    auth: AuthSession,
-    found: Option<User>,
-) -> Result<Option<User>, AppError> {
-    let now = state.clock.now();
-    let since = auth.since.unwrap_or(auth.renewed);
-    let too_old = now.unix_timestamp() - since > state.config.session_max_age.whole_seconds();
-    match found {
-        Some(user) if user.session_epoch == auth.epoch && !too_old => {
-            // Rolling expiry: saving the session renews it, so do it once a day, not every request.
-            if now.unix_timestamp() - auth.renewed > 24 * 3600 {
-                if let Some(sid) = &auth.sid {
-                    store::touch_session(&state.db, sid, now).await?;
-                }
-                let renewed = AuthSession {
-                    renewed: now.unix_timestamp(),
-                    ..auth
-                };
-                session.insert(AUTH_KEY, renewed).await.map_err(session_error)?;
-            }
-            Ok(Some(user))
-        }
-        _ => {
-            if let Some(sid) = &auth.sid {
-                store::delete_session(&state.db, sid).await?;
-            }
-            session.flush().await.map_err(session_error)?;
-            Ok(None)
-        }
-    }
-}
-
-/// Who is asking, not looked up yet: for the lesson page, which reads the user together with
-/// their seat in the program in one query ([`Visitor::with_seat`]).
-pub struct Visitor(Option<Session>);
+/// The visitor's session, not looked up: pages that read who is asking together with what they
+/// need (the lesson page: the user, their seat and their progress in one query) start here.
+pub struct Visitor(pub Option<Session>);
 
 impl FromRequestParts<Ctx> for Visitor {
     type Rejection = AppError;
@@ -283,46 +21,6 @@ impl FromRequestParts<Ctx> for Visitor {
         Ok(Visitor(parts.extensions.get::<Session>().cloned()))
     }
 }
-
-impl Visitor {
-    /// The signed-in user, if any, and their active seat in `course_id` with the lessons they
-    /// completed there. The same checks as every other page: a stale session is ended.
-    pub async fn with_seat(
-        &self,
-        state: &Ctx,
-        course_id: i64,
-    ) -> Result<(Option<User>, Option<SeatAndDone>), AppError> {
-        let Some(session) = &self.0 else {
-            return Ok((None, None));
-        };
-        let Some(auth) = claim(session).await? else {
-            return Ok((None, None));
-        };
-        let (found, seat) = match user_and_seat(&state.db, auth.user_id, course_id).await? {
-            Some((user, seat)) => (Some(user), seat),
-            None => (None, None),
-        };
-        let user = admit(session, state, auth, found).await?;
-        Ok(match user {
-            Some(user) => (Some(user), seat),
-            None => (None, None),
-        })
-    }
-}
-
-/// The signed-in user, if any.
-pub struct MaybeUser(pub Option<User>);
-
-impl FromRequestParts<Ctx> for MaybeUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
-        Ok(MaybeUser(resolve(parts, state).await?))
-    }
-}
-
-/// A page that needs an account: anonymous visitors are sent to log in, and come back after.
-pub struct SignedIn(pub User);
 
 pub enum AuthRejection {
     Login(String),
@@ -343,7 +41,7 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-fn here(parts: &Parts) -> String {
+pub fn here(parts: &Parts) -> String {
     let uri = parts
         .extensions
         .get::<OriginalUri>()
@@ -356,32 +54,6 @@ fn here(parts: &Parts) -> String {
             .unwrap_or_else(|| "/".to_owned())
     } else {
         uri.path().to_owned()
-    }
-}
-
-impl FromRequestParts<Ctx> for SignedIn {
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
-        match resolve(parts, state).await.map_err(AuthRejection::Error)? {
-            Some(user) => Ok(SignedIn(user)),
-            None => Err(AuthRejection::Login(here(parts))),
-        }
-    }
-}
-
-/// The studio: instructors only. Anonymous visitors are sent to log in; students get 403.
-pub struct Instructor(pub User);
-
-impl FromRequestParts<Ctx> for Instructor {
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Ctx) -> Result<Self, Self::Rejection> {
-        match resolve(parts, state).await.map_err(AuthRejection::Error)? {
-            Some(user) if user.is_instructor() => Ok(Instructor(user)),
-            Some(_) => Err(AuthRejection::Forbidden),
-            None => Err(AuthRejection::Login(here(parts))),
-        }
     }
 }
 
