@@ -16,6 +16,7 @@ both_backends!(
     the_journey_from_enrollment_to_certificate,
     drip_by_days_and_by_date,
     downloads_only_for_students_and_only_their_files,
+    a_locked_modules_downloads_wait_for_it_and_worksheets_do_not,
     bad_requests_write_nothing,
     the_instructor_sees_who_is_where,
     progress_survives_a_refund_and_a_reimport,
@@ -340,6 +341,50 @@ async fn downloads_only_for_students_and_only_their_files(backend: Backend) {
     // A file removed from disk after import: 404, not 500.
     fx.remove("alpha/downloads/checklist.pdf");
     assert_eq!(app.get_with(&dee, url).await.status, StatusCode::NOT_FOUND);
+}
+
+/// Drip applies to a lesson's files as to the lesson: a student asking for a download of a module
+/// that has not opened yet gets 403, like the lesson and "Mark complete". Worksheets (and their
+/// CSVs) are tools for the whole program and keep their own rule: no drip.
+async fn a_locked_modules_downloads_wait_for_it_and_worksheets_do_not(backend: Backend) {
+    let fx = common::fixture::Fixture::with_pages();
+    fx.write("alpha/downloads/detail-notes.pdf", "%PDF-1.4 detail notes");
+    fx.write(
+        "alpha/02-deeper/01-detail.md",
+        "+++\ntitle = \"Detail\"\nduration_minutes = 7\n[[downloads]]\ntitle = \"Notes\"\nfile = \"downloads/detail-notes.pdf\"\n+++\n\nDetail body.\n\n## Try this week\nRest.\n",
+    );
+    fx.write(
+        "alpha/02-deeper/module.toml",
+        "title = \"Going deeper\"\nunlock_after_days = 7\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let gina = app.signup("Gina", "gina@example.com", PW).await;
+    grant(&app, &maya, "gina@example.com", "alpha").await;
+
+    let file = "/courses/alpha/lessons/detail/downloads/detail-notes.pdf";
+    assert_eq!(
+        app.get_with(&gina, "/courses/alpha/lessons/detail").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let locked = app.get_with(&gina, file).await;
+    assert_eq!(locked.status, StatusCode::FORBIDDEN, "a locked module's file");
+    assert!(!locked.body.contains("detail notes"));
+    assert!(locked.header("content-disposition").is_empty());
+    // The instructor reads every module, files included.
+    assert_eq!(app.get_with(&maya, file).await.status, StatusCode::OK);
+    // The worksheet's CSV follows the worksheet's rule (students of the program), not drip.
+    let csv = app.get_with(&gina, "/courses/alpha/worksheets/diary/csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with("Date,"));
+
+    // The day the module opens, its file opens with it.
+    app.state.clock.advance(Duration::days(6));
+    assert_eq!(app.get_with(&gina, file).await.status, StatusCode::FORBIDDEN);
+    app.state.clock.advance(Duration::days(1));
+    let open = app.get_with(&gina, file).await;
+    assert_eq!(open.status, StatusCode::OK);
+    assert_eq!(open.body, "%PDF-1.4 detail notes");
 }
 
 async fn bad_requests_write_nothing(backend: Backend) {

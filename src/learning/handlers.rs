@@ -83,9 +83,7 @@ pub async fn student_lesson(
         now,
         &catalog.tz,
     );
-    let module = module_of(program, lesson);
-    let module_state = module.and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug));
-    if let Some(m) = module_state.filter(|m| !m.open) {
+    if let Some(m) = locked_module(&progress, program, lesson) {
         let ctx = context! { learner => context! { progress => Serde(&progress) }, opens => m.opens.clone() };
         return Ok((StatusCode::FORBIDDEN, "catalog/lesson_locked.html", ctx));
     }
@@ -110,6 +108,21 @@ pub async fn student_lesson(
         },
     };
     Ok((StatusCode::OK, "catalog/lesson.html", ctx))
+}
+
+/// The module of `lesson` when drip keeps it closed to this student for now (`None`: open). The
+/// lesson page, "Mark complete" and the lesson's downloads all ask this one question.
+fn locked_module<'a>(
+    progress: &'a view::Progress,
+    program: &Program,
+    lesson: &LessonPage,
+) -> Option<&'a view::ModuleState> {
+    let module = module_of(program, lesson)?;
+    progress
+        .modules
+        .iter()
+        .find(|s| s.slug == module.module_slug)
+        .filter(|m| !m.open)
 }
 
 /// The program and lesson of a URL, for a student with access to it (instructors too); 404 for a
@@ -161,10 +174,7 @@ pub async fn complete(
         now,
         &catalog.tz,
     );
-    let open = module_of(program, lesson)
-        .and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug))
-        .is_none_or(|m| m.open);
-    if !open {
+    if locked_module(&progress, program, lesson).is_some() {
         return Err(AppError::Forbidden);
     }
     let done = form.done != "false";
@@ -188,11 +198,24 @@ pub async fn download(
     Path((slug, lesson_slug, file)): Path<(String, String, String)>,
     request: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (catalog, _) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
-    let lesson = catalog
-        .program(&slug)
-        .and_then(|p| p.lesson(&lesson_slug))
-        .ok_or(AppError::NotFound)?;
+    let (catalog, seat) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
+    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
+    // A student gets a lesson's files when they may read the lesson: not before its module opens
+    // (instructors, who have no seat or read as staff, see every module, as on the lesson page).
+    if let Some(seat) = seat.filter(|_| !user.is_instructor()) {
+        let progress = view::progress(
+            &program.rows,
+            &[],
+            seat.last_lesson_id,
+            seat.created_at,
+            state.clock.now(),
+            &catalog.tz,
+        );
+        if locked_module(&progress, program, lesson).is_some() {
+            return Err(AppError::Forbidden);
+        }
+    }
     let downloads: Vec<crate::content::Download> = serde_json::from_str(&lesson.lesson.downloads).unwrap_or_default();
     let entry = downloads
         .iter()
