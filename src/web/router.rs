@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(middleware::from_fn_with_state(state.clone(), layers::security_headers))
+                .layer(middleware::from_fn(layers::cache_control))
                 .layer(CompressionLayer::new())
                 .layer(middleware::from_fn_with_state(state.clone(), layers::error_pages))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
