@@ -20,6 +20,7 @@ both_backends!(
     bad_requests_write_nothing,
     the_instructor_sees_who_is_where,
     progress_survives_a_refund_and_a_reimport,
+    a_certificate_stays_valid_after_a_refund,
     the_lesson_page_reads_the_student_and_their_seat_together,
     progress_survives_a_reorder_of_modules_and_lessons,
 );
@@ -525,6 +526,61 @@ async fn progress_survives_a_refund_and_a_reimport(backend: Backend) {
     let page = app.get_with(&hal, "/courses/alpha/lessons/welcome").await;
     assert_eq!(page.text("h1"), "Welcome to alpha, revised");
     assert_eq!(page.text(".complete-box button"), "Mark as not done");
+}
+
+/// Review I10, decided: a certificate records that a person completed a program, so it stays
+/// valid after the order is refunded. The refund ends access to the lessons, not the fact; the
+/// student still finds the certificate on their dashboard.
+async fn a_certificate_stays_valid_after_a_refund(backend: Backend) {
+    let fx = fixture();
+    fx.write(
+        "alpha/course.toml",
+        "title = \"Alpha Program\"\npromise = \"Learn the alpha way.\"\nprice_cents = 15000\nposition = 1\nstatus = \"open\"\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ivy = app.signup("Ivy Finisher", "ivy@example.com", PW).await;
+    let started = app.post_form(&ivy, "/checkout", &[("course", "alpha")]).await;
+    let test_page = started.header("location").to_owned();
+    app.post_form(&ivy, &format!("{test_page}/pay"), &[]).await;
+    let order = test_page.rsplit('/').next().unwrap().to_owned();
+    for l in ["welcome", "basics", "detail", "wrap-up"] {
+        assert_eq!(complete(&app, &ivy, l, true).await, StatusCode::SEE_OTHER);
+    }
+    let cert = app
+        .get_with(&ivy, "/dashboard")
+        .await
+        .certificate_link()
+        .expect("a certificate");
+
+    let refund = app
+        .post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
+    assert_eq!(refund.status, StatusCode::SEE_OTHER, "{}", refund.text(".error"));
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'refunded'").await,
+        1
+    );
+    // Access ends...
+    assert_eq!(
+        app.get_with(&ivy, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // ...the certificate does not: anyone can still verify it, and it says what it means.
+    let public = app.get(&cert).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.text(".cert-name"), "Ivy Finisher");
+    assert_eq!(public.text(".cert-course"), "Alpha Program");
+    assert!(
+        public
+            .text(".cert-validity")
+            .contains("a later refund ends access to the lessons")
+    );
+    // The program is gone from her dashboard's programs, and its certificate is still there.
+    let dash = app.get_with(&ivy, "/dashboard").await;
+    assert!(dash.texts("#program-alpha").is_empty());
+    assert_eq!(dash.texts(".earlier-certificates li"), vec!["Alpha Program"]);
+    assert_eq!(dash.certificate_link().as_deref(), Some(cert.as_str()));
 }
 
 /// The lesson page reads who is asking and their seat in one query: it must count only this

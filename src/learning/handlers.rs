@@ -22,6 +22,12 @@ struct DashboardProgram {
     certificate: Option<String>,
 }
 
+#[derive(Serialize)]
+struct EarlierCertificate {
+    title: String,
+    code: String,
+}
+
 pub async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let (programs, seats, done, certificates) = tokio::try_join!(
         super::programs_of(&state, &user),
@@ -59,7 +65,25 @@ pub async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) 
         });
     }
     learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
-    let ctx = context! { user => Serde(&user), programs => Serde(&programs), learning => Serde(&learning) };
+    // A certificate outlives the seat (a refund ends access to the lessons, not the fact that the
+    // program was finished): those of programs no longer studied are listed on their own.
+    let earlier: Vec<EarlierCertificate> = certificates
+        .iter()
+        .filter(|(course_id, _)| !seats.iter().any(|s| s.course_id == *course_id))
+        .filter_map(|(course_id, code)| {
+            let program = catalog.program_by_id(*course_id)?;
+            Some(EarlierCertificate {
+                title: program.title.clone(),
+                code: code.clone(),
+            })
+        })
+        .collect();
+    let ctx = context! {
+        user => Serde(&user),
+        programs => Serde(&programs),
+        learning => Serde(&learning),
+        certificates => Serde(&earlier),
+    };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
 }
 
