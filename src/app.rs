@@ -121,6 +121,7 @@ pub fn app(state: AppState) -> Router {
                     state.ctx.clone(),
                     layers::security_headers,
                 ))
+                .layer(middleware::from_fn(layers::cache_control))
                 .layer(CompressionLayer::new())
                 .layer(middleware::from_fn_with_state(state.ctx.clone(), layers::error_pages))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))

@@ -5,17 +5,22 @@
 mod common;
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, new_client};
 use fantoccini::{Client, ClientBuilder, Locator};
+use learnwell::db_run;
 
 const PW: &str = "a calm long passphrase";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-both_backends!(pre_enroll_launch_pay_and_learn);
+both_backends!(
+    pre_enroll_launch_pay_and_learn,
+    every_page_passes_axe_and_the_nu_checker
+);
 
 /// chromedriver for one test, stopped when dropped.
 struct Driver {
@@ -309,15 +314,17 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
         anyhow::ensure!(body.contains("Pick one habit to keep."), "lesson says {body}");
         c.goto(&format!("{base}/dashboard")).await?;
         let numbers = c.find(Locator::Css(".progress-numbers")).await?.text().await?;
-        // Every lesson of the program's files, and the one the instructor added.
-        let gut = common::files::programs()
-            .into_iter()
-            .find(|p| p.slug == "gut-foundations")
-            .expect("the program's files");
-        let lessons = gut.modules.iter().map(|m| m.lessons.len()).sum::<usize>() + 1;
+        // Every published lesson of the program, the new one included (the content grows).
+        let lessons = count(
+            &app,
+            "SELECT COUNT(*) FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = m.course_id \
+             WHERE c.slug = 'gut-foundations' AND m.status = 'published' AND l.archived = FALSE AND m.archived = FALSE",
+        )
+        .await;
+        anyhow::ensure!(lessons > 20, "{lessons} lessons");
         anyhow::ensure!(
-            numbers.starts_with(&format!("1 of {lessons}")),
-            "dashboard says {numbers}, expected 1 of {lessons}"
+            numbers.starts_with(&format!("1 of {lessons} ")),
+            "dashboard says {numbers}, with {lessons} lessons"
         );
         Ok(())
     })
@@ -329,4 +336,455 @@ fn backend_name(backend: &Backend) -> &'static str {
         Backend::Sqlite => "sqlite",
         Backend::Postgres(_) => "postgres",
     }
+}
+
+// ---- accessibility and HTML, checked by outside tools ---------------------------------------------
+
+/// Where `npm ci` (in `.ci/run`) puts axe-core and the Nu HTML checker: see
+/// `tests/browser-tools/package.json`.
+const BROWSER_TOOLS: &str = "tests/browser-tools/node_modules";
+
+/// axe-core's source, to inject into each page, and the Nu checker's jar with the Java to run it.
+struct Checkers {
+    axe: String,
+    vnu: PathBuf,
+    java: PathBuf,
+}
+
+/// The checkers, or `None` (with the reason printed) when they are not installed outside CI.
+fn checkers(test: &str) -> Option<Checkers> {
+    let tools = common::repo_path(BROWSER_TOOLS);
+    let axe = tools.join("axe-core/axe.min.js");
+    let vnu = tools.join("vnu-jar/build/dist/vnu.jar");
+    let java = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("java"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.is_file());
+    let missing: Vec<&str> = [
+        (!axe.is_file()).then_some("axe-core"),
+        (!vnu.is_file()).then_some("vnu-jar"),
+        java.is_none().then_some("java"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {missing:?} missing: .ci/run installs them");
+        }
+        common::skip(
+            test,
+            &format!(
+                "{missing:?} not installed (apt-get install default-jre-headless; npm ci --prefix tests/browser-tools)"
+            ),
+        );
+        return None;
+    }
+    Some(Checkers {
+        axe: std::fs::read_to_string(&axe).expect("read axe.min.js"),
+        vnu,
+        java: java.expect("checked above"),
+    })
+}
+
+/// A walk over pages in one browser: each page is checked by axe-core where it stands (0
+/// violations of any impact), and its HTML kept for one run of the Nu checker at the end.
+struct Walk<'a> {
+    c: &'a Client,
+    base: String,
+    axe: &'a str,
+    /// (page name, its HTML as the server sent it)
+    pages: Vec<(String, String)>,
+    problems: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// Opens `path` and checks the page.
+    async fn visit(&mut self, name: &str, path: &str) -> anyhow::Result<()> {
+        self.c.goto(&format!("{}{path}", self.base)).await?;
+        self.check(name).await
+    }
+
+    /// Checks the page the browser shows now (a GET: its HTML is asked for again, as the server
+    /// sends it, with the browser's cookies).
+    async fn check(&mut self, name: &str) -> anyhow::Result<()> {
+        let html = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(location.href, {credentials: 'same-origin'}).then(r => r.text()).then(done, e => done('FETCH FAILED ' + e));",
+                vec![],
+            )
+            .await?;
+        let html = html.as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(!html.starts_with("FETCH FAILED"), "{name}: {html}");
+        self.pages.push((name.to_owned(), html));
+        self.axe(name).await
+    }
+
+    /// Checks the page the browser shows now when it is the answer to a form (it cannot be asked
+    /// for again): the HTML is the browser's document, serialised.
+    async fn check_answer(&mut self, name: &str) -> anyhow::Result<()> {
+        let html = self
+            .c
+            .execute(
+                "return '<!DOCTYPE html>\\n' + document.documentElement.outerHTML;",
+                vec![],
+            )
+            .await?;
+        self.pages
+            .push((name.to_owned(), html.as_str().unwrap_or_default().to_owned()));
+        self.axe(name).await
+    }
+
+    async fn axe(&mut self, name: &str) -> anyhow::Result<()> {
+        // WebDriver scripts are not bound by the page's Content-Security-Policy.
+        let loaded = self
+            .c
+            .execute(&format!("{}\nreturn typeof window.axe;", self.axe), vec![])
+            .await?;
+        anyhow::ensure!(
+            loaded.as_str() == Some("object"),
+            "{name}: axe-core did not load ({loaded})"
+        );
+        let found = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v =>
+                   v.impact + ' ' + v.id + ': ' + v.help + ' [' + v.nodes.slice(0, 4).map(n =>
+                     n.target.join(' ') + ' :: ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | ') + ']')),
+                   e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        for v in found.as_array().into_iter().flatten() {
+            self.problems
+                .push(format!("axe {name}: {}", v.as_str().unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// Runs the Nu checker once over every page kept (errors only; warnings are advice).
+    async fn nu_check(&mut self, checkers: &Checkers) -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut files = Vec::new();
+        for (i, (name, html)) in self.pages.iter().enumerate() {
+            let file = dir.path().join(format!("{i:03}.html"));
+            std::fs::write(&file, html)?;
+            files.push((file, name.clone()));
+        }
+        let mut cmd = Command::new(&checkers.java);
+        cmd.arg("-Xss8m")
+            .arg("-jar")
+            .arg(&checkers.vnu)
+            .args(["--errors-only", "--format", "json", "--exit-zero-always"])
+            .args(files.iter().map(|(f, _)| f));
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+        // The checker writes its report to standard error.
+        let report: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .map_err(|e| anyhow::anyhow!("the Nu checker's report: {e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+        for m in report["messages"].as_array().into_iter().flatten() {
+            if m["type"] != "error" && m["subType"] != "fatal" {
+                continue;
+            }
+            let url = m["url"].as_str().unwrap_or_default();
+            let page = files
+                .iter()
+                .find(|(f, _)| url.ends_with(&*f.file_name().unwrap_or_default().to_string_lossy()))
+                .map_or(url, |(_, n)| n.as_str());
+            self.problems.push(format!(
+                "vnu {page}: line {}: {} [{}]",
+                m["lastLine"],
+                m["message"].as_str().unwrap_or_default(),
+                m["extract"].as_str().unwrap_or_default().replace('\n', " ")
+            ));
+        }
+        anyhow::ensure!(
+            self.pages.len() >= 40,
+            "the walk checked only {} pages",
+            self.pages.len()
+        );
+        Ok(())
+    }
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    db_run!(&app.db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await).unwrap()
+}
+
+/// Every kind of page, as an anonymous visitor, a student and the instructor see it: axe-core
+/// finds no violation of any impact, and the Nu HTML checker no error.
+async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
+    let test = format!(
+        "browser::every_page_passes_axe_and_the_nu_checker::{}",
+        backend_name(&backend)
+    );
+    let Some(checkers) = checkers(&test) else {
+        return;
+    };
+    let Some((_driver, client)) = browser(&test).await else {
+        return;
+    };
+    let app = TestApp::spawn(&backend).await;
+    const GUT: &str = "gut-foundations";
+    const SKIN: &str = "skin-from-within";
+    learnwell::launch::launch_now(&app.state, GUT, None).await.unwrap();
+    let maya = app.instructor("maya@example.com", PW).await;
+    // A student who bought Gut Foundations and finished it (a certificate), and a pre-enrollee.
+    let sam = app.signup("Sam Student", "sam@example.com", PW).await;
+    let started = app.post_form(&sam, "/checkout", &[("course", GUT)]).await;
+    let test_page = started.header("location").to_owned();
+    app.post_form(&sam, &format!("{test_page}/pay"), &[]).await;
+    let lessons: Vec<String> = db_run!(&app.db, pool => sqlx::query_scalar::<_, String>(
+        "SELECT l.slug FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = m.course_id \
+         WHERE c.slug = $1 ORDER BY m.position, l.position")
+        .bind(GUT).fetch_all(pool).await)
+    .unwrap();
+    for l in &lessons {
+        let page = app
+            .post_form(&sam, &format!("/courses/{GUT}/lessons/{l}/complete"), &[])
+            .await;
+        assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{l}");
+    }
+    let cert = app
+        .get_with(&sam, "/dashboard")
+        .await
+        .links()
+        .into_iter()
+        .find(|l| l.starts_with("/certificates/"))
+        .expect("a certificate");
+    // Sam confirms his address and pre-enrolls in Skin from Within (his dashboard lists it), and
+    // Bo, with an account and nothing else, sees an empty dashboard but for that list.
+    let verify = app.smtp.wait_for("sam@example.com", 1).await[0].link("/verify-email");
+    app.get_with(&sam, verify.trim_start_matches(&app.base)).await;
+    let bo = app.signup("Bo Browser", "bo@example.com", PW).await;
+    let verify = app.smtp.wait_for("bo@example.com", 1).await[0].link("/verify-email");
+    app.get_with(&bo, verify.trim_start_matches(&app.base)).await;
+    for (name, email) in [("Sam Student", "sam@example.com"), ("Bo Browser", "bo@example.com")] {
+        app.post_form(
+            &new_client(),
+            "/preenroll",
+            &[("name", name), ("email", email), ("course", SKIN)],
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let confirm = loop {
+            if let Some(m) = app
+                .smtp
+                .to(email)
+                .iter()
+                .find(|m| m.text().contains("/preenroll/confirm"))
+            {
+                break m.link("/preenroll/confirm");
+            }
+            assert!(Instant::now() < deadline, "no pre-enrollment email to {email}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        app.get(confirm.trim_start_matches(&app.base)).await;
+    }
+    // The last module of Gut Foundations drips: it opens 30 days after enrolling.
+    db_run!(&app.db, pool => sqlx::query(
+        "UPDATE modules SET unlock_after_days = 30 WHERE id = (SELECT MAX(m.id) FROM modules m \
+         JOIN courses c ON c.id = m.course_id WHERE c.slug = $1)")
+        .bind(GUT).execute(pool).await.map(|_| ()))
+    .unwrap();
+    db_run!(&app.db, pool => sqlx::query("UPDATE content_version SET version = version + 1 WHERE id = 1")
+        .execute(pool).await.map(|_| ()))
+    .unwrap();
+    app.state.refresh_catalog().await.unwrap();
+    let dripping: String = db_run!(&app.db, pool => sqlx::query_scalar::<_, String>(
+        "SELECT l.slug FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = m.course_id \
+         WHERE c.slug = $1 AND m.unlock_after_days = 30 ORDER BY l.position LIMIT 1")
+        .bind(GUT).fetch_one(pool).await)
+    .unwrap();
+    let lesson_id = count(&app, "SELECT MIN(id) FROM lessons").await;
+    let module_id = count(&app, "SELECT MIN(id) FROM modules").await;
+    drop(maya);
+
+    let name = format!("a11y-{}", backend_name(&backend));
+    let app = &app;
+    run(client, &name, async |c: &Client| {
+        let mut walk = Walk {
+            c,
+            base: app.base.clone(),
+            axe: &checkers.axe,
+            pages: Vec::new(),
+            problems: Vec::new(),
+        };
+        // Anonymous.
+        for (page, path) in [
+            ("home", "/".to_owned()),
+            ("programs", "/courses".to_owned()),
+            ("program, open", format!("/courses/{GUT}")),
+            ("program, pre-enrollment", format!("/courses/{SKIN}")),
+            ("preview lesson", format!("/courses/{GUT}/lessons/meet-your-microbiome")),
+            (
+                "locked lesson, anonymous",
+                format!("/courses/{GUT}/lessons/what-your-microbes-do"),
+            ),
+            ("glossary", format!("/courses/{GUT}/glossary")),
+            ("worksheets", format!("/courses/{GUT}/worksheets")),
+            (
+                "public worksheet",
+                format!("/courses/{GUT}/worksheets/red-flag-checklist"),
+            ),
+            ("sign up", "/signup".to_owned()),
+            ("log in", "/login".to_owned()),
+            ("pre-enroll", "/preenroll".to_owned()),
+            ("forgot password", "/forgot-password".to_owned()),
+            ("certificate", cert.clone()),
+            ("404", "/no-such-page".to_owned()),
+            ("reset link, bad", "/reset-password?token=not-a-token".to_owned()),
+            (
+                "pre-enroll link, bad",
+                "/preenroll/confirm?token=not-a-token".to_owned(),
+            ),
+            ("unsubscribe", "/unsubscribe?token=not-a-token".to_owned()),
+        ] {
+            walk.visit(page, &path).await?;
+        }
+        // Forms' answers.
+        walk.visit("log in", "/login").await?;
+        fill(c, "#f-email", "nobody@example.com").await?;
+        fill(c, "#f-password", "not the password").await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        c.wait().for_element(Locator::Css(".form-error")).await?;
+        walk.check_answer("log in, wrong password").await?;
+        walk.visit("pre-enroll", "/preenroll").await?;
+        fill(c, "#f-pre-name", "Vera Visitor").await?;
+        fill(c, "#f-pre-email", "vera@example.com").await?;
+        // The only program in pre-enrollment comes ticked.
+        c.execute(
+            &format!("document.querySelector('#f-course-{SKIN}').checked = true;"),
+            vec![],
+        )
+        .await?;
+        click(c, Locator::XPath("//button[normalize-space()='Pre-enroll']")).await?;
+        heading(c, "Check your email").await?;
+        walk.check_answer("pre-enroll, sent").await?;
+
+        // Someone with an account who is only on a list.
+        c.goto(&format!("{}/login", app.base)).await?;
+        fill(c, "#f-email", "bo@example.com").await?;
+        fill(c, "#f-password", PW).await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        heading(c, "Your account").await?;
+        walk.check("account, on a list").await?;
+        walk.visit("dashboard, on a list", "/dashboard").await?;
+        click(c, Locator::XPath("//button[normalize-space()='Log out']")).await?;
+        c.wait()
+            .for_element(Locator::XPath("//a[normalize-space()='Log in']"))
+            .await?;
+
+        // The student.
+        c.goto(&format!("{}/login", app.base)).await?;
+        fill(c, "#f-email", "sam@example.com").await?;
+        fill(c, "#f-password", PW).await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        heading(c, "Your account").await?;
+        for (page, path) in [
+            ("account", "/account".to_owned()),
+            ("dashboard", "/dashboard".to_owned()),
+            ("lesson", format!("/courses/{GUT}/lessons/what-your-microbes-do")),
+            (
+                "lesson, other program",
+                format!("/courses/{SKIN}/lessons/how-gut-and-skin-talk"),
+            ),
+            (
+                "lesson, module not open yet",
+                format!("/courses/{GUT}/lessons/{dripping}"),
+            ),
+            (
+                "worksheet, students'",
+                format!("/courses/{GUT}/worksheets/meal-and-symptom-diary"),
+            ),
+            (
+                "worksheet, another program's",
+                format!("/courses/{SKIN}/worksheets/skin-diary"),
+            ),
+            ("program, signed in", format!("/courses/{GUT}")),
+            ("studio, refused", "/admin".to_owned()),
+        ] {
+            walk.visit(page, &path).await?;
+        }
+        // Skin from Within opens: enroll, two checkouts, pay one, then the other is refused.
+        learnwell::launch::launch_now(&app.state, SKIN, None).await?;
+        walk.visit("enroll", &format!("/courses/{SKIN}/enroll")).await?;
+        click(c, Locator::Css("#offer button")).await?;
+        c.wait().for_element(Locator::Css(".test-checkout-banner")).await?;
+        let first = c.current_url().await?.to_string();
+        walk.check("test checkout").await?;
+        c.goto(&format!("{}/courses/{SKIN}/enroll", app.base)).await?;
+        click(c, Locator::Css("#offer button")).await?;
+        c.wait().for_element(Locator::Css(".test-checkout-banner")).await?;
+        let second = c.current_url().await?.to_string();
+        anyhow::ensure!(first != second, "two orders");
+        c.goto(&first).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Pay']")).await?;
+        heading(c, "You are enrolled").await?;
+        walk.check("checkout, paid").await?;
+        c.goto(&second).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Pay']")).await?;
+        heading(c, "We could not start your enrollment").await?;
+        walk.check_answer("checkout, refused").await?;
+        click(c, Locator::XPath("//button[normalize-space()='Log out']")).await?;
+        c.wait()
+            .for_element(Locator::XPath("//a[normalize-space()='Log in']"))
+            .await?;
+
+        // The studio.
+        c.goto(&format!("{}/login", app.base)).await?;
+        fill(c, "#f-email", "maya@example.com").await?;
+        fill(c, "#f-password", PW).await?;
+        click(c, Locator::Css("main form button[type=submit]")).await?;
+        heading(c, "Your account").await?;
+        for (page, path) in [
+            ("studio overview", "/admin".to_owned()),
+            ("new program", "/admin/courses/new".to_owned()),
+            ("program editor", format!("/admin/courses/{GUT}/edit")),
+            ("modules and lessons", format!("/admin/courses/{GUT}/content")),
+            ("module editor", format!("/admin/courses/{GUT}/modules/{module_id}")),
+            ("students", format!("/admin/courses/{GUT}/students")),
+            ("orders", "/admin/orders".to_owned()),
+            ("pre-enrollments", "/admin/preenrollments".to_owned()),
+            ("announcements", "/admin/announcements".to_owned()),
+            ("changes", "/admin/audit".to_owned()),
+            ("preview a module", format!("/admin/courses/{GUT}/preview")),
+            (
+                "lesson, as the instructor",
+                format!("/courses/{SKIN}/lessons/how-gut-and-skin-talk"),
+            ),
+            ("lesson editor", format!("/admin/courses/{GUT}/lessons/{lesson_id}")),
+        ] {
+            walk.visit(page, &path).await?;
+        }
+        click(c, Locator::XPath("//button[normalize-space()='Preview']")).await?;
+        c.wait().for_element(Locator::Css(".preview-pane .lesson-body")).await?;
+        walk.check_answer("lesson editor, preview").await?;
+        walk.visit("announcements", "/admin/announcements").await?;
+        c.find(Locator::Css("#a-course")).await?.select_by_value(GUT).await?;
+        click(c, Locator::Css("#a-aud-students")).await?;
+        fill(c, "#a-subject", "A note").await?;
+        fill(c, "#a-body", "Hello **all**.").await?;
+        click(c, Locator::XPath("//button[normalize-space()='Preview']")).await?;
+        c.wait().for_element(Locator::Css(".preview")).await?;
+        walk.check_answer("announcement preview").await?;
+
+        walk.nu_check(&checkers).await?;
+        anyhow::ensure!(
+            walk.problems.is_empty(),
+            "{} problems on {} pages:\n{}",
+            walk.problems.len(),
+            walk.pages.len(),
+            walk.problems.join("\n")
+        );
+        Ok(())
+    })
+    .await;
 }

@@ -25,7 +25,7 @@ async fn home_shows_the_practice_and_both_programs(backend: Backend) {
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
     assert_eq!(page.text("h1"), fold(site["tagline"].as_str().unwrap()));
     assert!(page.text(".brand").contains(site["name"].as_str().unwrap()));
-    let cards = page.texts(".course-card h3");
+    let cards = page.texts(".course-card .card-title");
     let programs = files::programs();
     assert_eq!(programs.len(), 2, "two programs in course_content/");
     for p in &programs {

@@ -16,9 +16,11 @@ both_backends!(
     the_journey_from_enrollment_to_certificate,
     drip_by_days_and_by_date,
     downloads_only_for_students_and_only_their_files,
+    a_locked_modules_downloads_wait_for_it_and_worksheets_do_not,
     bad_requests_write_nothing,
     the_instructor_sees_who_is_where,
     progress_survives_a_refund_and_a_reimport,
+    a_certificate_stays_valid_after_a_refund,
     the_lesson_page_reads_the_student_and_their_seat_together,
     progress_survives_a_reorder_of_modules_and_lessons,
 );
@@ -342,6 +344,50 @@ async fn downloads_only_for_students_and_only_their_files(backend: Backend) {
     assert_eq!(app.get_with(&dee, url).await.status, StatusCode::NOT_FOUND);
 }
 
+/// Drip applies to a lesson's files as to the lesson: a student asking for a download of a module
+/// that has not opened yet gets 403, like the lesson and "Mark complete". Worksheets (and their
+/// CSVs) are tools for the whole program and keep their own rule: no drip.
+async fn a_locked_modules_downloads_wait_for_it_and_worksheets_do_not(backend: Backend) {
+    let fx = common::fixture::Fixture::with_pages();
+    fx.write("alpha/downloads/detail-notes.pdf", "%PDF-1.4 detail notes");
+    fx.write(
+        "alpha/02-deeper/01-detail.md",
+        "+++\ntitle = \"Detail\"\nduration_minutes = 7\n[[downloads]]\ntitle = \"Notes\"\nfile = \"downloads/detail-notes.pdf\"\n+++\n\nDetail body.\n\n## Try this week\nRest.\n",
+    );
+    fx.write(
+        "alpha/02-deeper/module.toml",
+        "title = \"Going deeper\"\nunlock_after_days = 7\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let gina = app.signup("Gina", "gina@example.com", PW).await;
+    grant(&app, &maya, "gina@example.com", "alpha").await;
+
+    let file = "/courses/alpha/lessons/detail/downloads/detail-notes.pdf";
+    assert_eq!(
+        app.get_with(&gina, "/courses/alpha/lessons/detail").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let locked = app.get_with(&gina, file).await;
+    assert_eq!(locked.status, StatusCode::FORBIDDEN, "a locked module's file");
+    assert!(!locked.body.contains("detail notes"));
+    assert!(locked.header("content-disposition").is_empty());
+    // The instructor reads every module, files included.
+    assert_eq!(app.get_with(&maya, file).await.status, StatusCode::OK);
+    // The worksheet's CSV follows the worksheet's rule (students of the program), not drip.
+    let csv = app.get_with(&gina, "/courses/alpha/worksheets/diary/csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with("Date,"));
+
+    // The day the module opens, its file opens with it.
+    app.state.clock.advance(Duration::days(6));
+    assert_eq!(app.get_with(&gina, file).await.status, StatusCode::FORBIDDEN);
+    app.state.clock.advance(Duration::days(1));
+    let open = app.get_with(&gina, file).await;
+    assert_eq!(open.status, StatusCode::OK);
+    assert_eq!(open.body, "%PDF-1.4 detail notes");
+}
+
 async fn bad_requests_write_nothing(backend: Backend) {
     let fx = fixture();
     let app = app_with(&backend, &fx).await;
@@ -480,6 +526,61 @@ async fn progress_survives_a_refund_and_a_reimport(backend: Backend) {
     let page = app.get_with(&hal, "/courses/alpha/lessons/welcome").await;
     assert_eq!(page.text("h1"), "Welcome to alpha, revised");
     assert_eq!(page.text(".complete-box button"), "Mark as not done");
+}
+
+/// Review I10, decided: a certificate records that a person completed a program, so it stays
+/// valid after the order is refunded. The refund ends access to the lessons, not the fact; the
+/// student still finds the certificate on their dashboard.
+async fn a_certificate_stays_valid_after_a_refund(backend: Backend) {
+    let fx = fixture();
+    fx.write(
+        "alpha/course.toml",
+        "title = \"Alpha Program\"\npromise = \"Learn the alpha way.\"\nprice_cents = 15000\nposition = 1\nstatus = \"open\"\n",
+    );
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ivy = app.signup("Ivy Finisher", "ivy@example.com", PW).await;
+    let started = app.post_form(&ivy, "/checkout", &[("course", "alpha")]).await;
+    let test_page = started.header("location").to_owned();
+    app.post_form(&ivy, &format!("{test_page}/pay"), &[]).await;
+    let order = test_page.rsplit('/').next().unwrap().to_owned();
+    for l in ["welcome", "basics", "detail", "wrap-up"] {
+        assert_eq!(complete(&app, &ivy, l, true).await, StatusCode::SEE_OTHER);
+    }
+    let cert = app
+        .get_with(&ivy, "/dashboard")
+        .await
+        .certificate_link()
+        .expect("a certificate");
+
+    let refund = app
+        .post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
+    assert_eq!(refund.status, StatusCode::SEE_OTHER, "{}", refund.text(".error"));
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE status = 'refunded'").await,
+        1
+    );
+    // Access ends...
+    assert_eq!(
+        app.get_with(&ivy, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // ...the certificate does not: anyone can still verify it, and it says what it means.
+    let public = app.get(&cert).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.text(".cert-name"), "Ivy Finisher");
+    assert_eq!(public.text(".cert-course"), "Alpha Program");
+    assert!(
+        public
+            .text(".cert-validity")
+            .contains("a later refund ends access to the lessons")
+    );
+    // The program is gone from her dashboard's programs, and its certificate is still there.
+    let dash = app.get_with(&ivy, "/dashboard").await;
+    assert!(dash.texts("#program-alpha").is_empty());
+    assert_eq!(dash.texts(".earlier-certificates li"), vec!["Alpha Program"]);
+    assert_eq!(dash.certificate_link().as_deref(), Some(cert.as_str()));
 }
 
 /// The lesson page reads who is asking and their seat in one query: it must count only this

@@ -34,6 +34,9 @@ both_backends!(
     orders_whose_webhook_never_came_are_reconciled,
     a_second_checkout_goes_back_to_the_open_one,
     stripe_sees_one_idempotency_key_per_order_and_per_refund_attempt,
+    the_test_checkout_never_grants_twice_nor_into_a_closed_program,
+    a_stripe_payment_that_cannot_be_fulfilled_is_refunded_once,
+    two_payments_for_one_program_at_the_same_moment_grant_once,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -944,4 +947,249 @@ async fn stripe_sees_one_idempotency_key_per_order_and_per_refund_attempt(backen
     assert_eq!(stripe.refunds().len(), 1);
     assert_eq!(stripe.refunds()[0].params.get("payment_intent"), Some(pi.as_str()));
     assert_eq!(order_status(&app.db, order).await, "refunded");
+}
+
+async fn enrollments_of(db: &Db, email: &str) -> Vec<(String, String, Option<i64>)> {
+    db_run!(db, pool => sqlx::query_as::<_, (String, String, Option<i64>)>(
+        "SELECT c.slug, e.status, e.order_id FROM enrollments e JOIN courses c ON c.id = e.course_id \
+         JOIN users u ON u.id = e.user_id WHERE u.email = $1 ORDER BY c.slug")
+        .bind(email).fetch_all(pool).await)
+    .unwrap()
+}
+
+async fn order_failure(db: &Db, id: i64) -> Option<String> {
+    db_run!(db, pool => sqlx::query_scalar::<_, Option<String>>("SELECT failure FROM orders WHERE id = $1")
+        .bind(id).fetch_one(pool).await)
+    .unwrap()
+}
+
+fn refund_notices(app: &TestApp, email: &str) -> usize {
+    app.smtp
+        .to(email)
+        .iter()
+        .filter(|m| m.subject().contains("was refunded"))
+        .count()
+}
+
+/// Review I7, test checkout: two pending orders for one program could both be paid, and a pending
+/// order could be paid after the program closed. Now the second is refused with a clear page,
+/// nothing is granted twice or into a closed program, and nothing was charged.
+async fn the_test_checkout_never_grants_twice_nor_into_a_closed_program(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    open_all(&app).await;
+    let tia = app.signup("Tia", "tia@example.com", PW).await;
+    let start = async |course: &str| {
+        let started = app.post_form(&tia, "/checkout", &[("course", course)]).await;
+        let page = started.header("location").to_owned();
+        assert!(page.starts_with("/checkout/test/"), "{page}");
+        let id: i64 = page.rsplit('/').next().unwrap().parse().unwrap();
+        (page, id)
+    };
+    // Two tabs, two pending orders for the same program.
+    let (first, first_id) = start(GUT).await;
+    let (second, second_id) = start(GUT).await;
+    assert_ne!(first_id, second_id);
+    let paid = app.post_form(&tia, &format!("{first}/pay"), &[]).await;
+    assert_eq!(paid.header("location"), format!("/checkout/success?order={first_id}"));
+    let again = app.post_form(&tia, &format!("{second}/pay"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.text("h1"), "We could not start your enrollment");
+    assert_eq!(
+        again.text(".problem"),
+        "You were already enrolled in Gut Foundations when this payment arrived. This order was not paid, and \
+         nothing was charged."
+    );
+    assert_eq!(order_status(&app.db, first_id).await, "paid");
+    assert_eq!(order_status(&app.db, second_id).await, "failed");
+    assert!(
+        order_failure(&app.db, second_id)
+            .await
+            .unwrap()
+            .contains("already enrolled")
+    );
+    assert_eq!(
+        enrollments_of(&app.db, "tia@example.com").await,
+        vec![(GUT.to_owned(), "active".to_owned(), Some(first_id))]
+    );
+    // Pressing Pay on it again changes nothing; its page says it was not completed.
+    app.post_form(&tia, &format!("{second}/pay"), &[]).await;
+    assert_eq!(order_status(&app.db, second_id).await, "failed");
+    let page = app
+        .get_with(&tia, &format!("/checkout/success?order={second_id}"))
+        .await;
+    assert_eq!(page.text("h1"), "This order was not completed");
+
+    // A pending order for a program that closes before it is paid.
+    let (skin, skin_id) = start(SKIN).await;
+    learnwell::launch::set_status(&app.state, SKIN, learnwell::domain::CourseStatus::Closed)
+        .await
+        .unwrap();
+    let closed = app.post_form(&tia, &format!("{skin}/pay"), &[]).await;
+    assert_eq!(closed.status, StatusCode::CONFLICT);
+    assert!(
+        closed
+            .text(".problem")
+            .starts_with("Skin from Within had closed for enrollment"),
+        "{}",
+        closed.text(".problem")
+    );
+    assert_eq!(order_status(&app.db, skin_id).await, "failed");
+    assert_eq!(enrollments_of(&app.db, "tia@example.com").await.len(), 1);
+    assert_eq!(
+        app.get_with(&tia, "/courses/skin-from-within/lessons/how-gut-and-skin-talk")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // One receipt: for the one order that was paid.
+    wait_receipts(&app, "tia@example.com", 1).await;
+    assert_eq!(receipts(&app, "tia@example.com"), 1);
+}
+
+/// Review I7, Stripe: a payment that arrives for a program the buyer already has (a second
+/// checkout paid in another tab), or for one that closed meanwhile, was taken, so it is refunded
+/// automatically through Stripe under the order's idempotency key, the buyer is told (page and
+/// email), and nothing is granted; every path (webhook, its replay, the success page, the
+/// reconciliation job, Stripe's own charge.refunded) together refund it exactly once.
+async fn a_stripe_payment_that_cannot_be_fulfilled_is_refunded_once(backend: Backend) {
+    let (app, stripe) = with_stripe(&backend).await;
+    let uma = student(&app, "Uma", "uma@example.com").await;
+    let (first, first_id) = checkout(&app, &stripe, &uma, &[GUT]).await;
+    // Stripe hiccups when the second tab asks about the first session: a second checkout starts.
+    stripe.fail_next(1, Failure::api_error());
+    let (second, second_id) = checkout(&app, &stripe, &uma, &[GUT]).await;
+    assert_ne!(first_id, second_id);
+
+    stripe.complete(&first);
+    assert_eq!(
+        deliver_signed(&app, &stripe.event_checkout_session_completed(&first)).await,
+        StatusCode::OK
+    );
+    let second_pi = stripe.complete(&second);
+    let event = stripe.event_checkout_session_completed(&second);
+    assert_eq!(deliver_signed(&app, &event).await, StatusCode::OK);
+    assert_eq!(order_status(&app.db, first_id).await, "paid");
+    assert_eq!(order_status(&app.db, second_id).await, "refunded");
+    assert!(
+        order_failure(&app.db, second_id)
+            .await
+            .unwrap()
+            .contains("already enrolled in Gut Foundations")
+    );
+    let refunds = stripe.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].params.get("payment_intent"), Some(second_pi.as_str()));
+    let keys = keys_sent(&stripe, "POST", "/v1/refunds");
+    assert!(
+        keys[0].starts_with(&format!("learnwell-refund-{second_id}-")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        enrollments_of(&app.db, "uma@example.com").await,
+        vec![(GUT.to_owned(), "active".to_owned(), Some(first_id))]
+    );
+    // Replays, Stripe's own refund event, the success page and the job change nothing more.
+    assert_eq!(deliver_signed(&app, &event).await, StatusCode::OK);
+    assert_eq!(
+        deliver_signed(&app, &stripe.event_charge_refunded(&second_pi)).await,
+        StatusCode::OK
+    );
+    let page = app
+        .get_with(&uma, &format!("/checkout/success?session_id={second}"))
+        .await;
+    assert_eq!(page.text("h1"), "We refunded this payment");
+    assert!(
+        page.text(".unfulfilled").contains("we refunded $197"),
+        "{}",
+        page.text(".unfulfilled")
+    );
+    learnwell::payments::flows::reconcile(&app.state).await.unwrap();
+    assert_eq!(stripe.refunds().len(), 1);
+    // The buyer gets one receipt (the first order) and one email about the refund.
+    wait_receipts(&app, "uma@example.com", 1).await;
+    let mails = app.smtp.wait_for("uma@example.com", 3).await;
+    let notice = mails.iter().find(|m| m.subject().contains("was refunded")).unwrap();
+    assert!(notice.text().contains("You were already enrolled in Gut Foundations"));
+    assert!(notice.text().contains("$197"));
+    assert_eq!(refund_notices(&app, "uma@example.com"), 1);
+    assert_eq!(receipts(&app, "uma@example.com"), 1);
+
+    // A program that closes while its checkout is open, and Stripe refuses the refund when the
+    // payment lands: the order waits as paid with a refund due (the buyer and the studio see why),
+    // and the reconciliation job refunds it with a new idempotency key.
+    let (skin, skin_id) = checkout(&app, &stripe, &uma, &[SKIN]).await;
+    learnwell::launch::set_status(&app.state, SKIN, learnwell::domain::CourseStatus::Closed)
+        .await
+        .unwrap();
+    stripe.complete(&skin);
+    stripe.fail_next(1, Failure::api_error());
+    assert_eq!(
+        deliver_signed(&app, &stripe.event_checkout_session_completed(&skin)).await,
+        StatusCode::OK
+    );
+    assert_eq!(order_status(&app.db, skin_id).await, "paid");
+    assert_eq!(stripe.refunds().len(), 1, "the refused call made no refund");
+    let page = app
+        .get_with(&uma, &format!("/checkout/success?session_id={skin}"))
+        .await;
+    assert_eq!(page.text("h1"), "We are refunding this payment");
+    assert!(
+        page.text(".unfulfilled")
+            .starts_with("Skin from Within had closed for enrollment")
+    );
+    let maya = app.instructor("maya@example.com", PW).await;
+    let orders = app.get_with(&maya, "/admin/orders").await;
+    assert!(
+        orders
+            .text(&format!("#order-{skin_id} .failure"))
+            .contains("had closed for enrollment"),
+        "the studio sees why"
+    );
+    assert_eq!(learnwell::payments::flows::reconcile(&app.state).await.unwrap(), 1);
+    assert_eq!(order_status(&app.db, skin_id).await, "refunded");
+    assert_eq!(stripe.refunds().len(), 2);
+    let skin_keys: Vec<String> = keys_sent(&stripe, "POST", "/v1/refunds")
+        .into_iter()
+        .filter(|k| k.starts_with(&format!("learnwell-refund-{skin_id}-")))
+        .collect();
+    assert_eq!(skin_keys.len(), 2);
+    assert_ne!(skin_keys[0], skin_keys[1], "a new key after Stripe's error");
+    learnwell::payments::flows::reconcile(&app.state).await.unwrap();
+    assert_eq!(stripe.refunds().len(), 2);
+    assert_eq!(
+        enrollments_of(&app.db, "uma@example.com").await.len(),
+        1,
+        "nothing granted into the closed program"
+    );
+    app.smtp.wait_for("uma@example.com", 4).await;
+    assert_eq!(refund_notices(&app, "uma@example.com"), 2);
+}
+
+/// Two paid checkouts for one program, their webhooks delivered at the same moment (several
+/// buyers, to give the race a chance): one grants, the other waits for it and is refunded; never
+/// both granted, and neither delivery fails.
+async fn two_payments_for_one_program_at_the_same_moment_grant_once(backend: Backend) {
+    let (app, stripe) = with_stripe(&backend).await;
+    for n in 0..4 {
+        let email = format!("race{n}@example.com");
+        let buyer = student(&app, "Racer", &email).await;
+        let (a, a_id) = checkout(&app, &stripe, &buyer, &[GUT]).await;
+        stripe.fail_next(1, Failure::api_error());
+        let (b, b_id) = checkout(&app, &stripe, &buyer, &[GUT]).await;
+        stripe.complete(&a);
+        stripe.complete(&b);
+        let (ea, eb) = (
+            stripe.event_checkout_session_completed(&a),
+            stripe.event_checkout_session_completed(&b),
+        );
+        let (sa, sb) = tokio::join!(deliver_signed(&app, &ea), deliver_signed(&app, &eb));
+        assert_eq!((sa, sb), (StatusCode::OK, StatusCode::OK), "buyer {n}");
+        let mut statuses = vec![order_status(&app.db, a_id).await, order_status(&app.db, b_id).await];
+        statuses.sort();
+        assert_eq!(statuses, vec!["paid", "refunded"], "buyer {n}");
+        let seats = enrollments_of(&app.db, &email).await;
+        assert_eq!(seats.len(), 1, "{seats:?}");
+        assert_eq!(seats[0].1, "active");
+    }
+    assert_eq!(stripe.refunds().len(), 4, "one refund per buyer");
 }

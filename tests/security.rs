@@ -14,6 +14,7 @@ both_backends!(
     every_studio_route_refuses_anonymous_and_students,
     passwords_are_only_stored_as_argon2id,
     nul_characters_in_forms_never_cause_a_server_error,
+    personal_pages_are_never_stored_public_ones_keep_their_caching,
 );
 
 async fn cross_site_posts_are_refused_and_change_nothing(backend: Backend) {
@@ -226,4 +227,94 @@ async fn nul_characters_in_forms_never_cause_a_server_error(backend: Backend) {
         let page = app.post_form(client, path, &fields).await;
         assert!(!page.status.is_server_error(), "{path}: {}", page.status);
     }
+}
+
+/// Review F11: pages with personal or money data say `Cache-Control: no-store`, so a shared
+/// computer's cache or a proxy never keeps them. A header a handler chose is kept (static assets'
+/// long cache, the exports' own), and public pages shown to anonymous visitors stay cacheable.
+async fn personal_pages_are_never_stored_public_ones_keep_their_caching(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    for slug in ["gut-foundations", "skin-from-within"] {
+        learnwell::launch::launch_now(&app.state, slug, None).await.unwrap();
+    }
+    let no_store = |page: &common::Page, what: &str| {
+        assert_eq!(page.header("cache-control"), "no-store", "{what}: {}", page.status);
+    };
+    let home = app.get("/").await;
+    let css = home.attr("link[rel=stylesheet]", "href");
+    assert!(css.starts_with("/static/"), "{css}");
+    let asset_cache = app.get(&css).await.header("cache-control").to_owned();
+    assert!(!asset_cache.is_empty() && asset_cache != "no-store", "{asset_cache}");
+
+    // Anonymous visitors: the public pages carry no no-store (they are the same for everyone).
+    for path in [
+        "/",
+        "/courses",
+        "/courses/gut-foundations",
+        "/courses/gut-foundations/glossary",
+        "/courses/gut-foundations/worksheets",
+        "/courses/gut-foundations/lessons/meet-your-microbiome",
+        "/preenroll",
+        "/login",
+        "/signup",
+    ] {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.header("cache-control").contains("no-store"), "{path}");
+    }
+    // Token links are never stored, whoever opens them.
+    no_store(&app.get("/reset-password?token=abc").await, "a reset link");
+
+    // A student: account, dashboard, lessons, the checkout's pages, and even public pages (their
+    // name is in the header, their price on the program page).
+    let sam = app.signup("Sam", "sam@example.com", PW).await;
+    let started = app.post_form(&sam, "/checkout", &[("course", "gut-foundations")]).await;
+    no_store(&started, "the checkout's redirect");
+    let test_page = started.header("location").to_owned();
+    assert!(test_page.starts_with("/checkout/test/"), "{test_page}");
+    no_store(&app.get_with(&sam, &test_page).await, "the test checkout");
+    let paid = app.post_form(&sam, &format!("{test_page}/pay"), &[]).await;
+    let success = paid.header("location").to_owned();
+    assert!(success.starts_with("/checkout/success"), "{success}");
+    for path in [
+        "/account",
+        "/dashboard",
+        success.as_str(),
+        "/courses/gut-foundations/lessons/what-your-microbes-do",
+        "/courses/skin-from-within/enroll",
+        "/courses/gut-foundations",
+        "/",
+    ] {
+        let page = app.get_with(&sam, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        no_store(&page, path);
+    }
+    // A handler's own header is kept: the data export's, and the static assets' long cache.
+    assert_eq!(
+        app.get_with(&sam, "/account/data").await.header("cache-control"),
+        "no-store"
+    );
+    assert_eq!(app.get_with(&sam, &css).await.header("cache-control"), asset_cache);
+    // A locked lesson's 403 page (another program) is personal too.
+    let locked = app
+        .get_with(&sam, "/courses/skin-from-within/lessons/how-gut-and-skin-talk")
+        .await;
+    no_store(&locked, "a locked lesson");
+
+    // The studio, every kind of page.
+    let maya = app.instructor("maya@example.com", PW).await;
+    for path in [
+        "/admin",
+        "/admin/orders",
+        "/admin/courses/gut-foundations/content",
+        "/admin/courses/gut-foundations/students",
+        "/admin/preenrollments",
+        "/admin/audit",
+    ] {
+        let page = app.get_with(&maya, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        no_store(&page, path);
+    }
+    // Anonymous, the studio's door (a redirect to log in) is not stored either.
+    no_store(&app.get("/admin/orders").await, "the studio's door");
 }

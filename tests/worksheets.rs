@@ -186,12 +186,17 @@ async fn a_worksheet_prints_as_a_sheet(backend: Backend) {
         page.text(".worksheet .sheet-notice")
             .contains("education, not medical advice")
     );
-    // A checklist: disabled checkboxes (empty boxes on paper), no form to post them.
+    // A checklist: disabled checkboxes (empty boxes on paper), each labelled by its item's text,
+    // and no form to post them.
     let boxes = page
         .html()
-        .select(&scraper::Selector::parse(".sheet-body li > input[type=checkbox][disabled]").unwrap())
+        .select(&scraper::Selector::parse(".sheet-body li > label > input[type=checkbox][disabled]").unwrap())
         .count();
     assert_eq!(boxes, 2);
+    assert_eq!(
+        page.texts(".sheet-body li > label"),
+        vec!["Blood in the stool", "Weight loss you cannot explain"]
+    );
     assert!(
         page.html()
             .select(&scraper::Selector::parse(".sheet-body form").unwrap())

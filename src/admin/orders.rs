@@ -121,7 +121,8 @@ pub async fn csv(
                 r.failure.clone().unwrap_or_default(),
             ]
         }),
-    );
+    )
+    .map_err(AppError::Internal)?;
     Ok(csv::attachment("orders", state.clock.now().date(), body))
 }
 

@@ -81,6 +81,7 @@ pub async fn csv(
                 r.confirmed_at.map(when).unwrap_or_default(),
             ]
         }),
-    );
+    )
+    .map_err(AppError::Internal)?;
     Ok(csv::attachment("preenrollments", state.clock.now().date(), body))
 }

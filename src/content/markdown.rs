@@ -484,7 +484,7 @@ where
         other => other,
     });
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, events);
+    pulldown_cmark::html::push_html(&mut html, label_task_items(events));
     match failure {
         Some(reason) => Err(reason),
         None => Ok(sanitize(&html)),
@@ -511,6 +511,68 @@ pub fn render_email(markdown: &str, base_url: &str) -> Result<String, String> {
         .to_string())
 }
 
+/// A task-list item's box gets its item's text as its label: `<label><input …> text</label>`, so
+/// a screen reader names the box (and accessibility checkers find no unlabelled control). The
+/// label holds the item's first run of inline content (text, emphasis, links), and closes before
+/// anything that is not phrasing content (a nested list, a second paragraph) or at the item's end.
+fn label_task_items<'a>(events: impl Iterator<Item = Event<'a>>) -> impl Iterator<Item = Event<'a>> {
+    use pulldown_cmark::TagEnd;
+    // Some(depth of inline elements opened since the box) while a label is open.
+    let mut open: Option<usize> = None;
+    events.flat_map(move |event| {
+        let mut out: Vec<Event<'a>> = Vec::with_capacity(2);
+        match (&event, open) {
+            (Event::TaskListMarker(_), None) => {
+                out.push(Event::InlineHtml(CowStr::Borrowed("<label>")));
+                open = Some(0);
+            }
+            (
+                Event::Start(
+                    Tag::Emphasis
+                    | Tag::Strong
+                    | Tag::Strikethrough
+                    | Tag::Link { .. }
+                    | Tag::Superscript
+                    | Tag::Subscript,
+                ),
+                Some(depth),
+            ) => open = Some(depth + 1),
+            (
+                Event::End(
+                    TagEnd::Emphasis
+                    | TagEnd::Strong
+                    | TagEnd::Strikethrough
+                    | TagEnd::Link
+                    | TagEnd::Superscript
+                    | TagEnd::Subscript,
+                ),
+                Some(depth),
+            ) if depth > 0 => open = Some(depth - 1),
+            (
+                Event::Text(_)
+                | Event::Code(_)
+                | Event::InlineHtml(_)
+                | Event::SoftBreak
+                | Event::HardBreak
+                | Event::FootnoteReference(_)
+                | Event::InlineMath(_)
+                | Event::TaskListMarker(_),
+                Some(_),
+            ) => {}
+            // An image inside the label is phrasing content too; its alt text comes as Text events.
+            (Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image), Some(_)) => {}
+            // Anything else ends the item's first line of text: close the label before it.
+            (_, Some(_)) => {
+                out.push(Event::InlineHtml(CowStr::Borrowed("</label>")));
+                open = None;
+            }
+            (_, None) => {}
+        }
+        out.push(event);
+        out
+    })
+}
+
 /// Ids only in the checked form (headings' `{#anchor}`s); an input's type only `checkbox`.
 fn filter_attributes<'u>(element: &str, attribute: &str, value: &'u str) -> Option<Cow<'u, str>> {
     match (element, attribute) {
@@ -523,10 +585,11 @@ fn filter_attributes<'u>(element: &str, attribute: &str, value: &'u str) -> Opti
 fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer"))
-        // Task-list items: a disabled checkbox (an empty box to tick on paper). An input is only
+        // Task-list items: a disabled checkbox (an empty box to tick on paper) in a label with the
+        // item's text (see `label_task_items`; a label keeps no attributes). An input is only
         // ever a checkbox, and there is no form for it to belong to. (Not `set_tag_attribute_value`:
         // it adds missing attributes in hash order, and the stored HTML must be the same each time.)
-        .add_tags(["input"])
+        .add_tags(["input", "label"])
         .add_tag_attributes("input", ["type", "checked", "disabled"])
         // Headings keep their `{#anchor}` (glossary terms are linked to), only in the checked form.
         .add_tag_attributes("h1", ["id"])
@@ -741,6 +804,29 @@ mod tests {
             Some("worksheets/other.md")
         );
         assert_eq!(place_in_program("", "../x.md"), None);
+    }
+
+    #[test]
+    fn a_task_box_is_labelled_by_its_items_text() {
+        let html = render_plain("- [ ] Blood in the **stool**, see [this](https://example.com)\n- [x] done\n").unwrap();
+        assert_eq!(
+            html,
+            "<ul>\n<li><label><input disabled=\"\" type=\"checkbox\">\nBlood in the <strong>stool</strong>, see \
+             <a href=\"https://example.com\" rel=\"noopener noreferrer\">this</a></label></li>\n\
+             <li><label><input disabled=\"\" type=\"checkbox\" checked=\"\">\ndone</label></li>\n</ul>\n"
+        );
+        // A nested list and a loose item's second paragraph stay outside the label.
+        let nested = render_plain("- [ ] outer\n  - [ ] inner\n").unwrap();
+        assert_eq!(nested.matches("<label>").count(), 2, "{nested}");
+        assert!(nested.contains("outer</label>\n<ul>"), "{nested}");
+        let loose = render_plain("- [ ] first\n\n  more text\n\n- [ ] second\n").unwrap();
+        assert!(
+            loose.contains("<p><label><input disabled=\"\" type=\"checkbox\">\nfirst</label></p>"),
+            "{loose}"
+        );
+        assert!(loose.contains("<p>more text</p>"), "{loose}");
+        // Ordinary lists get no label.
+        assert!(!render_plain("- plain\n").unwrap().contains("label"));
     }
 
     #[test]

@@ -66,6 +66,32 @@ pub async fn active_course_ids(db: &Db, user_id: i64) -> sqlx::Result<Vec<i64>> 
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).fetch_all(pool).await)
 }
 
+/// Serialises changes to one person's seats until `tx` ends, so that two payments for the same
+/// program, fulfilled at the same moment, see each other: the second waits, then finds the seat
+/// taken. SQLite's write transactions already run one at a time (`BEGIN IMMEDIATE`); PostgreSQL
+/// takes a transaction-scoped advisory lock (the two-number key space, apart from the single-number
+/// locks of imports and the studio).
+pub async fn lock_seats_of(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
+    const SEATS: i32 = 727_171;
+    // Two ids may share a key (ids past 2^31): they then only wait for each other.
+    let key = (user_id % i64::from(i32::MAX)) as i32;
+    match tx {
+        Tx::Sqlite(_) => Ok(()),
+        Tx::Postgres(t) => sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(SEATS)
+            .bind(key)
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+    }
+}
+
+/// Inside a transaction: does this person have access to this program now?
+pub async fn is_active_in(tx: &mut Tx, user_id: i64, course_id: i64) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_one(conn).await.map(|n| n > 0))
+}
+
 /// May this person read this program's lessons?
 pub async fn is_active(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";

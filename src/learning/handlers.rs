@@ -8,7 +8,7 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
-use super::{module_of, store, view};
+use super::{locked_module, store, view};
 use crate::accounts::store::User;
 
 use crate::accounts::SignedIn;
@@ -21,6 +21,12 @@ struct DashboardProgram {
     title: String,
     progress: view::Progress,
     certificate: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EarlierCertificate {
+    title: String,
+    code: String,
 }
 
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
@@ -60,7 +66,25 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
         });
     }
     learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
-    let ctx = context! { user => Serde(&user), programs => Serde(&programs), learning => Serde(&learning) };
+    // A certificate outlives the seat (a refund ends access to the lessons, not the fact that the
+    // program was finished): those of programs no longer studied are listed on their own.
+    let earlier: Vec<EarlierCertificate> = certificates
+        .iter()
+        .filter(|(course_id, _)| !seats.iter().any(|s| s.course_id == *course_id))
+        .filter_map(|(course_id, code)| {
+            let program = catalog.program_by_id(*course_id)?;
+            Some(EarlierCertificate {
+                title: program.title.clone(),
+                code: code.clone(),
+            })
+        })
+        .collect();
+    let ctx = context! {
+        user => Serde(&user),
+        programs => Serde(&programs),
+        learning => Serde(&learning),
+        certificates => Serde(&earlier),
+    };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
 }
 
@@ -113,10 +137,7 @@ pub async fn complete(
         now,
         &catalog.tz,
     );
-    let open = module_of(program, lesson)
-        .and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug))
-        .is_none_or(|m| m.open);
-    if !open {
+    if locked_module(&progress, program, lesson).is_some() {
         return Err(AppError::Forbidden);
     }
     let done = form.done != "false";
@@ -140,11 +161,24 @@ pub async fn download(
     Path((slug, lesson_slug, file)): Path<(String, String, String)>,
     request: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (catalog, _) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
-    let lesson = catalog
-        .program(&slug)
-        .and_then(|p| p.lesson(&lesson_slug))
-        .ok_or(AppError::NotFound)?;
+    let (catalog, seat) = lesson_for(&state, &user, &slug, &lesson_slug).await?;
+    let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
+    let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
+    // A student gets a lesson's files when they may read the lesson: not before its module opens
+    // (instructors, who have no seat or read as staff, see every module, as on the lesson page).
+    if let Some(seat) = seat.filter(|_| !user.is_instructor()) {
+        let progress = view::progress(
+            &program.rows,
+            &[],
+            seat.last_lesson_id,
+            seat.created_at,
+            state.clock.now(),
+            &catalog.tz,
+        );
+        if locked_module(&progress, program, lesson).is_some() {
+            return Err(AppError::Forbidden);
+        }
+    }
     let downloads: Vec<crate::content::Download> = serde_json::from_str(&lesson.lesson.downloads).unwrap_or_default();
     let entry = downloads
         .iter()

@@ -94,11 +94,7 @@ pub async fn view_for(
         now,
         &catalog.tz,
     );
-    let module = super::module_of(program, lesson);
-    if let Some(m) = module
-        .and_then(|m| progress.modules.iter().find(|s| s.slug == m.module_slug))
-        .filter(|m| !m.open)
-    {
+    if let Some(m) = super::locked_module(&progress, program, lesson) {
         let opens = m.opens.clone();
         return Ok(LessonView::NotYet { user, progress, opens });
     }

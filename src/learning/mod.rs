@@ -64,6 +64,21 @@ fn module_of<'a>(program: &'a Program, lesson: &LessonPage) -> Option<&'a crate:
     program.rows.iter().find(|r| r.lesson_id == lesson.lesson.id)
 }
 
+/// The module of `lesson` when drip keeps it closed to this student for now (`None`: open). The
+/// lesson page, "Mark complete" and the lesson's downloads all ask this one question.
+pub(crate) fn locked_module<'a>(
+    progress: &'a view::Progress,
+    program: &Program,
+    lesson: &LessonPage,
+) -> Option<&'a view::ModuleState> {
+    let module = module_of(program, lesson)?;
+    progress
+        .modules
+        .iter()
+        .find(|s| s.slug == module.module_slug)
+        .filter(|m| !m.open)
+}
+
 /// A module's number in its program (1-based), as the syllabus shows it.
 fn module_number(program: &Program, module_id: i64) -> usize {
     let mut seen: Vec<i64> = Vec::new();

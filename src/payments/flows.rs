@@ -186,11 +186,42 @@ pub enum Fulfilled {
     AlreadyDone,
     /// The payment had been refunded before we heard it was paid: no access.
     RefundedFirst,
+    /// The order cannot give what it was for (the buyer already has a program in it, or it is no
+    /// longer open for enrollment): no access granted, and `why` says so in words for the buyer.
+    /// A test order is refused (nothing was charged: it is `failed`); a Stripe order was charged,
+    /// so it is `paid` with the reason, and a refund is due ([`refund`] makes it and tells them).
+    Refused {
+        why: String,
+        charged: bool,
+    },
     NotFound,
 }
 
+/// Why an order cannot be fulfilled now, in words for the buyer (and the studio): a program in it
+/// that the buyer can already study (another order paid first, or a free seat), or that is no
+/// longer open (closed, or back to pre-enrollment, since the checkout started).
+async fn unfulfillable(tx: &mut Tx, order: &Order, items: &[store::Item]) -> Result<Option<String>, Error> {
+    for item in items {
+        if let Some(user_id) = order.user_id
+            && crate::enrollment::store::is_active_in(tx, user_id, item.course_id).await?
+        {
+            return Ok(Some(format!(
+                "You were already enrolled in {} when this payment arrived.",
+                item.title
+            )));
+        }
+        if !item.open {
+            return Ok(Some(format!(
+                "{} had closed for enrollment when this payment arrived.",
+                item.title
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Marks an order paid and grants access, inside `tx`. Exactly once: only the first caller finds
-/// the order pending.
+/// the order pending; and never twice into one program, nor into a program that is not open.
 async fn fulfil_in(
     tx: &mut Tx,
     state: &Ctx,
@@ -202,7 +233,30 @@ async fn fulfil_in(
     let Some(order) = store::order_in_tx(tx, order_id).await? else {
         return Ok(Fulfilled::NotFound);
     };
-    if !store::mark_paid(tx, order.id, payment_intent, amount, now).await? {
+    if order.status != "pending" {
+        return Ok(Fulfilled::AlreadyDone);
+    }
+    if let Some(user_id) = order.user_id {
+        crate::enrollment::store::lock_seats_of(tx, user_id).await?;
+    }
+    let items = store::items(tx, order.id).await?;
+    let refused = unfulfillable(tx, &order, &items).await?;
+    // The built-in test checkout charges nothing: an order that cannot be fulfilled is refused
+    // before it is paid.
+    if order.provider == "test"
+        && let Some(why) = refused
+    {
+        if !store::fail(tx, order.id, &why, now).await? {
+            return Ok(Fulfilled::AlreadyDone);
+        }
+        tracing::info!(order_id, why, "test checkout refused: nothing granted");
+        return Ok(Fulfilled::Refused { why, charged: false });
+    }
+    let paid = match &refused {
+        None => store::mark_paid(tx, order.id, payment_intent, amount, now).await?,
+        Some(why) => store::mark_paid_unfulfilled(tx, order.id, payment_intent, amount, why, now).await?,
+    };
+    if !paid {
         return Ok(Fulfilled::AlreadyDone);
     }
     if let Some(pi) = payment_intent
@@ -215,10 +269,21 @@ async fn fulfil_in(
         );
         return Ok(Fulfilled::RefundedFirst);
     }
-    let items = store::items(tx, order.id).await?;
+    if let Some(why) = refused {
+        tracing::warn!(order_id, why, "paid order gives no access: a refund is due");
+        return Ok(Fulfilled::Refused { why, charged: true });
+    }
     if let Some(user_id) = order.user_id {
         for item in &items {
-            crate::enrollment::store::grant(tx, user_id, item.course_id, "order", Some(order.id), now).await?;
+            // Checked above under the buyer's seat lock, so this cannot find the seat taken; should
+            // it anyway, fail the whole transaction (nothing is written) rather than grant twice:
+            // Stripe retries a webhook that failed, and the success page and the job ask again.
+            if !crate::enrollment::store::grant(tx, user_id, item.course_id, "order", Some(order.id), now).await? {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "order {order_id}: program {} was granted by another order meanwhile; rolled back",
+                    item.course_id
+                )));
+            }
         }
     }
     if let (Some(email), Some(name)) = (&order.email, &order.name) {
@@ -270,6 +335,23 @@ pub async fn fulfil(
     tx.commit().await?;
     if outcome == Fulfilled::Now {
         state.mail_wakeup.notify_one();
+    }
+    if matches!(outcome, Fulfilled::Refused { charged: true, .. }) {
+        refund_unfulfilled(state, order_id).await?;
+    }
+    Ok(outcome)
+}
+
+/// Gives back the money of a paid order that gave no access ([`Fulfilled::Refused`]): refunds it
+/// through Stripe under the order's refund idempotency key (a retry never refunds twice), ends
+/// nothing (nothing was granted) and emails the buyer, in the transaction that marks it refunded.
+/// When Stripe refuses or does not answer, the order stays `paid` with its reason, shown in the
+/// studio; the reconciliation job tries again.
+pub async fn refund_unfulfilled(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
+    let outcome = refund(state, order_id).await?;
+    match &outcome {
+        Refunded::Done => tracing::info!(order_id, "order that gave no access refunded"),
+        other => tracing::warn!(order_id, ?other, "refund of an order that gave no access: will retry"),
     }
     Ok(outcome)
 }
@@ -340,17 +422,49 @@ pub async fn refund(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
         }
     }
     let mut tx = state.db.begin().await?;
-    let done = mark_refunded(&mut tx, order.id, state.clock.now()).await?;
+    let done = mark_refunded(&mut tx, state, &order).await?;
     tx.commit().await?;
+    if done && order.failure.is_some() {
+        state.mail_wakeup.notify_one();
+    }
     Ok(if done { Refunded::Done } else { Refunded::NotPaid })
 }
 
-async fn mark_refunded(tx: &mut Tx, order_id: i64, now: time::OffsetDateTime) -> Result<bool, Error> {
-    if !store::move_status(tx, order_id, "paid", "refunded", now).await? {
+/// paid → refunded, ending the access the order gave. An order that gave none (it was paid for a
+/// program the buyer had, or that had closed) gets the buyer an email saying why the money went
+/// back, in the same transaction.
+async fn mark_refunded(tx: &mut Tx, state: &Ctx, order: &Order) -> Result<bool, Error> {
+    let now = state.clock.now();
+    if !store::move_status(tx, order.id, "paid", "refunded", now).await? {
         return Ok(false);
     }
-    let revoked = store::revoke_enrollments(tx, order_id, now).await?;
-    tracing::info!(order_id, revoked, "order refunded: access ended");
+    let revoked = store::revoke_enrollments(tx, order.id, now).await?;
+    tracing::info!(order_id = order.id, revoked, "order refunded: access ended");
+    if let (Some(why), Some(email), Some(name)) = (&order.failure, &order.email, &order.name) {
+        let items = store::items(tx, order.id).await?;
+        mail::enqueue(
+            tx,
+            state,
+            Outgoing {
+                to: email,
+                to_name: name,
+                subject: format!("Your payment was refunded: order {}", order_number(order.id)),
+                template: "order_refunded",
+                ctx: context! {
+                    number => order_number(order.id),
+                    items => minijinja::value::Serde(&items),
+                    amount => order.amount_paid_cents.unwrap_or(order.total_cents),
+                    currency => order.currency.clone(),
+                    why => why.clone(),
+                    dashboard_url => format!("{}/dashboard", state.config.base_url),
+                },
+                category: Category::Transactional,
+                dedupe_key: Some(format!("unfulfilled-refund:{}", order.id)),
+                campaign: None,
+            },
+        )
+        .await?;
+    }
     Ok(true)
 }
 
@@ -373,6 +487,8 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
     if !store::record_event(&mut tx, event.id.as_str(), event.type_.as_str(), now).await? {
         return Ok(Handled::Duplicate);
     }
+    // A paid order that could not be fulfilled: refunded once the event is recorded.
+    let mut refund_due: Option<i64> = None;
     let outcome = match event.data.object {
         EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
             let session = Session::from(&*s);
@@ -398,6 +514,10 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
                     .await?
                     {
                         Fulfilled::Now | Fulfilled::RefundedFirst => Handled::Applied,
+                        Fulfilled::Refused { charged: true, .. } => {
+                            refund_due = Some(order_id);
+                            Handled::Applied
+                        }
                         _ => Handled::Ignored,
                     }
                 }
@@ -421,7 +541,7 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
                 // A full refund: the order's access ends (or, if we have not seen it paid yet, it
                 // never starts).
                 (Some(pi), true) => match store::order_by_payment_intent(&mut tx, &pi).await? {
-                    Some(order) if mark_refunded(&mut tx, order.id, now).await? => Handled::Applied,
+                    Some(order) if mark_refunded(&mut tx, state, &order).await? => Handled::Applied,
                     Some(order) if order.status == "pending" => {
                         store::record_early_refund(&mut tx, &pi, now).await?;
                         Handled::Applied
@@ -444,6 +564,9 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
     tx.commit().await?;
     if outcome == Handled::Applied {
         state.mail_wakeup.notify_one();
+    }
+    if let Some(order_id) = refund_due {
+        refund_unfulfilled(state, order_id).await?;
     }
     Ok(outcome)
 }
@@ -475,7 +598,10 @@ pub async fn reconcile(state: &Ctx) -> Result<usize, Error> {
             continue;
         };
         if session.paid {
-            if fulfil_from_session(state, &order, &session).await? == Fulfilled::Now {
+            if matches!(
+                fulfil_from_session(state, &order, &session).await?,
+                Fulfilled::Now | Fulfilled::Refused { .. }
+            ) {
                 settled += 1;
             }
         } else if session.expired {
@@ -483,6 +609,14 @@ pub async fn reconcile(state: &Ctx) -> Result<usize, Error> {
             store::move_status(&mut tx, order_id, "pending", "expired", state.clock.now()).await?;
             tx.commit().await?;
             settled += 1;
+        }
+    }
+    // Refunds of paid orders that gave no access, whose first try found Stripe down or refusing.
+    for order_id in store::refunds_due(&state.db, 50).await? {
+        match refund_unfulfilled(state, order_id).await? {
+            Refunded::Done => settled += 1,
+            Refunded::NoAnswer(_) => break,
+            _ => {}
         }
     }
     Ok(settled)

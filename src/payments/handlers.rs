@@ -277,6 +277,14 @@ pub async fn test_pay(
     let pi = format!("test_{}", order.id);
     match flows::fulfil(&state, order.id, Some(&pi), Some(order.total_cents)).await? {
         Fulfilled::NotFound => Err(AppError::NotFound),
+        // Another order of theirs for the same program was paid first, or the program closed
+        // while this one waited: refused, and nothing was charged.
+        Fulfilled::Refused { why, .. } => refuse(
+            &state,
+            &user,
+            StatusCode::CONFLICT,
+            format!("{why} This order was not paid, and nothing was charged."),
+        ),
         _ => Ok(Redirect::to(&format!("/checkout/success?order={id}")).into_response()),
     }
 }

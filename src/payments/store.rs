@@ -96,10 +96,13 @@ pub struct Item {
     pub slug: String,
     pub title: String,
     pub price_cents: i64,
+    /// Open for enrollment now (read in the same transaction as a fulfilment).
+    pub open: bool,
 }
 
 pub async fn items(tx: &mut Tx, order_id: i64) -> sqlx::Result<Vec<Item>> {
-    const SQL: &str = "SELECT i.course_id, c.slug, c.title, i.price_cents FROM order_items i \
+    const SQL: &str = "SELECT i.course_id, c.slug, c.title, i.price_cents, \
+        (c.status = 'open' AND c.archived = FALSE) AS open FROM order_items i \
         JOIN courses c ON c.id = i.course_id WHERE i.order_id = $1 ORDER BY c.position, c.slug";
     tx_run!(tx, conn => sqlx::query_as::<_, Item>(SQL).bind(order_id).fetch_all(conn).await)
 }
@@ -117,6 +120,32 @@ pub async fn mark_paid(
         WHERE id = $1 AND status = 'pending'";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(payment_intent).bind(amount).bind(now)
         .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// pending → paid, for a payment that cannot give what it was for (`why`, in words for the buyer
+/// and the studio): the money came in, no access goes out, and a refund is due. False when the
+/// order was not pending.
+pub async fn mark_paid_unfulfilled(
+    tx: &mut Tx,
+    id: i64,
+    payment_intent: Option<&str>,
+    amount: Option<i64>,
+    why: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE orders SET status = 'paid', payment_intent_id = COALESCE($2, payment_intent_id), \
+        amount_paid_cents = COALESCE($3, total_cents), paid_at = $4, updated_at = $4, failure = $5 \
+        WHERE id = $1 AND status = 'pending'";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(payment_intent).bind(amount).bind(now).bind(why)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Paid Stripe orders that gave no access (see [`mark_paid_unfulfilled`]) and still wait for their
+/// refund: the reconciliation job retries them.
+pub async fn refunds_due(db: &Db, limit: i64) -> sqlx::Result<Vec<i64>> {
+    const SQL: &str = "SELECT id FROM orders WHERE status = 'paid' AND provider = 'stripe' AND failure IS NOT NULL \
+        ORDER BY id LIMIT $1";
+    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(limit).fetch_all(pool).await)
 }
 
 /// Moves an order from one status to another; false when it was not in `from`.

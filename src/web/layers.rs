@@ -42,6 +42,51 @@ pub async fn security_headers(State(state): State<Ctx>, req: Request, next: Next
     res
 }
 
+/// Pages with personal or money data must not be kept by the browser's cache, a shared computer's
+/// history or a proxy: `Cache-Control: no-store` on the signed-in areas (account, dashboard,
+/// checkout, enroll, the studio), on pages reached by a secret link (the token is in the URL and
+/// the form), and on anything answered to someone who is signed in (a student's lessons and
+/// progress; on every page their name in the header, on a program page their price). A Cache-Control the handler chose is kept:
+/// static assets keep their long cache, downloads and exports their own. Public pages for
+/// anonymous visitors keep no header at all, as before.
+pub async fn cache_control(req: Request, next: Next) -> Response {
+    let personal = is_personal_path(req.uri().path()) || has_session_cookie(req.headers());
+    let mut res = next.run(req).await;
+    let signs_in = res.headers().contains_key(header::SET_COOKIE);
+    if (personal || signs_in) && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Paths whose pages are about one person: their account, learning, payments, or the studio.
+fn is_personal_path(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("account" | "dashboard" | "checkout" | "admin" | "enroll"), _, _) => true,
+        // Token links: the secret is in the URL, and the page carries it on in its form.
+        (Some("verify-email" | "reset-password" | "unsubscribe"), _, _) => true,
+        (Some("preenroll"), Some("confirm"), _) => true,
+        // A program's enroll page (the person's price). Its lessons are personal when a student
+        // reads them, and a student is signed in: the cookie rule covers them, and leaves a free
+        // preview shown to an anonymous visitor as public as the program page.
+        (Some("courses"), Some(_), Some("enroll")) => true,
+        _ => false,
+    }
+}
+
+/// Whether the request carries our session cookie: an anonymous visitor never gets one.
+fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    let prefix = format!("{}=", super::sessions::COOKIE_NAME);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim_start().starts_with(&prefix))
+}
+
 /// Turns error responses into the site's styled error page: those carrying an [`ErrorPage`], and
 /// any other 4xx/5xx that is not already HTML or JSON (axum's own rejections, timeouts, panics).
 pub async fn error_pages(State(state): State<Ctx>, req: Request, next: Next) -> Response {
@@ -172,6 +217,57 @@ mod tests {
         );
         assert_eq!(time_limit_for("/admin/courses/x/lessons/1/downloads").as_secs(), 300);
         assert_eq!(time_limit_for("/checkout").as_secs(), 30);
+    }
+
+    #[test]
+    fn personal_paths() {
+        for p in [
+            "/account",
+            "/account/data",
+            "/dashboard",
+            "/checkout/success",
+            "/checkout/test/3",
+            "/admin",
+            "/admin/orders",
+            "/enroll/bundle",
+            "/courses/x/enroll",
+            "/reset-password",
+            "/verify-email",
+            "/preenroll/confirm",
+            "/unsubscribe",
+        ] {
+            assert!(is_personal_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/courses",
+            "/courses/x",
+            "/courses/x/glossary",
+            "/courses/x/lessons/a-free-preview",
+            "/courses/x/worksheets/y",
+            "/preenroll",
+            "/login",
+            "/signup",
+            "/static/css/site.css",
+            "/certificates/abc",
+            "/administrator",
+            "/accounts",
+        ] {
+            assert!(!is_personal_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_among_others() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(!has_session_cookie(&h));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; xlearnwell_session=1"),
+        );
+        assert!(!has_session_cookie(&h));
+        h.append(header::COOKIE, HeaderValue::from_static("a=b; learnwell_session=abc"));
+        assert!(has_session_cookie(&h));
     }
 
     #[tokio::test]
