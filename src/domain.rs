@@ -37,38 +37,130 @@ impl fmt::Display for Slug {
     }
 }
 
-/// Where a program is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CourseStatus {
-    /// Invisible to visitors.
-    Draft,
-    /// "Coming soon": visitors can pre-enroll.
-    Preenrollment,
-    /// Students can enroll and pay.
-    Open,
-    /// Enrolled students keep access; nobody new can enroll.
-    Closed,
+/// A closed set of values kept as text in the database: decoded once, at the row edge
+/// (`#[sqlx(try_from = "String")]` on the field), compared as Rust values everywhere else, and
+/// serialised (for templates) and bound (for SQL) as their text.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                $name::parse(&text).ok_or_else(|| format!("{} '{}' is not one we know", stringify!($name), text))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
 }
 
-impl CourseStatus {
-    pub fn parse(text: &str) -> Option<CourseStatus> {
-        Some(match text {
-            "draft" => CourseStatus::Draft,
-            "preenrollment" => CourseStatus::Preenrollment,
-            "open" => CourseStatus::Open,
-            "closed" => CourseStatus::Closed,
-            _ => return None,
-        })
+text_enum! {
+    /// Where a program is in its life.
+    CourseStatus {
+        /// Invisible to visitors.
+        Draft = "draft",
+        /// "Coming soon": visitors can pre-enroll.
+        Preenrollment = "preenrollment",
+        /// Students can enroll and pay.
+        Open = "open",
+        /// Enrolled students keep access; nobody new can enroll.
+        Closed = "closed",
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CourseStatus::Draft => "draft",
-            CourseStatus::Preenrollment => "preenrollment",
-            CourseStatus::Open => "open",
-            CourseStatus::Closed => "closed",
-        }
+text_enum! {
+    /// What an account may do: study, or also run the studio.
+    Role {
+        Student = "student",
+        Instructor = "instructor",
+    }
+}
+
+text_enum! {
+    /// Where an order is: waiting to be paid, paid (access granted), or ended.
+    OrderStatus {
+        Pending = "pending",
+        Paid = "paid",
+        Failed = "failed",
+        Refunded = "refunded",
+        Cancelled = "cancelled",
+        Expired = "expired",
+    }
+}
+
+text_enum! {
+    /// A student's seat in a program.
+    SeatStatus {
+        Active = "active",
+        /// Ended by a refund (progress is kept).
+        Revoked = "revoked",
+    }
+}
+
+text_enum! {
+    /// Whether students see a module.
+    ModuleStatus {
+        Draft = "draft",
+        Published = "published",
+        /// Published by the job at its time.
+        Scheduled = "scheduled",
+    }
+}
+
+text_enum! {
+    /// A program's launch, as the scheduler sees it.
+    LaunchStatus {
+        Scheduled = "scheduled",
+        Done = "done",
+        Cancelled = "cancelled",
+        Skipped = "skipped",
+    }
+}
+
+text_enum! {
+    /// An email in the outbox.
+    MailStatus {
+        Pending = "pending",
+        Sent = "sent",
+        Failed = "failed",
     }
 }
 

@@ -11,7 +11,8 @@ pub struct User {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: crate::domain::Role,
     #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified_at: Option<OffsetDateTime>,
     pub session_epoch: i64,
@@ -21,7 +22,7 @@ pub struct User {
 
 impl User {
     pub fn is_instructor(&self) -> bool {
-        self.role == "instructor"
+        self.role == crate::domain::Role::Instructor
     }
 }
 

@@ -17,7 +17,8 @@ pub struct CourseRow {
     pub not_for: String,
     pub faq: String,
     pub price_cents: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
     pub position: i64,
     pub files_dir: Option<String>,
 }
@@ -172,7 +173,8 @@ pub struct ModuleRow {
     pub summary: String,
     pub position: i64,
     pub archived: bool,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::ModuleStatus,
     #[serde(with = "time::serde::rfc3339::option")]
     pub publish_at: Option<OffsetDateTime>,
     pub notify_on_publish: bool,

@@ -202,21 +202,21 @@ struct ProgramForm {
 }
 
 impl ProgramForm {
-    fn from_row(c: &CourseRow) -> ProgramForm {
-        let who: Vec<String> = serde_json::from_str(&c.who_for).unwrap_or_default();
-        let not: Vec<String> = serde_json::from_str(&c.not_for).unwrap_or_default();
-        ProgramForm {
+    fn from_row(c: &CourseRow) -> sqlx::Result<ProgramForm> {
+        let who: Vec<String> = crate::db::json_column(&c.who_for, "courses.who_for")?;
+        let not: Vec<String> = crate::db::json_column(&c.not_for, "courses.not_for")?;
+        Ok(ProgramForm {
             title: c.title.clone(),
             slug: c.slug.clone(),
             promise: c.promise.clone(),
             description: c.description_md.clone(),
             who_for: who.join("\n"),
             not_for: not.join("\n"),
-            faq: serde_json::from_str(&c.faq).unwrap_or_default(),
+            faq: crate::db::json_column(&c.faq, "courses.faq")?,
             price: price_input(c.price_cents),
-            status: c.status.clone(),
-            status_was: c.status.clone(),
-        }
+            status: c.status.to_string(),
+            status_was: c.status.to_string(),
+        })
     }
 
     fn from_post(f: &FormData) -> ProgramForm {
@@ -426,7 +426,7 @@ pub async fn edit_program(
 ) -> Result<Response, AppError> {
     let course = course_or_404(&state, &slug).await?;
     let notice = (q.notice == "saved").then_some("Saved.");
-    let form = ProgramForm::from_row(&course);
+    let form = ProgramForm::from_row(&course)?;
     render_program_form(
         &state,
         &user,

@@ -72,7 +72,7 @@ async fn render(
         .into_iter()
         .filter(|m| !m.archived)
         .collect();
-    let downloads: Vec<Download> = serde_json::from_str(&lesson.downloads).unwrap_or_default();
+    let downloads: Vec<Download> = crate::db::json_column(&lesson.downloads, "lessons.downloads")?;
     let module = modules.iter().find(|m| m.id == lesson.module_id);
     let ctx = context! {
         user => Serde(user),
@@ -496,7 +496,7 @@ pub async fn upload(
 
     let mut tx = store::begin(&state.db).await?;
     let mut downloads: Vec<Download> =
-        serde_json::from_str(&store::downloads_for_update(&mut tx, id).await?).unwrap_or_default();
+        crate::db::json_column(&store::downloads_for_update(&mut tx, id).await?, "lessons.downloads")?;
     downloads.push(Download {
         title: label.clone(),
         file: rel.clone(),
@@ -587,7 +587,7 @@ pub async fn remove_download(
     let (course, lesson) = lesson_or_404(&state, &slug, id).await?;
     let mut tx = store::begin(&state.db).await?;
     let mut downloads: Vec<Download> =
-        serde_json::from_str(&store::downloads_for_update(&mut tx, id).await?).unwrap_or_default();
+        crate::db::json_column(&store::downloads_for_update(&mut tx, id).await?, "lessons.downloads")?;
     let before = downloads.len();
     downloads.retain(|d| d.file != form.file);
     if downloads.len() == before {

@@ -48,7 +48,7 @@ async fn render(
     let rows = store::list(&state.db, &f.course, &f.status).await?;
     let revenue: i64 = rows
         .iter()
-        .filter(|r| r.status == "paid")
+        .filter(|r| r.status == crate::domain::OrderStatus::Paid)
         .map(|r| r.amount_paid_cents.unwrap_or(r.total_cents))
         .sum();
     let query = url::form_urlencoded::Serializer::new(String::new())
@@ -114,7 +114,7 @@ pub async fn csv(
                 r.name.clone().unwrap_or_default(),
                 r.email.clone().unwrap_or_default(),
                 r.programs.clone(),
-                r.status.clone(),
+                r.status.to_string(),
                 r.currency.clone(),
                 money(r.total_cents),
                 r.amount_paid_cents.map(money).unwrap_or_default(),

@@ -64,15 +64,15 @@ async fn render(state: &Ctx, user: &User, slug: &str, lesson_slug: &str) -> Resu
     let course_value = Value::from(Serde(&page));
     let modules_value = Value::from(Serde(&modules));
     let pages = crate::catalog::snapshot::ProgramPages::of(&pages);
-    let base = crate::catalog::snapshot::lesson_context(&course_value, &modules_value, &rows, &lesson, &pages);
+    let base = crate::catalog::snapshot::lesson_context(&course_value, &modules_value, &rows, &lesson, &pages)?;
     // A student who just enrolled: nothing done yet, every module open.
     let now = state.clock.now();
     let tz = state.catalog().tz.clone();
     let progress = crate::learning::view::progress(&rows, &[], None, now, now, &tz);
     let draft_module = super::content_store::module(&state.db, course.id, lesson.module_id)
         .await?
-        .filter(|m| m.status != "published")
-        .map(|m| m.status);
+        .filter(|m| m.status != crate::domain::ModuleStatus::Published)
+        .map(|m| m.status.as_str());
     let extra = context! {
         user => Serde(user),
         learner => context! { progress => Serde(&progress), done => false },

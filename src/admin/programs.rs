@@ -86,7 +86,7 @@ async fn render_overview(
                 .unwrap_or_default();
             let scheduled = launches
                 .iter()
-                .find(|l| l.course_id == row.id && l.status == "scheduled");
+                .find(|l| l.course_id == row.id && l.status == crate::domain::LaunchStatus::Scheduled);
             ProgramView {
                 confirmed: c.confirmed,
                 unconfirmed: c.unconfirmed,
@@ -103,7 +103,7 @@ async fn render_overview(
         .collect();
     let launches: Vec<_> = launches
         .iter()
-        .filter(|l| l.status == "done")
+        .filter(|l| l.status == crate::domain::LaunchStatus::Done)
         .take(10)
         .map(|l| {
             let counts = campaigns.get(&format!("launch:{}", l.id)).copied().unwrap_or_default();

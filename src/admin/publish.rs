@@ -37,7 +37,7 @@ pub async fn publish(
         "publish" => {
             let mut tx = store::begin(&state.db).await?;
             store::set_module_publishing(&mut tx, id, "published", None, false, now).await?;
-            let told = if module.status != "published" {
+            let told = if module.status != crate::domain::ModuleStatus::Published {
                 tell_students(&mut tx, &state, course.id, id, notify, now).await?
             } else {
                 0

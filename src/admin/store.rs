@@ -10,7 +10,8 @@ pub struct ProgramRow {
     pub id: i64,
     pub slug: String,
     pub title: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
     pub price_cents: i64,
     pub modules: i64,
     pub lessons: i64,

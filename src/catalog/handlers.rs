@@ -70,7 +70,7 @@ pub async fn course(
     // A signed-in visitor of an open program sees their own offer: "Continue" when enrolled, or
     // their price (early bird included).
     let ctx = match (&user, catalog.courses.iter().find(|c| c.slug == slug)) {
-        (Some(u), Some(course)) if course.status == "open" => {
+        (Some(u), Some(course)) if course.status == crate::domain::CourseStatus::Open => {
             let offer = crate::payments::offer_for(&state, u, course).await?;
             minijinja::value::merge_maps([program.page.clone(), minijinja::context! { offer }])
         }

@@ -111,8 +111,8 @@ pub struct LessonPage {
     pub page: Value,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_default()
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, column: &'static str) -> sqlx::Result<T> {
+    crate::db::json_column(text, column)
 }
 
 impl Catalog {
@@ -148,7 +148,7 @@ impl Catalog {
             syllabus,
             lessons,
             program_pages,
-        ))
+        )?)
     }
 
     fn build(
@@ -159,7 +159,7 @@ impl Catalog {
         syllabus: Vec<SyllabusRow>,
         lessons: Vec<Lesson>,
         program_pages: Vec<Page>,
-    ) -> Catalog {
+    ) -> sqlx::Result<Catalog> {
         let mut lessons_by_course: HashMap<i64, Vec<Lesson>> = HashMap::new();
         for lesson in lessons {
             lessons_by_course.entry(lesson.course_id).or_default().push(lesson);
@@ -168,7 +168,10 @@ impl Catalog {
         for page in program_pages {
             pages_by_course.entry(page.course_id).or_default().push(page);
         }
-        let coming: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "preenrollment").collect();
+        let coming: Vec<&CourseSummary> = courses
+            .iter()
+            .filter(|c| c.status == crate::domain::CourseStatus::Preenrollment)
+            .collect();
         let coming_value = Value::from(Serde(&coming));
         let bundle = crate::payments::pricing::bundle_of(&courses, site.bundle_price_cents).map(|all| {
             let titles: Vec<String> = all.iter().map(|c| c.title.clone()).collect();
@@ -180,9 +183,9 @@ impl Catalog {
             let rows: Vec<SyllabusRow> = syllabus.iter().filter(|r| r.course_id == course.id).cloned().collect();
             let modules = view::modules(&rows);
             let total_minutes: i64 = rows.iter().map(|r| r.duration_minutes).sum();
-            let who_for: Vec<String> = parse_json(&course.who_for);
-            let not_for: Vec<String> = parse_json(&course.not_for);
-            let faq: Vec<FaqEntry> = parse_json(&course.faq);
+            let who_for: Vec<String> = parse_json(&course.who_for, "courses.who_for")?;
+            let not_for: Vec<String> = parse_json(&course.not_for, "courses.not_for")?;
+            let faq: Vec<FaqEntry> = parse_json(&course.faq, "courses.faq")?;
             let first_preview = rows.iter().find(|r| r.free_preview).map(|r| r.lesson_slug.clone());
             let course_value = Value::from(Serde(&course));
             let modules_value = Value::from(Serde(&modules));
@@ -210,7 +213,7 @@ impl Catalog {
             let mut lesson_pages = HashMap::new();
             for lesson in course_lessons {
                 let page = lesson_context(&course_value, &modules_value, &rows, &lesson, &summary);
-                lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page });
+                lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page: page? });
             }
             programs.insert(
                 course.slug.clone(),
@@ -228,9 +231,11 @@ impl Catalog {
                 },
             );
         }
-        let any_preenrollment = courses.iter().any(|c| c.status == "preenrollment");
+        let any_preenrollment = courses
+            .iter()
+            .any(|c| c.status == crate::domain::CourseStatus::Preenrollment);
         let sum_of_prices: i64 = courses.iter().map(|c| c.price_cents).sum();
-        Catalog {
+        Ok(Catalog {
             version,
             tz: crate::local_time::zone(&site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
             site_value: Value::from(Serde(&site)),
@@ -240,7 +245,7 @@ impl Catalog {
             courses,
             programs,
             rendered: RwLock::new(HashMap::new()),
-        }
+        })
     }
 
     /// The cached HTML for `path`, or renders it with `render` and keeps it. Only call this for
@@ -319,14 +324,14 @@ pub fn lesson_context(
     rows: &[SyllabusRow],
     lesson: &Lesson,
     pages: &ProgramPages,
-) -> Value {
+) -> sqlx::Result<Value> {
     let module = rows
         .iter()
         .find(|r| r.lesson_id == lesson.id)
         .map(|r| r.module_title.clone());
     let (prev, next) = view::neighbours(rows, &lesson.slug);
-    let downloads: Vec<Download> = parse_json(&lesson.downloads);
-    context! {
+    let downloads: Vec<Download> = parse_json(&lesson.downloads, "lessons.downloads")?;
+    Ok(context! {
         course => course.clone(),
         lesson => Serde(lesson),
         module,
@@ -337,7 +342,7 @@ pub fn lesson_context(
         worksheets => Serde(&pages.linked_from(&lesson.body_html)),
         program_pages => Serde(pages),
         video_embed => lesson.video_url.as_deref().and_then(view::video_embed),
-    }
+    })
 }
 
 impl Program {

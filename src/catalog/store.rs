@@ -32,7 +32,8 @@ pub struct CourseSummary {
     pub title: String,
     pub promise: String,
     pub price_cents: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
     pub module_count: i64,
     pub lesson_count: i64,
     pub total_minutes: i64,
@@ -50,7 +51,8 @@ pub struct Course {
     pub not_for: String,
     pub faq: String,
     pub price_cents: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
 }
 
 /// One row per lesson, with its module: the syllabus in one query.

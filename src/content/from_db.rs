@@ -116,7 +116,7 @@ pub(crate) async fn program(tx: &mut Tx, course: CourseRow) -> sqlx::Result<Prog
     let lessons = store::live_lessons(tx, course.id).await?;
     let redirects = store::lesson_redirects(tx, course.id).await?;
     let pages = store::live_pages(tx, course.id).await?;
-    Ok(program_files(course, modules, lessons, redirects, pages))
+    Ok(program_files(course, modules, lessons, redirects, pages)?)
 }
 
 fn program_files(
@@ -125,25 +125,25 @@ fn program_files(
     lessons: Vec<LessonRow>,
     redirects: Vec<(String, i64)>,
     pages: Vec<PageRow>,
-) -> ProgramFiles {
+) -> sqlx::Result<ProgramFiles> {
     let mut missing_md = Vec::new();
     if course.description_md.is_empty() && !course.description_html.is_empty() {
         missing_md.push(format!("program {}: the description", course.slug));
     }
-    let faq: Vec<FaqEntry> = serde_json::from_str(&course.faq).unwrap_or_default();
+    let faq: Vec<FaqEntry> = crate::db::json_column(&course.faq, "courses.faq")?;
     for entry in faq.iter().filter(|e| e.a.is_empty() && !e.a_html.is_empty()) {
         missing_md.push(format!("program {}: the answer to '{}'", course.slug, entry.q));
     }
-    let list = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+    let list = |json: &str, column| crate::db::json_column::<Vec<String>>(json, column);
     let course_file = CourseFile {
         title: course.title.clone(),
         promise: course.promise.clone(),
         price_cents: course.price_cents,
-        status: Some(course.status.clone()),
+        status: Some(course.status.to_string()),
         position: Some(course.position),
         description: course.description_md.clone(),
-        who_for: list(&course.who_for),
-        not_for: list(&course.not_for),
+        who_for: list(&course.who_for, "courses.who_for")?,
+        not_for: list(&course.not_for, "courses.not_for")?,
         faq: faq.into_iter().map(|e| FaqFile { q: e.q, a: e.a }).collect(),
     };
 
@@ -184,7 +184,7 @@ fn program_files(
     let modules = placed
         .into_iter()
         .map(|(module, dir_name, module_lessons)| {
-            let status = if module.status == "published" {
+            let status = if module.status == crate::domain::ModuleStatus::Published {
                 "published"
             } else {
                 // A scheduled module is written as a draft: files cannot schedule, and a module
@@ -194,8 +194,8 @@ fn program_files(
             let lessons = module_lessons
                 .into_iter()
                 .map(|(lesson, file_name)| lesson_files(lesson, file_name, &dir_name, &file_of, &renamed))
-                .collect();
-            ModuleFiles {
+                .collect::<sqlx::Result<Vec<_>>>()?;
+            Ok(ModuleFiles {
                 id: module.id,
                 file: ModuleFile {
                     title: module.title,
@@ -208,9 +208,9 @@ fn program_files(
                 dir_name,
                 source_hash: module.source_hash,
                 lessons,
-            }
+            })
         })
-        .collect();
+        .collect::<sqlx::Result<Vec<_>>>()?;
     let pages = pages
         .into_iter()
         .filter_map(|page| {
@@ -235,7 +235,7 @@ fn program_files(
             })
         })
         .collect();
-    ProgramFiles {
+    Ok(ProgramFiles {
         id: course.id,
         files_dir: course.files_dir.clone().unwrap_or_else(|| course.slug.clone()),
         slug: course.slug,
@@ -244,7 +244,7 @@ fn program_files(
         modules,
         pages,
         missing_md,
-    }
+    })
 }
 
 fn lesson_files(
@@ -253,8 +253,8 @@ fn lesson_files(
     dir_name: &str,
     file_of: &HashMap<String, (String, String)>,
     renamed: &HashMap<String, String>,
-) -> LessonFiles {
-    let downloads: Vec<source::Download> = serde_json::from_str(&lesson.downloads).unwrap_or_default();
+) -> sqlx::Result<LessonFiles> {
+    let downloads: Vec<source::Download> = crate::db::json_column(&lesson.downloads, "lessons.downloads")?;
     let bytes = downloads
         .iter()
         .map(|d| {
@@ -264,7 +264,7 @@ fn lesson_files(
             )
         })
         .collect();
-    LessonFiles {
+    Ok(LessonFiles {
         id: lesson.id,
         front: LessonFrontMatter {
             title: lesson.title,
@@ -284,7 +284,7 @@ fn lesson_files(
         slug: lesson.slug,
         file_name,
         source_hash: lesson.source_hash,
-    }
+    })
 }
 
 /// Points each relative link to a lesson, the glossary or a worksheet at its file as placed now,

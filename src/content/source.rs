@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::markdown;
-use crate::domain::{CourseStatus, Slug};
+use crate::domain::{CourseStatus, ModuleStatus, Slug};
 
 /// Why the content could not be imported: which file, and what is wrong in it.
 #[derive(Debug, thiserror::Error)]
@@ -89,31 +89,6 @@ pub struct ModuleSource {
     pub status: ModuleStatus,
     #[serde(skip)]
     pub lessons: Vec<LessonSource>,
-}
-
-/// A module's status in `module.toml`. The studio can also schedule a module; files cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ModuleStatus {
-    Draft,
-    #[default]
-    Published,
-}
-
-impl ModuleStatus {
-    pub fn parse(text: &str) -> Option<ModuleStatus> {
-        match text {
-            "draft" => Some(ModuleStatus::Draft),
-            "published" => Some(ModuleStatus::Published),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModuleStatus::Draft => "draft",
-            ModuleStatus::Published => "published",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -547,9 +522,10 @@ pub(crate) fn module_from_file(
     };
     let status = match &file.status {
         None => ModuleStatus::Published,
+        // The studio can also schedule a module; files cannot.
         Some(s) => match ModuleStatus::parse(s.trim()) {
-            Some(status) => status,
-            None => return fail(path, format!("'status' must be draft or published, not '{s}'")),
+            Some(status @ (ModuleStatus::Draft | ModuleStatus::Published)) => status,
+            _ => return fail(path, format!("'status' must be draft or published, not '{s}'")),
         },
     };
     Ok(ModuleSource {

@@ -439,7 +439,8 @@ pub struct CourseRow {
     pub not_for: String,
     pub faq: String,
     pub price_cents: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
     pub position: i64,
     pub files_dir: Option<String>,
     pub source_hash: String,
@@ -453,7 +454,8 @@ pub struct ModuleRow {
     pub summary: String,
     pub unlock_after_days: Option<i64>,
     pub unlock_on: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::ModuleStatus,
     pub source_hash: String,
 }
 

@@ -159,3 +159,9 @@ impl Tx {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// A JSON column, decoded. Malformed JSON is an error that names the column (a 500 page and a log
+/// line), never a silent empty default that would hide corrupt data.
+pub fn json_column<T: serde::de::DeserializeOwned>(text: &str, column: &'static str) -> sqlx::Result<T> {
+    serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(format!("column {column}: {e}").into()))
+}

@@ -124,7 +124,7 @@ pub async fn schedule(state: &Ctx, slug: &str, at: OffsetDateTime, by: Option<i6
     let Some(course) = store::course(&mut tx, slug).await? else {
         return Ok(Scheduled::NotFound);
     };
-    if course.status != "preenrollment" {
+    if course.status != crate::domain::CourseStatus::Preenrollment {
         return Ok(Scheduled::NotInPreenrollment);
     }
     store::cancel_scheduled(&mut tx, course.id).await?;
@@ -217,7 +217,7 @@ pub async fn set_status(state: &Ctx, slug: &str, to: CourseStatus) -> Result<Mov
             | ("open" | "preenrollment", CourseStatus::Closed)
             | ("closed", CourseStatus::Open)
     );
-    if !allowed || !store::move_status(&mut tx, course.id, &course.status, to.as_str(), now).await? {
+    if !allowed || !store::move_status(&mut tx, course.id, course.status.as_str(), to.as_str(), now).await? {
         return Ok(Moved::NotAllowed);
     }
     if to != CourseStatus::Preenrollment {

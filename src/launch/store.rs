@@ -11,7 +11,8 @@ pub struct CourseRow {
     pub id: i64,
     pub slug: String,
     pub title: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
 }
 
 pub async fn course(tx: &mut Tx, slug: &str) -> sqlx::Result<Option<CourseRow>> {
@@ -81,7 +82,8 @@ pub struct LaunchRow {
     pub course_title: String,
     #[serde(with = "time::serde::rfc3339")]
     pub scheduled_for: OffsetDateTime,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::LaunchStatus,
     #[serde(with = "time::serde::rfc3339::option")]
     pub launched_at: Option<OffsetDateTime>,
     pub recipients: i64,

@@ -179,7 +179,8 @@ pub async fn download(
             return Err(AppError::Forbidden);
         }
     }
-    let downloads: Vec<crate::content::Download> = serde_json::from_str(&lesson.lesson.downloads).unwrap_or_default();
+    let downloads: Vec<crate::content::Download> =
+        crate::db::json_column(&lesson.lesson.downloads, "lessons.downloads")?;
     let entry = downloads
         .iter()
         .find(|d| d.file.rsplit('/').next() == Some(file.as_str()))

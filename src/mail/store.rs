@@ -126,7 +126,8 @@ pub struct Claimed {
     pub created_at: OffsetDateTime,
 }
 
-/// Claims up to `limit` due messages for `lease`: nobody else takes them until it runs out, so a
+/// Claims up to `limit` due messages for `lease`, transactional ones (a sign-up's link, a receipt)
+/// before marketing ones (a launch's 500 emails), oldest first: nobody else takes them until it runs out, so a
 /// worker that dies mid-send leaves them to be retried, and two workers never take the same one.
 pub async fn claim(db: &Db, now: OffsetDateTime, lease: Duration, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     const RETURNING: &str =
@@ -135,10 +136,10 @@ pub async fn claim(db: &Db, now: OffsetDateTime, lease: Duration, limit: i64) ->
     // PostgreSQL skips rows another instance is claiming.
     const SQLITE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
-        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3)";
+        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY (category <> 'transactional'), id LIMIT $3)";
     const POSTGRES: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN (\
         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
-        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)";
+        AND (locked_until IS NULL OR locked_until <= $2) ORDER BY (category <> 'transactional'), id LIMIT $3 FOR UPDATE SKIP LOCKED)";
     let until = now + lease;
     let mut tx = db.begin().await?;
     let mut rows = match &mut tx {
@@ -183,7 +184,8 @@ pub async fn give_up(db: &Db, id: i64, error: &str) -> sqlx::Result<()> {
 #[derive(sqlx::FromRow, Debug, serde::Serialize)]
 pub struct SentToYou {
     pub subject: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::MailStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -124,7 +124,7 @@ pub fn build(from: &Mailbox, msg: &Claimed, host: &str) -> anyhow::Result<Messag
             msg.id,
             msg.created_at.unix_timestamp()
         )));
-    let headers: Vec<(String, String)> = serde_json::from_str(&msg.headers).unwrap_or_default();
+    let headers: Vec<(String, String)> = crate::db::json_column(&msg.headers, "outbox.headers")?;
     for (name, value) in headers {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii(name)?, value));
     }

@@ -233,7 +233,7 @@ async fn fulfil_in(
     let Some(order) = store::order_in_tx(tx, order_id).await? else {
         return Ok(Fulfilled::NotFound);
     };
-    if order.status != "pending" {
+    if order.status != crate::domain::OrderStatus::Pending {
         return Ok(Fulfilled::AlreadyDone);
     }
     if let Some(user_id) = order.user_id {
@@ -395,10 +395,10 @@ pub async fn refund(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
     let Some(order) = store::order(&state.db, order_id).await? else {
         return Ok(Refunded::NotFound);
     };
-    if order.status == "refunded" {
+    if order.status == crate::domain::OrderStatus::Refunded {
         return Ok(Refunded::Done); // a double click, or Stripe's webhook came first
     }
-    if order.status != "paid" {
+    if order.status != crate::domain::OrderStatus::Paid {
         return Ok(Refunded::NotPaid);
     }
     // Nothing was charged (a 100% promotion code): nothing to refund at Stripe, only access to end.
@@ -542,7 +542,7 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
                 // never starts).
                 (Some(pi), true) => match store::order_by_payment_intent(&mut tx, &pi).await? {
                     Some(order) if mark_refunded(&mut tx, state, &order).await? => Handled::Applied,
-                    Some(order) if order.status == "pending" => {
+                    Some(order) if order.status == crate::domain::OrderStatus::Pending => {
                         store::record_early_refund(&mut tx, &pi, now).await?;
                         Handled::Applied
                     }

@@ -35,7 +35,7 @@ pub async fn enroll_page(
         .ok_or(AppError::NotFound)?;
     let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
     // Enrolled already ("Continue"), or not open: the program page says what to do.
-    if enrolled.contains(&course.id) || course.status != "open" {
+    if enrolled.contains(&course.id) || course.status != crate::domain::CourseStatus::Open {
         return Ok(Redirect::to(&format!("/courses/{}", course.slug)).into_response());
     }
     let quote = flows::quote_for(&state, &user, &[course], false).await?;
@@ -104,7 +104,7 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
     let mut courses: Vec<&CourseSummary> = Vec::new();
     for slug in &slugs {
         match catalog.courses.iter().find(|c| &c.slug == slug) {
-            Some(c) if c.status == "open" => courses.push(c),
+            Some(c) if c.status == crate::domain::CourseStatus::Open => courses.push(c),
             Some(c) => {
                 return refuse(
                     &state,
@@ -204,7 +204,7 @@ pub async fn success(
         None => None,
     };
     let mut order = own_order(&user, found)?;
-    if order.status == "pending"
+    if order.status == crate::domain::OrderStatus::Pending
         && let (Some(gateway), Some(session_id)) = (&state.stripe, &order.checkout_session_id)
     {
         match gateway.retrieve_session(session_id).await {
@@ -261,7 +261,7 @@ pub async fn test_checkout(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let order = test_order(&state, &user, id).await?;
-    if order.status != "pending" {
+    if order.status != crate::domain::OrderStatus::Pending {
         return Ok(Redirect::to(&format!("/checkout/success?order={id}")).into_response());
     }
     let items = items_of(&state, order.id).await?;

@@ -41,7 +41,10 @@ pub fn bundle_courses(catalog: &Catalog) -> Option<Vec<&CourseSummary>> {
 
 /// [`bundle_courses`] from the parts (the catalogue uses it while it is being built).
 pub fn bundle_of(courses: &[CourseSummary], bundle_price_cents: i64) -> Option<Vec<&CourseSummary>> {
-    let open: Vec<&CourseSummary> = courses.iter().filter(|c| c.status == "open").collect();
+    let open: Vec<&CourseSummary> = courses
+        .iter()
+        .filter(|c| c.status == crate::domain::CourseStatus::Open)
+        .collect();
     let sum: i64 = open.iter().map(|c| c.price_cents).sum();
     (open.len() >= 2 && bundle_price_cents > 0 && bundle_price_cents < sum).then_some(open)
 }

@@ -43,7 +43,8 @@ pub struct Order {
     pub user_id: Option<i64>,
     pub email: Option<String>,
     pub name: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::OrderStatus,
     pub provider: String,
     pub currency: String,
     pub list_cents: i64,
@@ -247,7 +248,8 @@ pub async fn pending_for(
 #[derive(sqlx::FromRow, Serialize, Debug, Clone)]
 pub struct OrderLine {
     pub id: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::OrderStatus,
     pub currency: String,
     pub total_cents: i64,
     pub amount_paid_cents: Option<i64>,

@@ -32,7 +32,7 @@ fn open_lists(state: &Ctx) -> Vec<CourseSummary> {
         .catalog()
         .courses
         .iter()
-        .filter(|c| c.status == "preenrollment")
+        .filter(|c| c.status == crate::domain::CourseStatus::Preenrollment)
         .cloned()
         .collect()
 }
@@ -111,12 +111,12 @@ pub async fn submit(State(state): State<Ctx>, MaybeUser(user): MaybeUser, body: 
     }
     for slug in fields.courses.iter().take(MAX_COURSE_VALUES) {
         match catalog.courses.iter().find(|c| &c.slug == slug) {
-            Some(c) if c.status == "preenrollment" => {
+            Some(c) if c.status == crate::domain::CourseStatus::Preenrollment => {
                 if !chosen.iter().any(|x| x.id == c.id) {
                     chosen.push(c);
                 }
             }
-            Some(c) if c.status == "open" => {
+            Some(c) if c.status == crate::domain::CourseStatus::Open => {
                 errors.insert(
                     "courses",
                     format!("{} is already open: you can enroll now on its page.", c.title),

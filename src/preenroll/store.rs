@@ -102,7 +102,8 @@ pub async fn entry_name(tx: &mut Tx, entry_id: i64) -> sqlx::Result<Option<(Stri
 pub struct OnList {
     pub slug: String,
     pub title: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: crate::domain::CourseStatus,
     pub confirmed: bool,
 }
 
