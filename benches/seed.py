@@ -30,6 +30,7 @@ with con:
     )
     ids = [r[0] for r in con.execute("SELECT id FROM users WHERE email LIKE '%@bench.example'")]
     bench_id = con.execute("SELECT id FROM users WHERE email = ?", (bench_email,)).fetchone()[0]
+    con.execute("UPDATE users SET email_verified_at = ? WHERE id = ?", (now, bench_id))
     ids.append(bench_id)
     enrollments, progress = [], []
     for uid in ids:

@@ -78,23 +78,26 @@ async fn a_worker_stuck_on_a_hung_server_holds_one_message(backend: Backend) {
         manual(&[("SMTP_URL", &hole.smtp_url()), ("SMTP_TIMEOUT", "45")]),
     )
     .await;
-    for who in ["ola", "oma", "oto"] {
+    // Two more messages than the worker has lanes.
+    let people: Vec<String> = (0..worker::LANES + 2).map(|i| format!("stuck{i}")).collect();
+    for who in &people {
         signup(&app, who, &format!("{who}@example.com")).await;
     }
-    // This instance's worker finds three messages due, and waits on the silent server.
+    // This instance's worker finds them due, and each lane waits on the silent server with one.
     let stuck = tokio::spawn(worker::run(app.state.clone()));
-    hole.wait_for_connections(1).await;
+    hole.wait_for_connections(worker::LANES).await;
     let leased = || async {
         db_run!(&app.db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE locked_until IS NOT NULL").fetch_one(pool).await).unwrap()
     };
-    assert_eq!(leased().await, 1);
+    let lanes = i64::try_from(worker::LANES).unwrap();
+    assert_eq!(leased().await, lanes, "one message per stuck lane, no more");
     // Another instance, with a working server, sends the other two meanwhile.
     let mut config = app.config.clone();
     config.smtp_url = Some(app.smtp.url());
     let other = learnwell::AppState::new(config, app.db.clone()).await.unwrap();
     assert_eq!(worker::run_once(&other).await.unwrap(), 2);
     assert_eq!(app.smtp.all().len(), 2);
-    assert_eq!(leased().await, 1, "the stuck one is left to its worker");
+    assert_eq!(leased().await, lanes, "the stuck ones are left to their worker");
     stuck.abort();
 }
 

@@ -566,6 +566,8 @@ async fn early_bird_prices_for_pre_enrollees_within_the_window(backend: Backend)
         ]),
     )
     .await;
+    // The window's edges are one second wide: the clock stands still unless moved.
+    app.state.clock.freeze();
     // Ivy pre-enrolls and confirms before the launch.
     let page = app
         .post_form(

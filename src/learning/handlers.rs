@@ -15,12 +15,23 @@ use crate::accounts::SignedIn;
 use crate::context::Ctx;
 use crate::web::AppError;
 
+/// A program on the dashboard: the numbers and the next lesson, not the whole syllabus.
 #[derive(Serialize)]
 struct DashboardProgram {
     slug: String,
     title: String,
-    progress: view::Progress,
+    progress: DashboardProgress,
     certificate: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DashboardProgress {
+    done: usize,
+    available: usize,
+    total: usize,
+    percent: usize,
+    resume: Option<String>,
+    resume_title: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -29,56 +40,77 @@ struct EarlierCertificate {
     code: String,
 }
 
+/// `GET /dashboard`: two queries at once (where the student stands in each program, and the lists
+/// their address is on) besides the session's.
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let (programs, seats, done, certificates) = tokio::try_join!(
-        async { Ok::<_, AppError>(super::programs_of(&state, &user).await?) },
-        async { Ok(store::seats(&state.db, user.id).await?) },
-        async { Ok::<_, AppError>(store::completed_all(&state.db, user.id).await?) },
-        async { Ok::<_, AppError>(store::certificates_of(&state.db, user.id).await?) },
+    let (standings, on_list) = tokio::try_join!(
+        store::standings(&state.db, user.id),
+        super::on_the_list(&state, &user)
     )?;
     let catalog = state.catalog();
     let now = state.clock.now();
     let mut learning: Vec<DashboardProgram> = Vec::new();
-    for seat in &seats {
-        let Some(program) = catalog.program_by_id(seat.course_id) else {
+    let mut enrolled = Vec::new();
+    let mut earlier: Vec<EarlierCertificate> = Vec::new();
+    for standing in standings {
+        let Some(program) = catalog.program_by_id(standing.course_id) else {
             continue;
         };
-        let completed: Vec<i64> = done
-            .iter()
-            .filter(|(c, _)| *c == seat.course_id)
-            .map(|(_, l)| *l)
-            .collect();
+        let Some(seat) = standing.seat else {
+            // A certificate outlives the seat (a refund ends access to the lessons, not the fact
+            // that the program was finished): those of programs no longer studied are listed apart.
+            if let Some(code) = standing.certificate {
+                earlier.push(EarlierCertificate {
+                    title: program.title.clone(),
+                    code,
+                });
+            }
+            continue;
+        };
+        let progress = view::progress(
+            &program.rows,
+            &standing.done,
+            seat.last_lesson_id,
+            seat.created_at,
+            now,
+            &catalog.tz,
+        );
+        let resume_title = progress.resume.as_ref().and_then(|slug| {
+            program
+                .rows
+                .iter()
+                .find(|r| &r.lesson_slug == slug)
+                .map(|r| r.lesson_title.clone())
+        });
+        enrolled.push(crate::enrollment::store::Enrolled {
+            course_id: program.course_id,
+            slug: program.slug.clone(),
+            title: program.title.clone(),
+            created_at: seat.created_at,
+        });
         learning.push(DashboardProgram {
             slug: program.slug.clone(),
             title: program.title.clone(),
-            progress: view::progress(
-                &program.rows,
-                &completed,
-                seat.last_lesson_id,
-                seat.created_at,
-                now,
-                &catalog.tz,
-            ),
-            certificate: certificates
-                .iter()
-                .find(|(c, _)| *c == seat.course_id)
-                .map(|(_, code)| code.clone()),
+            progress: DashboardProgress {
+                done: progress.done,
+                available: progress.available,
+                total: progress.total,
+                percent: progress.percent,
+                resume: progress.resume,
+                resume_title,
+            },
+            certificate: standing.certificate,
         });
     }
-    learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
-    // A certificate outlives the seat (a refund ends access to the lessons, not the fact that the
-    // program was finished): those of programs no longer studied are listed on their own.
-    let earlier: Vec<EarlierCertificate> = certificates
-        .iter()
-        .filter(|(course_id, _)| !seats.iter().any(|s| s.course_id == *course_id))
-        .filter_map(|(course_id, code)| {
-            let program = catalog.program_by_id(*course_id)?;
-            Some(EarlierCertificate {
-                title: program.title.clone(),
-                code: code.clone(),
-            })
-        })
-        .collect();
+    let position = |slug: &str| catalog.courses.iter().position(|c| c.slug == slug);
+    learning.sort_by_key(|p| position(&p.slug));
+    enrolled.sort_by_key(|p| position(&p.slug));
+    let studied: Vec<&str> = learning.iter().map(|p| p.slug.as_str()).collect();
+    let programs = super::Programs {
+        preenrolled: super::not_studied(on_list, &studied),
+        preenrolled_hidden: user.email_verified_at.is_none(),
+        enrolled,
+    };
     let ctx = context! {
         user => Serde(&user),
         programs => Serde(&programs),

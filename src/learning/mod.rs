@@ -44,19 +44,32 @@ pub struct Programs {
 }
 
 pub async fn programs_of(state: &Ctx, user: &User) -> Result<Programs, Error> {
-    let enrolled = crate::enrollment::store::active_for_user(&state.db, user.id).await?;
-    let verified = user.email_verified_at.is_some();
-    let mut preenrolled = if verified {
-        crate::preenroll::store::confirmed_for_email(&state.db, &user.email).await?
-    } else {
-        Vec::new()
-    };
-    preenrolled.retain(|p| !enrolled.iter().any(|e| e.slug == p.slug));
+    let (enrolled, preenrolled) = tokio::try_join!(
+        crate::enrollment::store::active_for_user(&state.db, user.id),
+        on_the_list(state, user),
+    )?;
+    let slugs: Vec<&str> = enrolled.iter().map(|e| e.slug.as_str()).collect();
+    let preenrolled = not_studied(preenrolled, &slugs);
     Ok(Programs {
+        preenrolled_hidden: user.email_verified_at.is_none(),
         enrolled,
         preenrolled,
-        preenrolled_hidden: !verified,
     })
+}
+
+/// The programs a person's confirmed address is on the list for (none while it is unconfirmed).
+pub(crate) async fn on_the_list(state: &Ctx, user: &User) -> sqlx::Result<Vec<crate::preenroll::store::OnList>> {
+    if user.email_verified_at.is_some() {
+        crate::preenroll::store::confirmed_for_email(&state.db, &user.email).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// The list entries of programs the person does not study yet.
+pub(crate) fn not_studied(mut on_list: Vec<crate::preenroll::store::OnList>, studied: &[&str]) -> Vec<crate::preenroll::store::OnList> {
+    on_list.retain(|p| !studied.contains(&p.slug.as_str()));
+    on_list
 }
 
 /// The module a lesson is in, from the program's syllabus.

@@ -47,23 +47,65 @@ pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Resul
         .bind(user_id).bind(course_id).fetch_optional(pool).await)?;
     Ok(row.map(|r| {
         let seat = r.seat_created_at.map(|created_at| {
-            let done = r
-                .done
-                .as_deref()
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|id| id.parse().ok())
-                .collect();
             (
                 Seat {
                     created_at,
                     last_lesson_id: r.last_lesson_id,
                 },
-                done,
+                ids(r.done.as_deref()),
             )
         });
         (r.user, seat)
     }))
+}
+
+/// Ids from a comma-separated `string_agg`.
+fn ids(list: Option<&str>) -> Vec<i64> {
+    list.unwrap_or_default().split(',').filter_map(|id| id.parse().ok()).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    course_id: i64,
+    seat_created_at: Option<OffsetDateTime>,
+    last_lesson_id: Option<i64>,
+    done: Option<String>,
+    certificate: Option<String>,
+}
+
+/// Where a student stands in a program they study now or finished once: their active seat (if
+/// any), the lessons they completed and their certificate.
+pub struct Standing {
+    pub course_id: i64,
+    pub seat: Option<Seat>,
+    pub done: Vec<i64>,
+    pub certificate: Option<String>,
+}
+
+/// The dashboard's one query: a row per program the student has an active seat in or a
+/// certificate of.
+pub async fn standings(db: &Db, user_id: i64) -> sqlx::Result<Vec<Standing>> {
+    const SQL: &str = "SELECT c.id AS course_id, e.created_at AS seat_created_at, e.last_lesson_id, \
+            (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \
+              WHERE p.user_id = $1 AND p.course_id = c.id AND p.completed_at IS NOT NULL) AS done, \
+            (SELECT k.code FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) AS certificate \
+        FROM courses c \
+        LEFT JOIN enrollments e ON e.course_id = c.id AND e.user_id = $1 AND e.status = 'active' \
+        WHERE e.user_id IS NOT NULL OR EXISTS (SELECT 1 FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) \
+        ORDER BY c.id";
+    let rows = db_run!(db, pool => sqlx::query_as::<_, StandingRow>(SQL).bind(user_id).fetch_all(pool).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Standing {
+            course_id: r.course_id,
+            seat: r.seat_created_at.map(|created_at| Seat {
+                created_at,
+                last_lesson_id: r.last_lesson_id,
+            }),
+            done: ids(r.done.as_deref()),
+            certificate: r.certificate,
+        })
+        .collect())
 }
 
 /// The student's certificate code for a program, if they finished it.
@@ -72,32 +114,11 @@ pub async fn certificate_for(db: &Db, user_id: i64, course_id: i64) -> sqlx::Res
     db_run!(db, pool => sqlx::query_scalar::<_, String>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
 }
 
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct SeatRow {
-    pub course_id: i64,
-    pub created_at: OffsetDateTime,
-    pub last_lesson_id: Option<i64>,
-}
-
-/// Every active enrollment of a student.
-pub async fn seats(db: &Db, user_id: i64) -> sqlx::Result<Vec<SeatRow>> {
-    const SQL: &str =
-        "SELECT course_id, created_at, last_lesson_id FROM enrollments WHERE user_id = $1 AND status = 'active'";
-    db_run!(db, pool => sqlx::query_as::<_, SeatRow>(SQL).bind(user_id).fetch_all(pool).await)
-}
-
 /// The lessons a student completed in a program (ids).
 pub async fn completed_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Vec<i64>> {
     const SQL: &str = "SELECT lesson_id FROM lesson_progress \
         WHERE user_id = $1 AND course_id = $2 AND completed_at IS NOT NULL";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_all(pool).await)
-}
-
-/// Every lesson a student completed, any program: (course, lesson).
-pub async fn completed_all(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-    const SQL: &str =
-        "SELECT course_id, lesson_id FROM lesson_progress WHERE user_id = $1 AND completed_at IS NOT NULL";
-    db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).bind(user_id).fetch_all(pool).await)
 }
 
 /// Opening a lesson: first and last opened times, and the program's resume point.
@@ -171,12 +192,6 @@ pub async fn complete_course(
         sqlx::query_scalar::<_, String>("SELECT code FROM completions WHERE user_id = $1 AND course_id = $2")
             .bind(user_id).bind(course_id).fetch_one(&mut *conn).await
     })
-}
-
-/// A student's certificates: (course id, code).
-pub async fn certificates_of(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
-    const SQL: &str = "SELECT course_id, code FROM completions WHERE user_id = $1";
-    db_run!(db, pool => sqlx::query_as::<_, (i64, String)>(SQL).bind(user_id).fetch_all(pool).await)
 }
 
 #[derive(sqlx::FromRow, Serialize, Debug, Clone)]
