@@ -80,13 +80,14 @@ async fn restore_sqlite(config: &Config, file: &Path) -> anyhow::Result<()> {
         }
     }
     // Check it opens and is whole before it replaces anything.
-    let check_url = format!("sqlite://{}?mode=ro", file.display());
-    let check = Db::connect(&check_url, &DatabaseKind::Sqlite).await?;
-    let verdict: String = match &check {
-        Db::Sqlite(pool) => sqlx::query_scalar("PRAGMA integrity_check").fetch_one(pool).await?,
-        Db::Postgres(_) => unreachable!("a SQLite URL"),
+    let verdict: String = {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).read_only(true);
+        let mut check = sqlx::SqliteConnection::connect_with(&options).await?;
+        let verdict = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut check).await?;
+        check.close().await?;
+        verdict
     };
-    check.close().await;
     if verdict != "ok" {
         anyhow::bail!("{} is damaged (integrity check: {verdict}); nothing was changed", file.display());
     }

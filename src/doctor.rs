@@ -75,6 +75,8 @@ impl Check {
 
 /// Runs every check, calling `report` with each as it finishes.
 pub async fn run(config: &Config, mut report: impl FnMut(&Check)) -> Vec<Check> {
+    // Several crates bring rustls with different crypto backends: choose one, as `serve` does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut checks = Vec::new();
     let mut note = |c: Check| {
         report(&c);
@@ -316,7 +318,6 @@ async fn stripe(config: &Config) -> Vec<Check> {
             return checks;
         }
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
     checks.push(match gateway.livemode().await {
         Ok(live) if live == claims_live => {
             if !claims_live && in_production(config) {

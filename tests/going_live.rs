@@ -242,7 +242,7 @@ async fn readyz_says_what_is_not_ready(backend: Backend) {
     loop {
         let (status, body) = get_text(&app.url("/readyz")).await;
         if status == StatusCode::OK {
-            assert_eq!(body.trim(), "ready");
+            assert_eq!(body, r#"{"status":"ready"}"#);
             break;
         }
         assert!(Instant::now() < deadline, "never ready: {body}");

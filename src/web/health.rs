@@ -1,6 +1,7 @@
 //! `/healthz`: 200 with JSON when the database answers, 503 when it does not (cheap: for liveness).
 //! `/readyz`: for load balancers: the database answers, its migrations are current, and the
-//! background workers are running; 200 "ready", or 503 with what is wrong, one line each.
+//! background workers are running; 200 `{"status": "ready"}`, or 503 with `problems`, what is
+//! wrong, one sentence each.
 
 use std::time::Duration;
 
@@ -66,9 +67,13 @@ pub async fn readyz(State(state): State<Ctx>) -> Response {
         }
     }
     if problems.is_empty() {
-        (StatusCode::OK, "ready\n").into_response()
+        Json(json!({"status": "ready"})).into_response()
     } else {
         tracing::warn!(problems = problems.join("; "), "not ready");
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready\n{}\n", problems.join("\n"))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "problems": problems})),
+        )
+            .into_response()
     }
 }
