@@ -15,6 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::PropagateRequestIdLayer;
+use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::payments::routes())
         .merge(crate::admin::routes(state.ctx.clone()))
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route(
             "/static/{*path}",
             get(move |path: Path<String>| {
@@ -108,14 +110,22 @@ pub fn app(state: AppState) -> Router {
                                 "request",
                                 method = %req.method(),
                                 path = %req.uri().path(),
+                                route = %crate::telemetry::route_of(req),
                                 request_id = %id,
                                 client = %client,
                                 upstream_request_id = %upstream,
                             )
                         })
                         .on_request(())
-                        .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                        // One line per request, inside its span (request id, route, client):
+                        // the status and how long it took.
+                        .on_response(
+                            DefaultOnResponse::new()
+                                .level(Level::INFO)
+                                .latency_unit(LatencyUnit::Millis),
+                        ),
                 )
+                .layer(middleware::from_fn(crate::telemetry::track))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(middleware::from_fn_with_state(
                     state.ctx.clone(),

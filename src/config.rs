@@ -58,6 +58,18 @@ pub struct Config {
     /// The longest handing one email to the SMTP server may take, connecting included
     /// (`SMTP_TIMEOUT`).
     pub smtp_timeout: std::time::Duration,
+    /// Where `/metrics` is served (`METRICS_ADDR`); unset: nowhere. Never the public address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+/// `LOG_FORMAT`: `pretty` (the default: one readable line per event, coloured on a terminal) or
+/// `json` (one JSON object per line, for log shippers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 /// Default and largest `STRIPE_TIMEOUT`: a buyer waits for the Checkout Session, and the answer
@@ -233,6 +245,35 @@ impl Config {
             MAX_SMTP_TIMEOUT_SECS,
         )?;
 
+        let metrics_addr = match get("METRICS_ADDR") {
+            None => None,
+            Some(text) => {
+                let parsed: SocketAddr = text.parse().map_err(|_| {
+                    ConfigError::new(
+                        "METRICS_ADDR",
+                        format!("'{text}' is not an address to listen on (expected IP:PORT, e.g. 127.0.0.1:9187)"),
+                    )
+                })?;
+                if parsed == addr {
+                    return Err(ConfigError::new(
+                        "METRICS_ADDR",
+                        "must differ from LEARNWELL_ADDR: metrics are never served on the public address",
+                    ));
+                }
+                Some(parsed)
+            }
+        };
+        let log_format = match get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not a log format (expected pretty or json)"),
+                ));
+            }
+        };
+
         Ok(Config {
             addr,
             base_url,
@@ -251,6 +292,8 @@ impl Config {
             session_max_age,
             stripe_timeout,
             smtp_timeout,
+            metrics_addr,
+            log_format,
         })
     }
 
@@ -378,6 +421,9 @@ mod tests {
             ("MAX_CONNECTIONS", "15"),
             ("SESSION_MAX_DAYS", "0"),
             ("SESSION_MAX_DAYS", "366"),
+            ("METRICS_ADDR", "9187"),
+            ("METRICS_ADDR", "127.0.0.1:3000"),
+            ("LOG_FORMAT", "xml"),
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
@@ -420,6 +466,15 @@ mod tests {
             )
             .contains("StripeKeys { .. }")
         );
+    }
+
+    #[test]
+    fn metrics_and_log_format_settings() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.metrics_addr, c.log_format), (None, LogFormat::Pretty));
+        let c = parse(&[("METRICS_ADDR", "127.0.0.1:9187"), ("LOG_FORMAT", "JSON")]).unwrap();
+        assert_eq!(c.metrics_addr.unwrap().to_string(), "127.0.0.1:9187");
+        assert_eq!(c.log_format, LogFormat::Json);
     }
 
     #[test]

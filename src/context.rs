@@ -25,6 +25,8 @@ pub struct Inner {
     pub jobs_wakeup: tokio::sync::Notify,
     /// Stripe, when its keys are set; `None` is test mode (the built-in test checkout).
     pub stripe: Option<crate::payments::stripe_api::Gateway>,
+    /// When the background workers last showed they are alive (`/readyz`, job lag).
+    pub heartbeats: crate::telemetry::Heartbeats,
     catalog: RwLock<Arc<Catalog>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -61,6 +63,7 @@ impl Ctx {
             mail_wakeup: tokio::sync::Notify::new(),
             jobs_wakeup: tokio::sync::Notify::new(),
             stripe,
+            heartbeats: crate::telemetry::Heartbeats::default(),
             catalog: RwLock::new(Arc::new(catalog)),
             refreshing: tokio::sync::Mutex::new(()),
         })))

@@ -27,8 +27,19 @@ enum Command {
         #[command(subcommand)]
         command: ContentCommand,
     },
-    /// Write a consistent copy of the (running) SQLite database to FILE.
+    /// Write a backup of the whole database (stored files included) to FILE, a new file: SQLite
+    /// copies the running database; PostgreSQL runs pg_dump (custom format).
     Backup { file: PathBuf },
+    /// Replace the database with the backup in FILE. Stop the service first.
+    Restore {
+        file: PathBuf,
+        /// Confirm: everything in DATABASE_URL is replaced by the backup.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check the configuration (database, BASE_URL, SMTP, Stripe, MAIL_FROM, content, disk):
+    /// ✔ or ✗ and the fix for each; exit 1 when anything failed.
+    Doctor,
     /// Manage instructor accounts.
     Instructor {
         #[command(subcommand)]
@@ -100,7 +111,7 @@ fn main() -> ExitCode {
     {
         return usage_error(e);
     }
-    init_tracing();
+    init_tracing(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
@@ -176,19 +187,35 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             command: InstructorCommand::Add { email, name },
         } => return add_instructor(config, &email, &name).await,
         Command::Backup { file } => {
-            if config.database_kind == learnwell::config::DatabaseKind::Sqlite {
-                let path = config
-                    .database_url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or(path);
-                if !std::path::Path::new(path).is_file() {
-                    anyhow::bail!("there is no database at {path} (DATABASE_URL) to back up");
-                }
-            }
-            let db = Db::connect(&config.database_url, &config.database_kind).await?;
-            db.backup_to(&file).await?;
+            learnwell::backup::backup(&config, &file).await?;
             println!("backed up to {}", file.display());
+        }
+        Command::Restore { file, yes } => {
+            if !yes {
+                return Ok(usage_error(format!(
+                    "restore replaces everything in the database with {}: stop the service first \
+                     (systemctl stop learnwell), then run `learnwell restore {} --yes`",
+                    file.display(),
+                    file.display()
+                )));
+            }
+            learnwell::backup::restore(&config, &file).await?;
+            println!(
+                "restored {} into the database; start the service again (it applies any newer migrations)",
+                file.display()
+            );
+        }
+        Command::Doctor => {
+            let checks = learnwell::doctor::run(&config, |check| println!("{}", check.line())).await;
+            let failed = checks
+                .iter()
+                .filter(|c| c.verdict == learnwell::doctor::Verdict::Fail)
+                .count();
+            if failed > 0 {
+                println!("{failed} check(s) failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("all checks passed");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -244,12 +271,23 @@ fn read_password() -> anyhow::Result<String> {
     }
 }
 
-fn init_tracing() {
+/// Log lines on stderr: readable (coloured only on a terminal) or, with `LOG_FORMAT=json`, one
+/// JSON object per line whose `span` holds the request's id, route and client address.
+fn init_tracing(format: learnwell::config::LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        learnwell::config::LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        learnwell::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

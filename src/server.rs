@@ -44,6 +44,11 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
             report.to_string().lines().last().unwrap_or_default()
         );
     }
+    // Files a Learnwell that kept uploads on disk left there: into the database, once.
+    let adopted = crate::files::adopt_from_disk(&db, &config.content_dir, crate::clock::Clock::default().now()).await?;
+    if adopted > 0 {
+        tracing::info!("copied {adopted} program files from {} into the database", config.content_dir.display());
+    }
     Ok(db)
 }
 
@@ -53,8 +58,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (LEARNWELL_ADDR): {e}", config.addr))?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (METRICS_ADDR): {e}"))?,
+        ),
+        None => None,
+    };
     let state = AppState::new(config, db).await?;
-    let background = spawn_background(&state);
+    let mut background = spawn_background(&state);
+    if let Some(listener) = metrics_listener {
+        tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+        background.push(tokio::spawn(serve_metrics(listener, state.ctx().clone())));
+    }
     tracing::info!(
         "Learnwell is serving {} at {} (listening on {})",
         state.catalog().site.name,
@@ -69,6 +86,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `/metrics` (and nothing else) on its own listener, apart from the public site.
+pub async fn serve_metrics(listener: TcpListener, state: Ctx) {
+    crate::telemetry::handle();
+    if let Err(e) = axum::serve(listener, crate::telemetry::router(state)).await {
+        tracing::error!(error = %e, "metrics listener stopped");
+    }
 }
 
 /// How connections are bounded. A slow or silent client costs one slot for a bounded time.

@@ -586,7 +586,13 @@ async fn export_refuses_a_folder_it_would_overwrite(backend: Backend) {
     let out = app.dir.path().join("with-download");
     content::export(&app.db, fx.path(), &out).await.unwrap();
     assert_eq!(read(&out.join("alpha/downloads/sheet.csv")), "a,b\n1,2\n");
+    // The import copied it into the database: gone from the folder, it is still exported.
     fx.remove("alpha/downloads/sheet.csv");
+    let out = app.dir.path().join("from-the-database");
+    content::export(&app.db, fx.path(), &out).await.unwrap();
+    assert_eq!(read(&out.join("alpha/downloads/sheet.csv")), "a,b\n1,2\n");
+    // In neither place: refused before anything is written.
+    db_run!(&app.db, pool => sqlx::query("DELETE FROM stored_files").execute(pool).await.map(|_| ())).unwrap();
     let out = app.dir.path().join("without-download");
     let err = content::export(&app.db, fx.path(), &out).await.unwrap_err();
     assert!(

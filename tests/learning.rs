@@ -339,8 +339,13 @@ async fn downloads_only_for_students_and_only_their_files(backend: Backend) {
         .get_with(&dee, "/courses/alpha/lessons/detail/downloads/checklist.pdf")
         .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
-    // A file removed from disk after import: 404, not 500.
+    // The import copied the file into the database: removed from disk, it is still served.
     fx.remove("alpha/downloads/checklist.pdf");
+    let page = app.get_with(&dee, url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body, "%PDF-1.4 a tiny checklist");
+    // A file the database does not hold: 404, not 500.
+    db_run!(&app.db, pool => sqlx::query("DELETE FROM stored_files").execute(pool).await.map(|_| ())).unwrap();
     assert_eq!(app.get_with(&dee, url).await.status, StatusCode::NOT_FOUND);
 }
 

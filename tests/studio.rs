@@ -793,28 +793,31 @@ async fn uploads_are_checked_and_served_as_attachments(backend: Backend) {
     open(&app, "alpha").await;
     let ada = student(&app, &maya, "Ada", "ada@example.com").await;
     let id = lesson_id(&app, "basics").await;
+    let files_before = count(&app.db, "SELECT COUNT(*) FROM stored_files").await;
+    let stored = |key: &'static str| {
+        let db = app.db.clone();
+        async move { learnwell::files::read_all(&db, key).await.unwrap() }
+    };
 
     let ok = upload(&app, &maya, id, "Sleep Diary.pdf", b"%PDF-1.7 a diary".to_vec()).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text(".error"));
-    let stored = fx.file("alpha/downloads/sleep-diary.pdf");
-    assert_eq!(std::fs::read(&stored).unwrap(), b"%PDF-1.7 a diary");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&stored).unwrap().permissions().mode() & 0o111,
-            0,
-            "never executable"
-        );
-    }
+    // Kept in the database (every instance serves it), not in the content folder.
+    assert_eq!(
+        stored("alpha/downloads/sleep-diary.pdf").await.as_deref(),
+        Some(&b"%PDF-1.7 a diary"[..])
+    );
+    assert!(!fx.file("alpha/downloads/sleep-diary.pdf").exists());
     // The same name again does not overwrite the first file.
     let again = upload(&app, &maya, id, "sleep-diary.pdf", b"%PDF-1.7 another".to_vec()).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        std::fs::read(fx.file("alpha/downloads/sleep-diary-2.pdf")).unwrap(),
-        b"%PDF-1.7 another"
+        stored("alpha/downloads/sleep-diary-2.pdf").await.as_deref(),
+        Some(&b"%PDF-1.7 another"[..])
     );
-    assert_eq!(std::fs::read(&stored).unwrap(), b"%PDF-1.7 a diary");
+    assert_eq!(
+        stored("alpha/downloads/sleep-diary.pdf").await.as_deref(),
+        Some(&b"%PDF-1.7 a diary"[..])
+    );
 
     let lesson = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
     let link = lesson
@@ -866,14 +869,11 @@ async fn uploads_are_checked_and_served_as_attachments(backend: Backend) {
         "{}",
         big.text(".error")
     );
-    let names: Vec<String> = std::fs::read_dir(fx.file("alpha/downloads"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(names.len(), 2, "only the two good files were stored: {names:?}");
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM stored_files").await,
+        files_before + 2,
+        "only the two good files were stored"
+    );
     // A student cannot upload.
     let page = upload(&app, &ada, id, "x.pdf", b"%PDF-1.7".to_vec()).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -1649,7 +1649,13 @@ async fn half_written_lessons_links_and_new_programs_stay_safe(backend: Backend)
         )
         .await;
     assert_eq!(up.status, StatusCode::SEE_OTHER, "{}", up.text(".error"));
-    assert!(fx.file("_studio/nulprogram/downloads/guide.pdf").is_file());
+    assert_eq!(
+        learnwell::files::read_all(&app.db, "_studio/nulprogram/downloads/guide.pdf")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"%PDF-1.7 x"[..])
+    );
     assert!(!fx.file("nulprogram").exists());
     let report = learnwell::content::import_with(&app.db, fx.path(), true).await;
     assert!(report.is_ok(), "{report:?}");

@@ -191,6 +191,7 @@ async fn create_account(
     .await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
+    crate::telemetry::signed_up();
     Ok(Some(user_id))
 }
 
@@ -220,7 +221,10 @@ pub async fn check_login(
     };
     let now = state.clock.now();
     let ok = password::verify(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
-    let Some(c) = creds else { return Ok(Login::Wrong) };
+    let Some(c) = creds else {
+        crate::telemetry::login_failed();
+        return Ok(Login::Wrong);
+    };
     let locked = c.locked_until.is_some_and(|until| until > now);
     if ok {
         let known = match device {
@@ -232,6 +236,7 @@ pub async fn check_login(
                 user_id = c.id,
                 "right password while backing off, from an unknown browser: refused"
             );
+            crate::telemetry::login_failed();
             return Ok(Login::Wrong);
         }
         store::record_login(&state.db, c.id).await?;
@@ -241,6 +246,7 @@ pub async fn check_login(
         });
     }
     note_wrong_password(state, c.id, c.failed_logins).await?;
+    crate::telemetry::login_failed();
     Ok(Login::Wrong)
 }
 

@@ -485,18 +485,13 @@ pub async fn upload(
         label.chars().take(200).collect()
     };
 
-    // Stored beside the content, in the program's downloads/ folder, under a name no other file
-    // has; written to a temporary name first, never executable.
-    let dir = state.config.content_dir.join(course.files_dir()).join("downloads");
+    // Stored in the database (every instance serves it), under the program's files folder and a
+    // name no other file has, in the same transaction as the lesson's list of downloads.
     let bytes_len = bytes.len() as u64;
-    let rel = tokio::task::spawn_blocking(move || store_file(&dir, &clean, &bytes))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("storing an upload: {e}")))?;
-
     let mut tx = store::begin(&state.db).await?;
     let mut downloads: Vec<Download> =
         crate::db::json_column(&store::downloads_for_update(&mut tx, id).await?, "lessons.downloads")?;
+    let rel = crate::files::put_new(&mut tx, course.files_dir(), &clean, &bytes, state.clock.now()).await?;
     downloads.push(Download {
         title: label.clone(),
         file: rel.clone(),
@@ -529,46 +524,6 @@ fn upload_failure(e: &axum::extract::multipart::MultipartError) -> (StatusCode, 
         "The upload did not arrive whole. Please try again.".to_owned()
     };
     (status, message)
-}
-
-/// Writes `bytes` as `dir/name` (or `name-2`, `-3`... when taken); returns `downloads/<name>`.
-fn store_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<String> {
-    use std::io::Write;
-    std::fs::create_dir_all(dir)?;
-    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
-    for n in 1..1000 {
-        let candidate = if n == 1 {
-            name.to_owned()
-        } else {
-            format!("{stem}-{n}.{ext}")
-        };
-        let path = dir.join(&candidate);
-        let tmp = dir.join(format!(".upload-{}", uuid::Uuid::new_v4()));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-        }
-        // hard_link fails when the name is taken: no file is ever overwritten.
-        match std::fs::hard_link(&tmp, &path) {
-            Ok(()) => {
-                std::fs::remove_file(&tmp)?;
-                return Ok(format!("downloads/{candidate}"));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                std::fs::remove_file(&tmp)?;
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        }
-    }
-    Err(std::io::Error::other("too many files with that name"))
 }
 
 #[derive(Deserialize, Default)]

@@ -78,7 +78,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 }
 
 /// Writes every live program (drafts too) into `out`, which must not exist or be empty. Download
-/// files are copied from `content_dir` (each program's files folder). Everything is checked
+/// files are written from the database's stored files (from `content_dir`, each program's files
+/// folder, only for one the database does not hold). Everything is checked
 /// before the first file is written; afterwards the written folder is read back as an import
 /// would, and anything an import of it would still change is reported.
 pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportReport, ExportError> {
@@ -92,12 +93,30 @@ pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportRep
     }
     // Only read: dropping the transaction rolls it back.
     drop(tx);
+    // The files the programs offer, from the database (where uploads and imports keep them).
+    let mut stored: HashMap<String, Vec<u8>> = HashMap::new();
+    for p in &programs {
+        let lesson_files = p
+            .modules
+            .iter()
+            .flat_map(|m| m.lessons.iter().flat_map(|l| l.front.downloads.iter().map(|d| d.file.clone())));
+        let page_files = p.pages.iter().filter_map(|page| page.front.csv.clone());
+        for file in lesson_files.chain(page_files) {
+            let Some(file) = source::safe_relative(&file) else { continue };
+            let key = crate::files::key(&p.files_dir, &file);
+            if !stored.contains_key(&key)
+                && let Some(data) = crate::files::read_all(db, &key).await?
+            {
+                stored.insert(key, data);
+            }
+        }
+    }
     let content_dir = content_dir.to_owned();
     let out_dir = out.to_owned();
     // Rendering and file I/O: off the async runtime.
     tokio::task::spawn_blocking(move || {
         let (site, missing) = from_db::site_file(&site);
-        write_export(&content_dir, &out_dir, &site, missing, &programs)
+        write_export(&content_dir, &stored, &out_dir, &site, missing, &programs)
     })
     .await
     .map_err(|e| ExportError::Io {
@@ -146,6 +165,8 @@ fn mkdir(path: &Path) -> Result<(), ExportError> {
 }
 
 struct Copy {
+    /// The stored file's key; `from` (on disk) only when the database has no such file.
+    key: String,
     from: PathBuf,
     to: PathBuf,
     /// The lesson offering it, and the size the database recorded.
@@ -155,6 +176,7 @@ struct Copy {
 
 fn write_export(
     content_dir: &Path,
+    stored: &HashMap<String, Vec<u8>>,
     out: &Path,
     site_file: &SiteFile,
     missing_md: Vec<String>,
@@ -205,14 +227,20 @@ fn write_export(
                         ));
                         continue;
                     };
+                    let key = crate::files::key(&p.files_dir, &file);
                     let from = content_dir.join(&p.files_dir).join(&file);
-                    if !from.is_file() {
-                        problems.push(format!("{label}: download '{}' is missing: {}", d.file, from.display()));
+                    if !stored.contains_key(&key) && !from.is_file() {
+                        problems.push(format!(
+                            "{label}: download '{}' is missing: not in the database, nor at {}",
+                            d.file,
+                            from.display()
+                        ));
                         continue;
                     }
                     let to = out.join(&p.slug).join(&file);
                     if copied.insert(to.clone()) {
                         copies.push(Copy {
+                            key,
                             from,
                             to,
                             label,
@@ -229,16 +257,29 @@ fn write_export(
                 problems.push(format!("{label}: csv '{csv}' is not a path inside the program folder"));
                 continue;
             };
+            let key = crate::files::key(&p.files_dir, &file);
             let from = content_dir.join(&p.files_dir).join(&file);
-            if !from.is_file() {
-                problems.push(format!("{label}: csv '{csv}' is missing: {}", from.display()));
-                continue;
-            }
+            let bytes = match stored.get(&key) {
+                Some(data) => data.len() as u64,
+                None if from.is_file() => std::fs::metadata(&from).map(|m| m.len()).unwrap_or_default(),
+                None => {
+                    problems.push(format!(
+                        "{label}: csv '{csv}' is missing: not in the database, nor at {}",
+                        from.display()
+                    ));
+                    continue;
+                }
+            };
             let to = out.join(&p.slug).join(&file);
             if copied.insert(to.clone()) {
                 // Its size is not recorded (an import only checks that it is there).
-                let bytes = std::fs::metadata(&from).map(|m| m.len()).unwrap_or_default();
-                copies.push(Copy { from, to, label, bytes });
+                copies.push(Copy {
+                    key,
+                    from,
+                    to,
+                    label,
+                    bytes,
+                });
             }
         }
     }
@@ -290,7 +331,13 @@ fn write_export(
         if let Some(parent) = copy.to.parent() {
             mkdir(parent)?;
         }
-        let bytes = std::fs::copy(&copy.from, &copy.to).map_err(io(&copy.from))?;
+        let bytes = match stored.get(&copy.key) {
+            Some(data) => {
+                std::fs::write(&copy.to, data).map_err(io(&copy.to))?;
+                data.len() as u64
+            }
+            None => std::fs::copy(&copy.from, &copy.to).map_err(io(&copy.from))?,
+        };
         if bytes != copy.bytes {
             warnings.push(format!(
                 "{}: {} is {bytes} bytes, the database recorded {}; importing this export updates the lesson",

@@ -23,6 +23,7 @@ use crate::db::{Db, Tx};
 pub use export::{ExportError, ExportReport, check_export_target, export};
 pub use markdown::{ProgramLinks, render_lesson_body};
 pub use source::{ContentError, ContentTree, Download, PageKind};
+pub(crate) use source::safe_relative;
 
 /// What an import did, line by line, for the person who ran it.
 #[derive(Debug, Default)]
@@ -135,7 +136,7 @@ pub async fn import_with(db: &Db, dir: &Path, force: bool) -> Result<ImportRepor
             path: dir.to_owned(),
             reason: format!("import task failed: {e}"),
         })??;
-    apply(db, &tree, force).await
+    apply(db, dir, &tree, force).await
 }
 
 /// True when programs were imported before the Markdown sources were kept (descriptions with
@@ -241,7 +242,20 @@ fn archive_conflict(subject: &str, row: &store::Existing, on: &impl Fn(OffsetDat
     })
 }
 
-async fn apply(db: &Db, tree: &ContentTree, force: bool) -> Result<ImportReport, ImportError> {
+/// The files a program's lessons and worksheets offer, relative to its folder, each once.
+fn program_files(program: &source::ProgramSource) -> Vec<String> {
+    let mut files: Vec<String> = program
+        .modules
+        .iter()
+        .flat_map(|m| m.lessons.iter().flat_map(|l| l.downloads.iter().map(|d| d.file.clone())))
+        .chain(program.pages.iter().filter_map(|p| p.csv.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+async fn apply(db: &Db, dir: &Path, tree: &ContentTree, force: bool) -> Result<ImportReport, ImportError> {
     let now = OffsetDateTime::now_utc();
     let tz = crate::local_time::zone(&tree.site.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let on = |t: OffsetDateTime| crate::local_time::format_local_date(t, &tz);
@@ -318,6 +332,18 @@ async fn apply(db: &Db, tree: &ContentTree, force: bool) -> Result<ImportReport,
                 row.id
             }
         };
+
+        // The program's files (downloads, worksheet CSVs) into the database, where every instance
+        // serves them from; unchanged ones are skipped.
+        let files_dir = store::files_dir(&mut tx, course_id).await?;
+        for file in program_files(program) {
+            let path = dir.join(&program.slug).join(&file);
+            let data = tokio::fs::read(&path).await.map_err(|e| ContentError {
+                path: path.clone(),
+                reason: format!("cannot be read: {e}"),
+            })?;
+            crate::files::put(&mut tx, &crate::files::key(&files_dir, &file), &data, now).await?;
+        }
 
         let mut modules: HashMap<String, store::Existing> = store::modules_of(&mut tx, course_id)
             .await?

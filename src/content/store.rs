@@ -141,6 +141,12 @@ pub async fn update_course(
         .map(|_| ()))
 }
 
+/// The folder a program's files are kept under (its first slug; a rename in the studio keeps it).
+pub async fn files_dir(tx: &mut Tx, id: i64) -> sqlx::Result<String> {
+    const SQL: &str = "SELECT COALESCE(files_dir, slug) FROM courses WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, String>(SQL).bind(id).fetch_one(conn).await)
+}
+
 /// A program the import leaves as it is: the files and the row agree, so it is no longer a
 /// studio edit; and it learns its files' folder if it did not know it yet.
 pub async fn settle_course(tx: &mut Tx, id: i64, folder: &str) -> sqlx::Result<()> {

@@ -115,6 +115,22 @@ impl Db {
         db_run!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
+    /// The versions of the migrations this build has that the database has not applied
+    /// (successfully). An error when the database has no migrations table at all.
+    pub async fn pending_migrations(&self) -> sqlx::Result<Vec<i64>> {
+        let migrator = match self {
+            Db::Sqlite(_) => sqlx::migrate!("migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("migrations/postgres"),
+        };
+        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success = TRUE";
+        let applied: Vec<i64> = db_run!(self, pool => sqlx::query_scalar::<_, i64>(SQL).fetch_all(pool).await)?;
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
     pub async fn close(&self) {
         db_run!(self, pool => pool.close().await)
     }

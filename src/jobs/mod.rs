@@ -57,6 +57,11 @@ impl Job {
         }
     }
 
+    /// Whether `/readyz` expects a pass of it every few ticks (the hourly purge is not watched).
+    pub fn watched(self) -> bool {
+        self != Job::Purge
+    }
+
     /// Whether `jobs_wakeup` runs it early (the purge keeps its hourly pace).
     fn wakes(self) -> bool {
         self != Job::Purge
@@ -129,6 +134,9 @@ async fn job_loop(state: Ctx, job: Job, wake: Arc<Notify>, pause_first: bool) {
     }
     loop {
         job.run_logged(&state).await;
+        if job.watched() {
+            state.heartbeats.job_done(job.name());
+        }
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(job.every()) => {}

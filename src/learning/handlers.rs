@@ -2,7 +2,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
@@ -186,7 +186,7 @@ pub async fn complete(
 }
 
 /// A lesson's download, for its program's students and instructors. The name must be one the
-/// lesson lists; the file is read from the program's folder inside `CONTENT_DIR`, never elsewhere.
+/// lesson lists; the file is read from the program's stored files.
 pub async fn download(
     State(state): State<Ctx>,
     SignedIn(user): SignedIn,
@@ -220,8 +220,9 @@ pub async fn download(
     send_program_file(&state, &request, lesson.lesson.course_id, &entry.file).await
 }
 
-/// A file of a program (a lesson's download, a worksheet's CSV) as an attachment, read from the
-/// program's folder inside `CONTENT_DIR`, never elsewhere. The caller has checked who may have it.
+/// A file of a program (a lesson's download, a worksheet's CSV) as an attachment, from the
+/// program's stored files (see [`crate::files`]), never elsewhere. The caller has checked who may
+/// have it.
 pub async fn send_program_file(
     state: &Ctx,
     request: &HeaderMap,
@@ -232,12 +233,11 @@ pub async fn send_program_file(
     let folder = store::files_dir(&state.db, course_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let root = std::fs::canonicalize(&state.config.content_dir).map_err(|e| AppError::Internal(e.into()))?;
-    let path = match std::fs::canonicalize(root.join(&folder).join(file)) {
-        Ok(p) if p.starts_with(root.join(&folder)) => p,
-        _ => return Err(AppError::NotFound),
+    let Some(file) = crate::content::safe_relative(file) else {
+        return Err(AppError::NotFound);
     };
-    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let key = crate::files::key(&folder, &file);
+    let mime = mime_guess::from_path(&file).first_or_octet_stream();
     let safe_name: String = file
         .rsplit('/')
         .next()
@@ -245,20 +245,14 @@ pub async fn send_program_file(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .collect();
-    let res = crate::web::files::serve(
-        request,
-        &path,
-        crate::web::files::FileHeaders {
-            content_type: mime.essence_str(),
-            disposition: Some(format!("attachment; filename=\"{safe_name}\"")),
-            cache_control: "private, no-store",
-        },
-    )
-    .await;
-    if res.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::NotFound);
-    }
-    Ok(res)
+    let headers = crate::web::files::FileHeaders {
+        content_type: mime.essence_str(),
+        disposition: Some(format!("attachment; filename=\"{safe_name}\"")),
+        cache_control: "private, no-store",
+    };
+    crate::files::serve(&state.db, request, &key, headers)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// A certificate's public page: only the name, the program and the date.

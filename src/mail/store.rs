@@ -228,3 +228,9 @@ pub async fn delete_for_recipient(tx: &mut Tx, to_addr: &str) -> sqlx::Result<()
     const SQL: &str = "DELETE FROM outbox WHERE to_addr = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(to_addr).execute(conn).await.map(|_| ()))
 }
+
+/// How many emails wait to be sent, and when the oldest of them was queued (metrics).
+pub async fn pending_summary(db: &Db) -> sqlx::Result<(i64, Option<OffsetDateTime>)> {
+    const SQL: &str = "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, Option<OffsetDateTime>)>(SQL).fetch_one(pool).await)
+}

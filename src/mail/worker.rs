@@ -50,6 +50,7 @@ pub async fn run(state: Ctx) {
 
 async fn lane(state: Ctx, transport: std::sync::Arc<Transport>) {
     loop {
+        state.heartbeats.mail_alive();
         match deliver_due(&state, &transport).await {
             Ok(0) => {
                 tokio::select! {
@@ -100,6 +101,7 @@ async fn deliver_due(state: &Ctx, transport: &Transport) -> sqlx::Result<usize> 
             break;
         };
         handled += 1;
+        state.heartbeats.mail_alive();
         let result = match sender(state).and_then(|from| transport::build(&from, &msg, &host)) {
             Ok(message) => transport.send(msg.id, message).await,
             Err(e) => Err(e),

@@ -293,3 +293,9 @@ pub async fn early_bird_launches(db: &Db, email: &str) -> sqlx::Result<Vec<(i64,
         WHERE p.email = $1 AND pc.confirmed_at IS NOT NULL";
     db_run!(db, pool => sqlx::query_as::<_, (i64, Option<OffsetDateTime>)>(SQL).bind(email).fetch_all(pool).await)
 }
+
+/// How many orders are in each state (metrics).
+pub async fn counts_by_status(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+    const SQL: &str = "SELECT status, COUNT(*) FROM orders GROUP BY status";
+    db_run!(db, pool => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await)
+}

@@ -232,4 +232,13 @@ impl Gateway {
         let refund = self.call(refund.send(&self.client)).await?;
         Ok(refund.id.as_str().to_owned())
     }
+
+    /// Reads the account's balance (a call any valid key may make, which changes nothing):
+    /// whether the key works, and whether it is a live-mode key (`learnwell doctor`).
+    pub async fn livemode(&self) -> Result<bool, StripeFailure> {
+        let balance = self
+            .call(stripe_core::balance::RetrieveForMyAccountBalance::new().send(&self.client))
+            .await?;
+        Ok(balance.livemode)
+    }
 }

@@ -1,21 +1,15 @@
 //! File responses that stream from storage instead of holding the file in memory, with byte
 //! ranges (`Range`, `If-Range`, 206 and 416) so that a broken download resumes where it stopped.
 //!
-//! A response reads its file in small chunks as the client takes them: a hundred slow readers of a
-//! 10 MB file cost a hundred chunks, not a gigabyte. The connection's write-stall timeout
-//! (`server::WRITE_STALL_TIMEOUT`) ends a download whose reader has gone quiet.
-
-use std::io::SeekFrom;
-use std::path::Path;
+//! A response reads its file in pieces as the client takes them: a hundred slow readers of a
+//! 10 MB file cost a hundred pieces, not a gigabyte. The connection's write-stall timeout
+//! (`server::WRITE_STALL_TIMEOUT`) ends a download whose reader has gone quiet. Where the bytes
+//! come from (the database's stored files) is the caller's: it hands a function that streams
+//! a part of the file.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
-
-/// How much of a file is read at a time.
-const CHUNK: usize = 32 * 1024;
 
 /// What a file response says about the file besides its bytes.
 pub struct FileHeaders<'a> {
@@ -24,32 +18,31 @@ pub struct FileHeaders<'a> {
     pub cache_control: &'a str,
 }
 
-/// Serves `path` to a request with `request` headers: 200 with the whole file, 206 with one byte
-/// range, 416 for a range the file cannot satisfy, or 404 when the file cannot be opened.
-pub async fn serve(request: &HeaderMap, path: &Path, headers: FileHeaders<'_>) -> Response {
-    let Ok(mut file) = tokio::fs::File::open(path).await else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Ok(meta) = file.metadata().await else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if !meta.is_file() {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let len = meta.len();
-    let modified = meta.modified().ok();
-    let nanos = modified
-        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{len:x}-{nanos:x}\"");
-    let last_modified = modified.map(httpdate::fmt_http_date);
+/// What is known about a file before reading it.
+pub struct FileMeta {
+    pub len: u64,
+    /// A strong validator (quoted), for `ETag` and `If-Range`.
+    pub etag: String,
+    /// An HTTP date.
+    pub last_modified: Option<String>,
+}
 
+/// Answers a request with `request` headers for a file described by `meta`: 200 with the whole
+/// file, 206 with one byte range, or 416 for a range the file cannot satisfy. `body(start, len)`
+/// streams the bytes `start .. start + len`.
+pub fn respond(
+    request: &HeaderMap,
+    meta: &FileMeta,
+    headers: FileHeaders<'_>,
+    body: impl FnOnce(u64, u64) -> Body,
+) -> Response {
+    let len = meta.len;
     let mut res = Response::builder()
         .header(header::CONTENT_TYPE, headers.content_type)
         .header(header::CACHE_CONTROL, headers.cache_control)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, &etag);
-    if let Some(lm) = &last_modified {
+        .header(header::ETAG, &meta.etag);
+    if let Some(lm) = &meta.last_modified {
         res = res.header(header::LAST_MODIFIED, lm);
     }
     if let Some(disposition) = headers.disposition {
@@ -59,13 +52,15 @@ pub async fn serve(request: &HeaderMap, path: &Path, headers: FileHeaders<'_>) -
     let range = request
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range_holds(request, &etag, last_modified.as_deref()));
-    let Some(range) = range else {
-        return res
-            .status(StatusCode::OK)
+        .filter(|_| if_range_holds(request, &meta.etag, meta.last_modified.as_deref()));
+    let whole = |res: axum::http::response::Builder, body: Body| {
+        res.status(StatusCode::OK)
             .header(header::CONTENT_LENGTH, len)
-            .body(Body::from_stream(ReaderStream::with_capacity(file, CHUNK)))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            .body(body)
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    };
+    let Some(range) = range else {
+        return whole(res, body(0, len));
     };
     let ranges = match http_range_header::parse_range_header(range).and_then(|r| r.validate(len)) {
         Ok(ranges) => ranges,
@@ -80,22 +75,15 @@ pub async fn serve(request: &HeaderMap, path: &Path, headers: FileHeaders<'_>) -
     match ranges.as_slice() {
         [one] => {
             let (start, end) = (*one.start(), *one.end());
-            if file.seek(SeekFrom::Start(start)).await.is_err() {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
             let part = end - start + 1;
             res.status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
                 .header(header::CONTENT_LENGTH, part)
-                .body(Body::from_stream(ReaderStream::with_capacity(file.take(part), CHUNK)))
+                .body(body(start, part))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         // Several ranges (or none, of an empty file): the whole file, which RFC 9110 allows.
-        _ => res
-            .status(StatusCode::OK)
-            .header(header::CONTENT_LENGTH, len)
-            .body(Body::from_stream(ReaderStream::with_capacity(file, CHUNK)))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        _ => whole(res, body(0, len)),
     }
 }
 

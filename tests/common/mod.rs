@@ -136,6 +136,8 @@ pub struct TestApp {
     pub state: learnwell::Ctx,
     /// Every email the app sends arrives here, over a real SMTP conversation.
     pub smtp: smtp::SmtpSink,
+    /// `http://ADDR` of the metrics listener, when `METRICS_ADDR` was set (`127.0.0.1:0` picks a port).
+    pub metrics_base: Option<String>,
     server: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
     // Dropped last: the database and the temp folder outlive the server.
@@ -157,6 +159,9 @@ pub struct AppOptions {
     pub env: HashMap<String, String>,
     /// Start the background tasks (mail worker, ...). Off, a test drives them by hand.
     pub background: bool,
+    /// Run on this database (another app's `config.database_url`: two instances on one
+    /// database) instead of a fresh one; it is left as it is when this app ends.
+    pub database_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -165,6 +170,7 @@ impl Default for AppOptions {
             content_dir: repo_path("course_content"),
             env: HashMap::new(),
             background: true,
+            database_url: None,
         }
     }
 }
@@ -197,7 +203,13 @@ impl TestApp {
 
     pub async fn spawn_with(backend: &Backend, options: AppOptions) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let test_db = TestDb::create(backend, dir.path()).await;
+        let test_db = match &options.database_url {
+            Some(url) => TestDb {
+                url: url.clone(),
+                pg_drop: None,
+            },
+            None => TestDb::create(backend, dir.path()).await,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
@@ -226,10 +238,22 @@ impl TestApp {
             limits,
             std::future::pending(),
         ));
-        let background = if options.background {
+        let mut background = if options.background {
             learnwell::server::spawn_background(&state)
         } else {
             Vec::new()
+        };
+        let metrics_base = match config.metrics_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind metrics");
+                let base = format!("http://{}", listener.local_addr().expect("addr"));
+                background.push(tokio::spawn(learnwell::server::serve_metrics(
+                    listener,
+                    state.ctx().clone(),
+                )));
+                Some(base)
+            }
+            None => None,
         };
         let client = new_client();
         TestApp {
@@ -240,6 +264,7 @@ impl TestApp {
             config,
             state: state.ctx().clone(),
             smtp,
+            metrics_base,
             server,
             background,
             _db: test_db,

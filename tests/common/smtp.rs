@@ -1,5 +1,7 @@
 //! A small SMTP server for tests: speaks enough of the protocol for a real client (lettre) to
-//! deliver to it, and keeps every message it accepts.
+//! deliver to it, and keeps every message it accepts. [`SmtpSink::start_with_login`] makes one
+//! that offers `AUTH PLAIN` and accepts only the given user and password (535 otherwise; 530 for a
+//! message sent without logging in).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -78,6 +80,16 @@ impl SmtpSink {
 
     /// On `addr`: e.g. the port a hung server (a black hole) held until the test dropped it.
     pub async fn start_on(addr: SocketAddr) -> SmtpSink {
+        Self::start_inner(addr, None).await
+    }
+
+    /// A sink that wants `AUTH PLAIN` with this user and password before it takes a message.
+    pub async fn start_with_login(user: &str, password: &str) -> SmtpSink {
+        let login = Some((user.to_owned(), password.to_owned()));
+        Self::start_inner("127.0.0.1:0".parse().expect("an address"), login).await
+    }
+
+    async fn start_inner(addr: SocketAddr, login: Option<(String, String)>) -> SmtpSink {
         let listener = TcpListener::bind(addr).await.expect("bind smtp sink");
         let addr = listener.local_addr().expect("addr");
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -85,8 +97,9 @@ impl SmtpSink {
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let store = store.clone();
+                let login = login.clone();
                 tokio::spawn(async move {
-                    let _ = serve(socket, store).await;
+                    let _ = serve(socket, store, login).await;
                 });
             }
         });
@@ -126,7 +139,12 @@ impl SmtpSink {
     }
 }
 
-async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn serve(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<Received>>>,
+    login: Option<(String, String)>,
+) -> std::io::Result<()> {
+    let mut logged_in = login.is_none();
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
@@ -138,8 +156,29 @@ async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) 
             return Ok(());
         }
         let upper = line.to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO") {
+        let reply: &[u8] = if upper.starts_with("EHLO") && login.is_some() {
+            b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("EHLO") {
             b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("AUTH PLAIN") && login.is_some() {
+            let mut answer = line[10..].trim().to_owned();
+            if answer.is_empty() {
+                write.write_all(b"334 \r\n").await?;
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                answer = line.trim().to_owned();
+            }
+            let (user, password) = login.clone().unwrap_or_default();
+            if base64_decode(&answer) == format!("\0{user}\0{password}").into_bytes() {
+                logged_in = true;
+                b"235 2.7.0 Authentication successful\r\n"
+            } else {
+                b"535 5.7.8 Authentication credentials invalid\r\n"
+            }
+        } else if upper.starts_with("MAIL FROM:") && !logged_in {
+            b"530 5.7.0 Authentication required\r\n"
         } else if upper.starts_with("HELO") {
             b"250 sink.test\r\n"
         } else if upper.starts_with("MAIL FROM:") {
@@ -184,4 +223,24 @@ fn address(line: &str) -> String {
     let start = line.find('<').map_or(0, |i| i + 1);
     let end = line[start..].find('>').map_or(line.len(), |i| start + i);
     line[start..end].trim().to_lowercase()
+}
+
+/// Standard base64 (with or without padding); characters outside the alphabet are skipped.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }

@@ -9,8 +9,9 @@
 //!   the session JSON carries every field async-stripe needs to decode a `CheckoutSession`.
 //! - `GET /v1/checkout/sessions/{id}`: the stored session as it is now (404 when unknown).
 //! - `POST /v1/refunds`: refunds (part of) a paid payment, by `payment_intent` or `charge`.
+//! - `GET /v1/balance`: an empty balance, `livemode` true for `sk_live_…` keys.
 //!
-//! Every request needs `Authorization: Bearer sk_…` (else 401), as with Stripe. Errors have
+//! Every request needs `Authorization: Bearer sk_…` (else 401; [`REVOKED_SECRET_KEY`] too), as with Stripe. Errors have
 //! Stripe's shape, `{"error": {"type": …, "code": …, "message": …}}`, so async-stripe turns them
 //! into `StripeError::Stripe(..)`.
 //!
@@ -43,6 +44,9 @@ pub const API_VERSION: &str = "2026-09-30.endive";
 
 /// A secret key the double accepts (any `sk_…` or `rk_…` key is accepted).
 pub const TEST_SECRET_KEY: &str = "sk_test_learnwell_double";
+
+/// A well-formed key the double refuses with 401, as Stripe does a rolled or mistyped key.
+pub const REVOKED_SECRET_KEY: &str = "sk_test_learnwell_revoked";
 
 /// A webhook signing secret for tests.
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_learnwell_double";
@@ -398,6 +402,15 @@ impl Ledger {
                 Some(session) => Answer::ok(session),
                 None => Answer::no_such(404, "checkout.session", id, "session"),
             },
+            (&Method::GET, ["v1", "balance"]) => {
+                let key = bearer(headers);
+                Answer::ok(&json!({
+                    "object": "balance",
+                    "available": [],
+                    "pending": [],
+                    "livemode": key.starts_with("sk_live_") || key.starts_with("rk_live_"),
+                }))
+            }
             (&Method::POST, ["v1", "refunds"]) => match self.refund(params) {
                 Ok(refund) => {
                     let id = refund["id"].as_str().unwrap_or_default().to_owned();
@@ -712,14 +725,20 @@ impl Ledger {
     }
 }
 
-/// `None` when the request carries a secret key, else Stripe's 401.
-fn check_key(headers: &HeaderMap) -> Option<Answer> {
+/// The key a request carries (`Authorization: Bearer KEY`), or "".
+fn bearer(headers: &HeaderMap) -> &str {
     let auth = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let key = auth.strip_prefix("Bearer ").unwrap_or("").trim();
-    if key.starts_with("sk_") || key.starts_with("rk_") {
+    auth.strip_prefix("Bearer ").unwrap_or("").trim()
+}
+
+/// `None` when the request carries a secret key (other than [`REVOKED_SECRET_KEY`]), else
+/// Stripe's 401.
+fn check_key(headers: &HeaderMap) -> Option<Answer> {
+    let key = bearer(headers);
+    if (key.starts_with("sk_") || key.starts_with("rk_")) && key != REVOKED_SECRET_KEY {
         return None;
     }
     let message = if key.is_empty() {
