@@ -7,6 +7,7 @@ pub mod announcements;
 pub mod app;
 pub mod audit;
 pub mod catalog;
+pub mod checkins;
 pub mod clock;
 pub mod config;
 pub mod content;

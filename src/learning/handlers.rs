@@ -21,6 +21,8 @@ struct DashboardProgram {
     title: String,
     progress: view::Progress,
     certificate: Option<String>,
+    /// The program offers check-ins (a link to them).
+    checkins: bool,
 }
 
 #[derive(Serialize)]
@@ -30,11 +32,12 @@ struct EarlierCertificate {
 }
 
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let (programs, seats, done, certificates) = tokio::try_join!(
+    let (programs, seats, done, certificates, with_checkins) = tokio::try_join!(
         async { Ok::<_, AppError>(super::programs_of(&state, &user).await?) },
         async { Ok(store::seats(&state.db, user.id).await?) },
         async { Ok::<_, AppError>(store::completed_all(&state.db, user.id).await?) },
         async { Ok::<_, AppError>(store::certificates_of(&state.db, user.id).await?) },
+        async { Ok::<_, AppError>(crate::checkins::store::programs_with_checkins(&state.db).await?) },
     )?;
     let catalog = state.catalog();
     let now = state.clock.now();
@@ -63,6 +66,7 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
                 .iter()
                 .find(|(c, _)| *c == seat.course_id)
                 .map(|(_, code)| code.clone()),
+            checkins: with_checkins.contains(&seat.course_id),
         });
     }
     learning.sort_by_key(|p| catalog.courses.iter().position(|c| c.slug == p.slug));
