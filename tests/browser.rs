@@ -816,8 +816,15 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         click(c, Locator::XPath("//button[normalize-space()='Start my check-ins']")).await?;
         c.wait().for_element(Locator::Css(".consent-form .error")).await?;
         walk.check_answer("check-ins, consent missing").await?;
-        walk.visit("check-in form", &format!("/courses/{GUT}/checkins/log/daily-gut"))
-            .await?;
+        // A day with no entry yet: the empty form, sent as it is, is refused.
+        let yesterday = learnwell::checkins::today(&app.state, &app.state.catalog().tz)
+            .yesterday()?
+            .to_string();
+        walk.visit(
+            "check-in form, another day",
+            &format!("/courses/{GUT}/checkins/log/daily-gut?date={yesterday}"),
+        )
+        .await?;
         click(c, Locator::XPath("//button[normalize-space()='Save']")).await?;
         c.wait().for_element(Locator::Css(".form-errors")).await?;
         walk.check_answer("check-in form, refused").await?;
