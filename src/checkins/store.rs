@@ -178,7 +178,7 @@ pub async fn programs_with_checkins(db: &Db) -> sqlx::Result<Vec<i64>> {
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).fetch_all(pool).await)
 }
 
-/// Every program's live check-ins, for the content export: (course id, definition).
+/// A program's live check-ins, for the content export.
 pub async fn live_definitions_in(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Definition>> {
     let rows = definition_rows(tx, course_id).await?;
     rows.into_iter()
@@ -306,7 +306,6 @@ impl Entry {
 const ENTRY_COLUMNS: &str = "id, checkin_id, course_id, entry_date, answers, field_version, created_at, updated_at";
 
 /// Writes the student's entry for a check-in and day: a new one, or that day's, replaced.
-#[allow(clippy::too_many_arguments)]
 pub async fn save_for_day(
     db: &Db,
     user_id: i64,
