@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod checkins;
 pub mod clock;
 pub mod config;
 pub mod content;

@@ -326,6 +326,52 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
             numbers.starts_with(&format!("1 of {lessons} ")),
             "dashboard says {numbers}, with {lessons} lessons"
         );
+
+        // A check-in: consent first, then a few taps (no script needed), then the chart.
+        click(
+            c,
+            Locator::XPath("//a[starts-with(normalize-space(), 'Your check-ins')]"),
+        )
+        .await?;
+        heading(c, "Check-ins: before you start").await?;
+        click(c, Locator::Css("#f-agree")).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Start my check-ins']")).await?;
+        heading(c, "Your check-ins").await?;
+        click(c, Locator::Css("#checkin-daily-gut a.log-today")).await?;
+        heading(c, "Daily gut check-in").await?;
+        for (field, value) in [
+            ("bloating", "6"),
+            ("pain", "2"),
+            ("bowel-movements", "1"),
+            ("energy", "7"),
+            ("sleep-quality", "5"),
+            ("stress", "3"),
+            ("followed-plan", "yes"),
+        ] {
+            click(c, Locator::Css(&format!("input[name='{field}'][value='{value}']"))).await?;
+        }
+        fill(c, "#q-what-changed", "Swapped my lunch for soup").await?;
+        click(c, Locator::XPath("//button[normalize-space()='Save']")).await?;
+        let saved = notice(c, "Saved.").await?;
+        anyhow::ensure!(saved == "Saved.", "{saved}");
+        click(c, Locator::XPath("//a[normalize-space()='See your patterns']")).await?;
+        heading(c, "Your patterns").await?;
+        let chart = c
+            .find(Locator::Css("#chart-daily-gut-bloating-block svg.chart circle.point"))
+            .await?;
+        anyhow::ensure!(
+            chart.attr("data-value").await?.as_deref() == Some("6"),
+            "the dot is at 6"
+        );
+        let row = c
+            .find(Locator::Css("#chart-daily-gut-bloating-block table tbody tr"))
+            .await?
+            .text()
+            .await?;
+        anyhow::ensure!(
+            row.contains('6') && row.contains("Swapped my lunch for soup"),
+            "table row: {row}"
+        );
         Ok(())
     })
     .await;
@@ -603,6 +649,30 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
          WHERE c.slug = $1 AND m.unlock_after_days = 30 ORDER BY l.position LIMIT 1")
         .bind(GUT).fetch_one(pool).await)
     .unwrap();
+    // Sam keeps check-ins for Gut Foundations (one entry, a note), and shares them.
+    app.post_form(&sam, &format!("/courses/{GUT}/checkins/consent"), &[("agree", "yes")])
+        .await;
+    let logged = app
+        .post_form(
+            &sam,
+            &format!("/courses/{GUT}/checkins/log/daily-gut"),
+            &[
+                ("bloating", "4"),
+                ("pain", "1"),
+                ("bowel-movements", "2"),
+                ("energy", "6"),
+                ("sleep-quality", "7"),
+                ("stress", "2"),
+                ("followed-plan", "no"),
+                ("what-changed", "More oats"),
+            ],
+        )
+        .await;
+    assert_eq!(logged.status, reqwest::StatusCode::SEE_OTHER, "{}", logged.body);
+    app.post_form(&sam, &format!("/courses/{GUT}/checkins/settings"), &[("sharing", "on")])
+        .await;
+    let sam_id = count(&app, "SELECT id FROM users WHERE email = 'sam@example.com'").await;
+    let entry_id = count(&app, "SELECT MIN(id) FROM checkin_entries").await;
     let lesson_id = count(&app, "SELECT MIN(id) FROM lessons").await;
     let module_id = count(&app, "SELECT MIN(id) FROM modules").await;
     drop(maya);
@@ -709,6 +779,14 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
                 format!("/courses/{SKIN}/worksheets/skin-diary"),
             ),
             ("program, signed in", format!("/courses/{GUT}")),
+            ("check-ins", format!("/courses/{GUT}/checkins")),
+            ("check-in form", format!("/courses/{GUT}/checkins/log/daily-gut")),
+            ("check-in, edit", format!("/courses/{GUT}/checkins/entries/{entry_id}")),
+            (
+                "check-ins, patterns",
+                format!("/courses/{GUT}/checkins/patterns?days=7"),
+            ),
+            ("check-ins, withdraw", format!("/courses/{GUT}/checkins/withdraw")),
             ("studio, refused", "/admin".to_owned()),
         ] {
             walk.visit(page, &path).await?;
@@ -733,6 +811,23 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         click(c, Locator::XPath("//button[normalize-space()='Pay']")).await?;
         heading(c, "We could not start your enrollment").await?;
         walk.check_answer("checkout, refused").await?;
+        walk.visit("check-ins, consent", &format!("/courses/{SKIN}/checkins"))
+            .await?;
+        click(c, Locator::XPath("//button[normalize-space()='Start my check-ins']")).await?;
+        c.wait().for_element(Locator::Css(".consent-form .error")).await?;
+        walk.check_answer("check-ins, consent missing").await?;
+        // A day with no entry yet: the empty form, sent as it is, is refused.
+        let yesterday = learnwell::checkins::today(&app.state, &app.state.catalog().tz)
+            .yesterday()?
+            .to_string();
+        walk.visit(
+            "check-in form, another day",
+            &format!("/courses/{GUT}/checkins/log/daily-gut?date={yesterday}"),
+        )
+        .await?;
+        click(c, Locator::XPath("//button[normalize-space()='Save']")).await?;
+        c.wait().for_element(Locator::Css(".form-errors")).await?;
+        walk.check_answer("check-in form, refused").await?;
         click(c, Locator::XPath("//button[normalize-space()='Log out']")).await?;
         c.wait()
             .for_element(Locator::XPath("//a[normalize-space()='Log in']"))
@@ -751,6 +846,11 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
             ("modules and lessons", format!("/admin/courses/{GUT}/content")),
             ("module editor", format!("/admin/courses/{GUT}/modules/{module_id}")),
             ("students", format!("/admin/courses/{GUT}/students")),
+            ("shared check-ins", format!("/admin/courses/{GUT}/checkins")),
+            (
+                "a shared diary",
+                format!("/admin/courses/{GUT}/checkins?student={sam_id}"),
+            ),
             ("orders", "/admin/orders".to_owned()),
             ("pre-enrollments", "/admin/preenrollments".to_owned()),
             ("announcements", "/admin/announcements".to_owned()),

@@ -439,6 +439,7 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
         json!("shown once your email address is confirmed")
     };
     let orders = crate::payments::store::for_user(&state.db, user.id).await?;
+    let checkins = crate::checkins::export_for(state, user).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -451,16 +452,19 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
         },
         "programs": programs,
         "orders": orders,
+        "checkins": checkins,
         "marketing_email": marketing,
         "emails_sent_to_you": emails,
     }))
 }
 
-/// Deletes the account and the personal data tied to it (links, emails, the pre-enrollment entry). Orders, when there are any,
+/// Deletes the account and the personal data tied to it (links, emails, the pre-enrollment entry,
+/// check-ins with their consents). Orders, when there are any,
 /// stay for the books with the person's details removed.
 pub async fn delete_account(state: &Ctx, user: &User) -> Result<(), Error> {
     let mut tx = state.db.begin().await?;
     crate::payments::store::anonymise_for_user(&mut tx, user.id).await?;
+    crate::checkins::delete_for_user(&mut tx, user.id).await?;
     // The mail history, the list entry and the unsubscribe state of the address are theirs only if
     // they proved they own it; otherwise they may be someone else's, mail still waiting included.
     if user.email_verified_at.is_some() {

@@ -111,6 +111,7 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
         ("/admin/courses/{slug}/unschedule", false, post(programs::unschedule)),
         ("/admin/courses/{slug}/status", false, post(programs::set_status)),
         ("/admin/courses/{slug}/students", true, get(students::students)),
+        ("/admin/courses/{slug}/checkins", true, get(crate::checkins::studio)),
         ("/admin/enrollments", false, post(programs::grant)),
         ("/admin/orders", true, get(orders::list)),
         ("/admin/orders.csv", true, get(orders::csv)),

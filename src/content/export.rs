@@ -88,8 +88,20 @@ pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportRep
     store::read_one_state(&mut tx).await?;
     let site = store::site_row(&mut tx).await?.ok_or(ExportError::NoContent)?;
     let mut programs = Vec::new();
+    // Each program's check-ins, as its `checkins.toml` (none when it has none).
+    let mut checkins: HashMap<String, String> = HashMap::new();
     for course in store::live_courses(&mut tx).await? {
-        programs.push(from_db::program(&mut tx, course).await?);
+        let defs = crate::checkins::store::live_definitions_in(&mut tx, course.id).await?;
+        let program = from_db::program(&mut tx, course).await?;
+        if !defs.is_empty() {
+            let sources: Vec<_> = defs.iter().map(|d| d.source()).collect();
+            let text = crate::checkins::definition::to_toml(&sources).map_err(|reason| ExportError::Io {
+                path: out.join(&program.slug).join(source::CHECKINS_FILE),
+                reason,
+            })?;
+            checkins.insert(program.slug.clone(), text);
+        }
+        programs.push(program);
     }
     // Only read: dropping the transaction rolls it back.
     drop(tx);
@@ -116,7 +128,7 @@ pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportRep
     // Rendering and file I/O: off the async runtime.
     tokio::task::spawn_blocking(move || {
         let (site, missing) = from_db::site_file(&site);
-        write_export(&content_dir, &stored, &out_dir, &site, missing, &programs)
+        write_export(&content_dir, &stored, &out_dir, &site, missing, &programs, &checkins)
     })
     .await
     .map_err(|e| ExportError::Io {
@@ -181,6 +193,7 @@ fn write_export(
     site_file: &SiteFile,
     missing_md: Vec<String>,
     programs: &[ProgramFiles],
+    checkins: &HashMap<String, String>,
 ) -> Result<ExportReport, ExportError> {
     // Check everything first: nothing is written unless all of it can be.
     let mut problems: Vec<String> = missing_md
@@ -296,6 +309,9 @@ fn write_export(
         mkdir(&folder)?;
         let path = folder.join("course.toml");
         write_file(&path, &toml_text(&p.course, &path)?)?;
+        if let Some(text) = checkins.get(&p.slug) {
+            write_file(&folder.join(source::CHECKINS_FILE), text)?;
+        }
         for page in &p.pages {
             let path = folder.join(page.file());
             if let Some(parent) = path.parent() {

@@ -487,6 +487,16 @@ async fn apply(db: &Db, dir: &Path, tree: &ContentTree, force: bool) -> Result<I
             report.archived.push(label);
             store::archive_module(&mut tx, gone.id, now).await?;
         }
+        // Check-ins: upserted by id, never deleted; entries keep every value (see `checkins`).
+        for (slug, synced) in crate::checkins::store::sync(&mut tx, course_id, &program.checkins, now).await? {
+            let label = format!("check-in {}/{slug}", program.slug);
+            match synced {
+                crate::checkins::store::Synced::Added => report.added.push(label),
+                crate::checkins::store::Synced::Changed => report.changed.push(label),
+                crate::checkins::store::Synced::Unchanged => report.unchanged += 1,
+                crate::checkins::store::Synced::Archived => report.archived.push(label),
+            }
+        }
     }
     for gone in known_courses.into_values().filter(|c| !c.archived) {
         let label = format!("program {}", gone.slug);

@@ -65,6 +65,9 @@ pub struct ProgramSource {
     /// The glossary (if any), then the worksheets in file-name order.
     #[serde(skip)]
     pub pages: Vec<PageSource>,
+    /// The check-ins of `checkins.toml` (none without the file).
+    #[serde(skip)]
+    pub checkins: Vec<crate::checkins::definition::CheckinSource>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +144,7 @@ impl PageKind {
 /// The program's glossary file, and the folder of its worksheets.
 pub const GLOSSARY_FILE: &str = "glossary.md";
 pub const WORKSHEETS_DIR: &str = "worksheets";
+pub const CHECKINS_FILE: &str = "checkins.toml";
 
 /// `glossary.md` or `worksheets/NAME.md`: front matter, then Markdown rendered like a lesson's.
 #[derive(Debug, Clone, Serialize)]
@@ -495,6 +499,7 @@ pub(crate) fn program_from_file(path: &Path, slug: String, file: &CourseFile) ->
         position: file.position.unwrap_or(100),
         modules: Vec::new(),
         pages: Vec::new(),
+        checkins: Vec::new(),
     })
 }
 
@@ -838,6 +843,13 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
             module.lessons.push(load_lesson(path, &place, &files, &dir_name)?);
         }
         program.modules.push(module);
+    }
+
+    let checkins_path = dir.join(CHECKINS_FILE);
+    if checkins_path.is_file() {
+        let module_slugs: Vec<&str> = module_dirs.iter().map(|(_, slug, _)| slug.as_str()).collect();
+        program.checkins = crate::checkins::definition::parse(&read_text(&checkins_path)?, &module_slugs)
+            .or_else(|reason| fail(&checkins_path, reason))?;
     }
     Ok(program)
 }

@@ -22,6 +22,8 @@ struct DashboardProgram {
     title: String,
     progress: DashboardProgress,
     certificate: Option<String>,
+    /// The program offers check-ins (a link to them).
+    checkins: bool,
 }
 
 #[derive(Serialize)]
@@ -43,9 +45,10 @@ struct EarlierCertificate {
 /// `GET /dashboard`: two queries at once (where the student stands in each program, and the lists
 /// their address is on) besides the session's.
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let (standings, on_list) = tokio::try_join!(
+    let (standings, on_list, with_checkins) = tokio::try_join!(
         store::standings(&state.db, user.id),
-        super::on_the_list(&state, &user)
+        super::on_the_list(&state, &user),
+        crate::checkins::store::programs_with_checkins(&state.db),
     )?;
     let catalog = state.catalog();
     let now = state.clock.now();
@@ -100,6 +103,7 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
                 resume_title,
             },
             certificate: standing.certificate,
+            checkins: with_checkins.contains(&program.course_id),
         });
     }
     let position = |slug: &str| catalog.courses.iter().position(|c| c.slug == slug);

@@ -72,6 +72,8 @@ fn is_personal_path(path: &str) -> bool {
         // reads them, and a student is signed in: the cookie rule covers them, and leaves a free
         // preview shown to an anonymous visitor as public as the program page.
         (Some("courses"), Some(_), Some("enroll")) => true,
+        // A student's check-ins are health data.
+        (Some("courses"), Some(_), Some("checkins")) => true,
         _ => false,
     }
 }

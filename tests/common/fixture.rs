@@ -120,8 +120,8 @@ a = "Not at all."
     }
 
     /// The same, and alpha has a glossary, two worksheets (`diary`, with a CSV, for students;
-    /// `red-flags`, public) that its lessons link to, and the files a later version will read
-    /// (`quiz.toml`, `checkins.toml`), which this one must leave alone.
+    /// `red-flags`, public) that its lessons link to, a check-in (`checkins.toml`), and a file a later
+    /// version will read (`quiz.toml`), which this one must leave alone.
     pub fn with_pages() -> Fixture {
         let f = Fixture::new();
         f.write("alpha/glossary.md", GLOSSARY);
@@ -154,7 +154,7 @@ a = "Not at all."
         );
         f.write(
             "alpha/checkins.toml",
-            "[[checkin]]\nid = \"daily\"\ntitle = \"Daily\"\n[[checkin.field]]\nid = \"mood\"\nkind = \"scale\"\n",
+            "[[checkin]]\nid = \"daily\"\ntitle = \"Daily\"\nintroduced_in = \"start\"\n[[checkin.field]]\nid = \"mood\"\nkind = \"scale\"\nlabel = \"Mood\"\nlow = \"Low\"\nhigh = \"High\"\n",
         );
         f
     }
