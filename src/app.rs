@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::preenroll::routes(state.config.auth_rate_limit))
         .merge(crate::mail::unsubscribe::routes())
         .merge(crate::learning::routes())
+        .merge(crate::quiz::routes())
         .merge(crate::payments::routes())
         .merge(crate::admin::routes(state.ctx.clone()))
         .route("/healthz", get(health::healthz))

@@ -21,6 +21,14 @@ struct DashboardProgram {
     title: String,
     progress: view::Progress,
     certificate: Option<String>,
+    /// The knowledge checks of the modules open to them.
+    quizzes: Vec<QuizLink>,
+}
+
+#[derive(Serialize)]
+struct QuizLink {
+    module: String,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -48,17 +56,29 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
             .filter(|(c, _)| *c == seat.course_id)
             .map(|(_, l)| *l)
             .collect();
+        let progress = view::progress(
+            &program.rows,
+            &completed,
+            seat.last_lesson_id,
+            seat.created_at,
+            now,
+            &catalog.tz,
+        );
+        let mut quizzes: Vec<QuizLink> = Vec::new();
+        for row in &program.rows {
+            let open = progress.modules.iter().any(|m| m.slug == row.module_slug && m.open);
+            if open && program.quiz(row.module_id).is_some() && !quizzes.iter().any(|q| q.module == row.module_title) {
+                quizzes.push(QuizLink {
+                    module: row.module_title.clone(),
+                    url: format!("/learn/{}/{}/quiz", program.slug, row.module_slug),
+                });
+            }
+        }
         learning.push(DashboardProgram {
             slug: program.slug.clone(),
             title: program.title.clone(),
-            progress: view::progress(
-                &program.rows,
-                &completed,
-                seat.last_lesson_id,
-                seat.created_at,
-                now,
-                &catalog.tz,
-            ),
+            quizzes,
+            progress,
             certificate: certificates
                 .iter()
                 .find(|(c, _)| *c == seat.course_id)
@@ -141,6 +161,9 @@ pub async fn complete(
         return Err(AppError::Forbidden);
     }
     let done = form.done != "false";
+    if done && let Some(message) = quiz_to_pass(&state, &user, program, lesson).await? {
+        return Err(AppError::BadRequest(message));
+    }
     let mut tx = state.db.begin().await?;
     store::set_complete(&mut tx, user.id, program.course_id, lesson.lesson.id, done, now).await?;
     let all: Vec<i64> = program.rows.iter().map(|r| r.lesson_id).collect();
@@ -151,6 +174,33 @@ pub async fn complete(
     }
     tx.commit().await?;
     Ok(Redirect::to(&format!("/courses/{slug}/lessons/{lesson_slug}#progress")).into_response())
+}
+
+/// "Pass to complete": the last lesson of a module whose knowledge check is required cannot be
+/// marked complete before the student passed it. The reason, when it cannot.
+async fn quiz_to_pass(
+    state: &Ctx,
+    user: &User,
+    program: &crate::catalog::snapshot::Program,
+    lesson: &crate::catalog::snapshot::LessonPage,
+) -> Result<Option<String>, AppError> {
+    let Some(row) = program.rows.iter().find(|r| r.lesson_id == lesson.lesson.id) else {
+        return Ok(None);
+    };
+    let last = program.rows.iter().rfind(|r| r.module_id == row.module_id);
+    if last.is_none_or(|last| last.lesson_id != row.lesson_id) {
+        return Ok(None);
+    }
+    if !program.quiz(row.module_id).is_some_and(|q| q.required) {
+        return Ok(None);
+    }
+    if crate::quiz::store::passed(&state.db, user.id, row.module_id).await? {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "Pass the knowledge check for \"{}\" first (every answer right; you can try as often as you like): /learn/{}/{}/quiz",
+        row.module_title, program.slug, row.module_slug
+    )))
 }
 
 /// A lesson's download, for its program's students and instructors. The name must be one the
