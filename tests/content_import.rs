@@ -997,13 +997,13 @@ async fn glossary_and_worksheets_are_imported_kept_and_archived(backend: Backend
         "{basics}"
     );
 
-    // Again: nothing changes (quiz.toml and checkins.toml are left for a later version).
+    // Again: nothing changes (checkins.toml is left for a later version; the quiz is unchanged).
     let before = snapshot(&app.db).await;
     let report = app.import(fx.path()).await.unwrap();
     assert!(
         report
             .to_string()
-            .ends_with("0 added, 0 changed, 0 archived, 14 unchanged"),
+            .ends_with("0 added, 0 changed, 0 archived, 15 unchanged"),
         "{report}"
     );
     assert_eq!(pages(&app.db).await, rows);
