@@ -333,9 +333,16 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
 
         // A knowledge check from the dashboard: answer, see the feedback, try again.
         click(c, Locator::Css(".dashboard-quizzes summary")).await?;
-        click(c, Locator::XPath("//details[contains(@class,'dashboard-quizzes')]//a[1]")).await?;
+        click(
+            c,
+            Locator::XPath("//details[contains(@class,'dashboard-quizzes')]//a[1]"),
+        )
+        .await?;
         c.wait().for_element(Locator::Css(".quiz-form")).await?;
-        for option in c.find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input")).await? {
+        for option in c
+            .find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input"))
+            .await?
+        {
             option.click().await?;
         }
         click(c, Locator::XPath("//button[normalize-space()='Check my answers']")).await?;
@@ -561,8 +568,12 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
     let test_page = started.header("location").to_owned();
     app.post_form(&sam, &format!("{test_page}/pay"), &[]).await;
     app.acknowledge(&sam, GUT).await;
-    app.post_form(&sam, &format!("/learn/{GUT}/notes/what-your-microbes-do"), &[("body", "Ask about fibre.")])
-        .await;
+    app.post_form(
+        &sam,
+        &format!("/learn/{GUT}/notes/what-your-microbes-do"),
+        &[("body", "Ask about fibre.")],
+    )
+    .await;
     let lessons: Vec<String> = db_run!(&app.db, pool => sqlx::query_scalar::<_, String>(
         "SELECT l.slug FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = m.course_id \
          WHERE c.slug = $1 ORDER BY m.position, l.position")
@@ -738,8 +749,12 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         ] {
             walk.visit(page, &path).await?;
         }
-        walk.visit("knowledge check", &format!("/learn/{GUT}/digestion-top-to-bottom/quiz")).await?;
-        for option in c.find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input")).await? {
+        walk.visit("knowledge check", &format!("/learn/{GUT}/digestion-top-to-bottom/quiz"))
+            .await?;
+        for option in c
+            .find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input"))
+            .await?
+        {
             option.click().await?;
         }
         click(c, Locator::XPath("//button[normalize-space()='Check my answers']")).await?;
@@ -783,7 +798,10 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
             ("modules and lessons", format!("/admin/courses/{GUT}/content")),
             ("module editor", format!("/admin/courses/{GUT}/modules/{module_id}")),
             ("students", format!("/admin/courses/{GUT}/students")),
-            ("acknowledgement and quiz results", format!("/admin/courses/{GUT}/health")),
+            (
+                "acknowledgement and quiz results",
+                format!("/admin/courses/{GUT}/health"),
+            ),
             ("orders", "/admin/orders".to_owned()),
             ("pre-enrollments", "/admin/preenrollments".to_owned()),
             ("announcements", "/admin/announcements".to_owned()),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixture::{Fixture, QUIZ};
-use common::{AppOptions, Backend, TestApp, new_client};
+use common::{AppOptions, Backend, TestApp};
 use learnwell::db::Db;
 use learnwell::db_run;
 use reqwest::StatusCode;
@@ -91,7 +91,10 @@ async fn the_acknowledgement_gates_lessons_until_confirmed(backend: Backend) {
     assert_eq!(gate.status, StatusCode::OK);
     assert_eq!(
         gate.texts(".not-for-list li"),
-        ["Anyone with unexplained bleeding: see a doctor first", "Children and teenagers"]
+        [
+            "Anyone with unexplained bleeding: see a doctor first",
+            "Children and teenagers"
+        ]
     );
     assert!(gate.text(".ack-notice").contains("not medical advice"));
     assert_eq!(gate.attr("input[name=next]", "value"), "/courses/alpha/lessons/basics");
@@ -133,7 +136,7 @@ async fn the_acknowledgement_gates_lessons_until_confirmed(backend: Backend) {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        app.get(&format!("/learn/alpha/acknowledge")).await.status,
+        app.get("/learn/alpha/acknowledge").await.status,
         StatusCode::SEE_OTHER,
         "anonymous: to the login"
     );
@@ -159,11 +162,19 @@ async fn the_acknowledgement_gates_lessons_until_confirmed(backend: Backend) {
         .post_form(
             &ada,
             "/learn/alpha/acknowledge",
-            &[("version", version.as_str()), ("confirm", "yes"), ("next", "//evil.example/x")],
+            &[
+                ("version", version.as_str()),
+                ("confirm", "yes"),
+                ("next", "//evil.example/x"),
+            ],
         )
         .await;
     assert_eq!(again.header("location"), "/account", "no open redirect");
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM acknowledgements").await, 1, "once per version");
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM acknowledgements").await,
+        1,
+        "once per version"
+    );
 
     // Instructors read without confirming; the studio lists who confirmed which version.
     assert_eq!(
@@ -188,13 +199,19 @@ async fn a_changed_text_asks_again(backend: Backend) {
     let maya = app.instructor("maya@example.com", PW).await;
     let ada = student(&app, &maya, "Ada", "ada@example.com").await;
     app.acknowledge(&ada, "alpha").await;
-    assert_eq!(app.get_with(&ada, "/courses/alpha/lessons/basics").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_with(&ada, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::OK
+    );
     let first = app.get_with(&maya, "/admin/courses/alpha/health").await;
 
     // The instructor adds a line to "who this is not for": a new version, asked again.
     fx.write(
         "alpha/course.toml",
-        &COURSE.replace("\"Children and teenagers\"]", "\"Children and teenagers\", \"Anyone pregnant\"]"),
+        &COURSE.replace(
+            "\"Children and teenagers\"]",
+            "\"Children and teenagers\", \"Anyone pregnant\"]",
+        ),
     );
     app.import(fx.path()).await.unwrap();
     let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
@@ -202,11 +219,17 @@ async fn a_changed_text_asks_again(backend: Backend) {
     let gate = app.get_with(&ada, "/learn/alpha/acknowledge").await;
     assert!(gate.texts(".not-for-list li").contains(&"Anyone pregnant".to_owned()));
     app.acknowledge(&ada, "alpha").await;
-    assert_eq!(app.get_with(&ada, "/courses/alpha/lessons/basics").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_with(&ada, "/courses/alpha/lessons/basics").await.status,
+        StatusCode::OK
+    );
 
     // The site's notice is part of the text too.
     let site = std::fs::read_to_string(fx.file("site.toml")).unwrap();
-    fx.write("site.toml", &format!("notice = \"Education only, not medical advice.\"\n{site}"));
+    fx.write(
+        "site.toml",
+        &format!("notice = \"Education only, not medical advice.\"\n{site}"),
+    );
     app.import(fx.path()).await.unwrap();
     assert_eq!(
         app.get_with(&ada, "/courses/alpha/lessons/basics").await.status,
@@ -214,10 +237,35 @@ async fn a_changed_text_asks_again(backend: Backend) {
     );
     app.acknowledge(&ada, "alpha").await;
 
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM acknowledgements").await, 3);
+    // An edit of the list in the studio: asked again too.
+    let fields = [
+        ("title", "Alpha Program"),
+        ("slug", "alpha"),
+        ("promise", "Learn the alpha way."),
+        ("description", "All about **alpha**."),
+        ("who_for", "People who like alpha"),
+        (
+            "not_for",
+            "Children and teenagers\nAnyone pregnant\nAnyone on blood thinners",
+        ),
+        ("price", "150"),
+        ("status", "preenrollment"),
+    ];
+    let saved = app.post_form(&maya, "/admin/courses/alpha/edit", &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text(".error"));
+    let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "asked again after the studio edit");
+    let gate = app.get_with(&ada, "/learn/alpha/acknowledge").await;
+    assert_eq!(
+        gate.texts(".not-for-list li"),
+        ["Children and teenagers", "Anyone pregnant", "Anyone on blood thinners"]
+    );
+    app.acknowledge(&ada, "alpha").await;
+
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM acknowledgements").await, 4);
     let studio = app.get_with(&maya, "/admin/courses/alpha/health").await;
     let rows = studio.texts(".ack-table tbody tr");
-    assert_eq!(rows.len(), 3, "every version confirmed, with its time");
+    assert_eq!(rows.len(), 4, "every version confirmed, with its time");
     assert_eq!(rows.iter().filter(|r| r.contains("(current)")).count(), 1);
     assert_ne!(first.text("code"), studio.text("code"), "the current version changed");
 }
@@ -233,7 +281,9 @@ async fn notes_are_private_escaped_and_bounded(backend: Backend) {
 
     let evil = "My note <script>alert('x')</script>\nsecond line";
     let shown = "My note <script>alert('x')</script> second line"; // as text, whitespace folded
-    let saved = app.post_form(&ada, "/learn/alpha/notes/basics", &[("body", evil)]).await;
+    let saved = app
+        .post_form(&ada, "/learn/alpha/notes/basics", &[("body", evil)])
+        .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     assert_eq!(saved.header("location"), "/courses/alpha/lessons/basics#notes");
     let lesson = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
@@ -256,31 +306,43 @@ async fn notes_are_private_escaped_and_bounded(backend: Backend) {
     // Someone without a seat can neither write nor list; a lesson of no program is 404.
     let eve = app.signup("Eve", "eve@example.com", PW).await;
     assert_eq!(
-        app.post_form(&eve, "/learn/alpha/notes/basics", &[("body", "hi")]).await.status,
+        app.post_form(&eve, "/learn/alpha/notes/basics", &[("body", "hi")])
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(app.get_with(&eve, "/learn/alpha/notes").await.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        app.post_form(&ada, "/learn/alpha/notes/no-such-lesson", &[("body", "hi")]).await.status,
+        app.get_with(&eve, "/learn/alpha/notes").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_form(&ada, "/learn/alpha/notes/no-such-lesson", &[("body", "hi")])
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(app.get(&"/learn/alpha/notes".to_string()).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/learn/alpha/notes").await.status, StatusCode::SEE_OTHER);
 
     // Too long: a clear message, the saved note untouched.
     let long = "a".repeat(20_001);
-    let refused = app.post_form(&ada, "/learn/alpha/notes/basics", &[("body", &long)]).await;
+    let refused = app
+        .post_form(&ada, "/learn/alpha/notes/basics", &[("body", &long)])
+        .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("at most 20000"), "{}", refused.body);
     let exactly = "b".repeat(20_000);
     assert_eq!(
-        app.post_form(&ada, "/learn/alpha/notes/detail", &[("body", &exactly)]).await.status,
+        app.post_form(&ada, "/learn/alpha/notes/detail", &[("body", &exactly)])
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lesson_notes").await, 2);
     let mine = app.get_with(&ada, "/learn/alpha/notes").await;
     assert_eq!(mine.text(".note-body"), shown);
     // An empty box deletes the note.
-    app.post_form(&ada, "/learn/alpha/notes/detail", &[("body", "  ")]).await;
+    app.post_form(&ada, "/learn/alpha/notes/detail", &[("body", "  ")])
+        .await;
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lesson_notes").await, 1);
 }
 
@@ -318,7 +380,10 @@ async fn quiz_feedback_retry_and_malformed_answers(backend: Backend) {
     assert!(wrong.text("#result-water").contains("Not quite: water does help."));
     let plants = wrong.text("#result-plants");
     assert!(plants.contains("Oats are a grain") && plants.contains("Cheese comes from milk"));
-    assert!(!plants.contains("Lentils are legumes"), "only the chosen options' explanations");
+    assert!(
+        !plants.contains("Lentils are legumes"),
+        "only the chosen options' explanations"
+    );
     assert_eq!(wrong.attr("a.button", "href"), "/learn/alpha/start/quiz", "a retry");
 
     // Retry, half right, then all right.
@@ -337,22 +402,44 @@ async fn quiz_feedback_retry_and_malformed_answers(backend: Backend) {
         (&[("q-water", "1")][..], "Please answer question 2"),
         (&[("q-water", "9"), ("q-plants", "1")][..], "has no option '9'"),
         (&[("q-water", "x"), ("q-plants", "1")][..], "has no option 'x'"),
-        (&[("q-water", "1"), ("q-water", "2"), ("q-plants", "1")][..], "takes one answer"),
-        (&[("q-water", "1"), ("q-plants", "1"), ("q-nope", "1")][..], "does not have"),
-        (&[("q-water", "1"), ("q-plants", "1"), ("other", "1")][..], "does not have"),
+        (
+            &[("q-water", "1"), ("q-water", "2"), ("q-plants", "1")][..],
+            "takes one answer",
+        ),
+        (
+            &[("q-water", "1"), ("q-plants", "1"), ("q-nope", "1")][..],
+            "does not have",
+        ),
+        (
+            &[("q-water", "1"), ("q-plants", "1"), ("other", "1")][..],
+            "does not have",
+        ),
     ] {
         let page = answer(&app, &ada, fields).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
-        assert!(page.text(".error").contains(message), "{fields:?}: {}", page.text(".error"));
+        assert!(
+            page.text(".error").contains(message),
+            "{fields:?}: {}",
+            page.text(".error")
+        );
     }
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM quiz_attempts").await, 6);
 
     // Not for someone without a seat; no quiz, 404; an instructor may look but not answer.
     let eve = app.signup("Eve", "eve@example.com", PW).await;
-    assert_eq!(app.get_with(&eve, "/learn/alpha/start/quiz").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get_with(&eve, "/learn/alpha/start/quiz").await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(answer(&app, &eve, ALL_RIGHT).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get_with(&ada, "/learn/alpha/deeper/quiz").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get_with(&maya, "/learn/alpha/start/quiz").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_with(&ada, "/learn/alpha/deeper/quiz").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get_with(&maya, "/learn/alpha/start/quiz").await.status,
+        StatusCode::OK
+    );
     assert_eq!(answer(&app, &maya, ALL_RIGHT).await.status, StatusCode::FORBIDDEN);
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM quiz_attempts").await, 6);
 }
@@ -370,16 +457,28 @@ async fn pass_to_complete_holds_the_modules_last_lesson(backend: Backend) {
     let complete = |lesson: &'static str| {
         let (app, ada) = (&app, &ada);
         async move {
-            app.post_form(ada, &format!("/courses/alpha/lessons/{lesson}/complete"), &[("done", "true")])
-                .await
+            app.post_form(
+                ada,
+                &format!("/courses/alpha/lessons/{lesson}/complete"),
+                &[("done", "true")],
+            )
+            .await
         }
     };
-    assert_eq!(complete("welcome").await.status, StatusCode::SEE_OTHER, "not the last lesson");
+    assert_eq!(
+        complete("welcome").await.status,
+        StatusCode::SEE_OTHER,
+        "not the last lesson"
+    );
     let held = complete("basics").await;
     assert_eq!(held.status, StatusCode::BAD_REQUEST);
     assert!(held.body.contains("Pass the knowledge check"), "{}", held.body);
     assert_eq!(
-        count(&app.db, "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL").await,
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
         1
     );
     let lesson = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
@@ -390,7 +489,11 @@ async fn pass_to_complete_holds_the_modules_last_lesson(backend: Backend) {
     answer(&app, &ada, ALL_RIGHT).await;
     assert_eq!(complete("basics").await.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        count(&app.db, "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL").await,
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
         2
     );
     // A required quiz needs its file.
@@ -433,7 +536,10 @@ async fn studio_numbers_and_a_changed_quiz_keeps_attempts(backend: Backend) {
     let report = app.import(fx.path()).await.unwrap();
     assert_eq!(report.archived, ["quiz alpha/start (its answers are kept)"], "{report}");
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM quiz_attempts").await, 6);
-    assert_eq!(app.get_with(&ada, "/learn/alpha/start/quiz").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_with(&ada, "/learn/alpha/start/quiz").await.status,
+        StatusCode::NOT_FOUND
+    );
     // Back again: the same quiz, its numbers intact.
     fx.write("alpha/01-start/quiz.toml", QUIZ);
     app.import(fx.path()).await.unwrap();
@@ -441,7 +547,13 @@ async fn studio_numbers_and_a_changed_quiz_keeps_attempts(backend: Backend) {
     assert_eq!(studio.text("tr[data-question=water] .share"), "50% (1)");
 
     // A broken quiz fails the import and names the question.
-    fx.write("alpha/01-start/quiz.toml", &QUIZ.replace("correct = true\nexplanation = \"Right", "correct = false\nexplanation = \"Right"));
+    fx.write(
+        "alpha/01-start/quiz.toml",
+        &QUIZ.replace(
+            "correct = true\nexplanation = \"Right",
+            "correct = false\nexplanation = \"Right",
+        ),
+    );
     let err = app.import(fx.path()).await.unwrap_err().to_string();
     assert!(err.contains("quiz.toml") && err.contains("question 'water'"), "{err}");
 }
@@ -454,11 +566,19 @@ async fn export_and_deletion_cover_the_new_data(backend: Backend) {
     let bob = student(&app, &maya, "Bob", "bob@example.com").await;
     for client in [&ada, &bob] {
         app.acknowledge(client, "alpha").await;
-        app.post_form(client, "/learn/alpha/notes/basics", &[("body", "remember the water")]).await;
+        app.post_form(client, "/learn/alpha/notes/basics", &[("body", "remember the water")])
+            .await;
         answer(&app, client, ALL_RIGHT).await;
     }
 
-    let data: serde_json::Value = ada.get(app.url("/account/data")).send().await.unwrap().json().await.unwrap();
+    let data: serde_json::Value = ada
+        .get(app.url("/account/data"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(data["health_acknowledgements"][0]["program"], "Alpha Program");
     assert!(
         data["health_acknowledgements"][0]["text_snapshot"]
@@ -474,8 +594,15 @@ async fn export_and_deletion_cover_the_new_data(backend: Backend) {
     let gone = app.post_form(&ada, "/account/delete", &[("password", PW)]).await;
     assert_eq!(gone.status, StatusCode::OK);
     for table in ["acknowledgements", "lesson_notes", "quiz_passes"] {
-        assert_eq!(count(&app.db, &format!("SELECT COUNT(*) FROM {table}")).await, 1, "{table}: Bob's only");
+        assert_eq!(
+            count(&app.db, &format!("SELECT COUNT(*) FROM {table}")).await,
+            1,
+            "{table}: Bob's only"
+        );
     }
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM quiz_attempts").await, 2, "Bob's only");
-    let _ = new_client();
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM quiz_attempts").await,
+        2,
+        "Bob's only"
+    );
 }

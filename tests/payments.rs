@@ -212,7 +212,11 @@ async fn test_mode_checkout_grants_access_once(backend: Backend) {
     // Her first lesson asks her to confirm the health acknowledgement first.
     let first = app.get_with(&client, GUT_LESSON).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
-    assert!(first.header("location").starts_with("/learn/gut-foundations/acknowledge?next="));
+    assert!(
+        first
+            .header("location")
+            .starts_with("/learn/gut-foundations/acknowledge?next=")
+    );
     app.acknowledge(&client, "gut-foundations").await;
     assert_eq!(app.get_with(&client, GUT_LESSON).await.status, StatusCode::OK);
     wait_receipts(&app, "tess@example.com", 1).await;

@@ -36,6 +36,17 @@ pub struct Catalog {
     rendered: RwLock<HashMap<String, Bytes>>,
 }
 
+/// What a snapshot is built from, as read from the database.
+struct Rows {
+    courses: Vec<CourseSummary>,
+    pages: Vec<Course>,
+    syllabus: Vec<SyllabusRow>,
+    lessons: Vec<Lesson>,
+    program_pages: Vec<Page>,
+    /// The knowledge checks that are not archived, by module id.
+    quizzes: Vec<(i64, crate::quiz::Quiz)>,
+}
+
 pub struct Program {
     pub course_id: i64,
     pub slug: String,
@@ -145,28 +156,26 @@ impl Catalog {
             store::visible_pages(db),
             crate::quiz::store::live(db),
         )?;
-        Ok(Catalog::build(
-            version,
-            site,
+        let rows = Rows {
             courses,
             pages,
             syllabus,
             lessons,
             program_pages,
             quizzes,
-        )?)
+        };
+        Ok(Catalog::build(version, site, rows)?)
     }
 
-    fn build(
-        version: i64,
-        site: Site,
-        courses: Vec<CourseSummary>,
-        pages: Vec<Course>,
-        syllabus: Vec<SyllabusRow>,
-        lessons: Vec<Lesson>,
-        program_pages: Vec<Page>,
-        quizzes: Vec<(i64, crate::quiz::Quiz)>,
-    ) -> sqlx::Result<Catalog> {
+    fn build(version: i64, site: Site, rows: Rows) -> sqlx::Result<Catalog> {
+        let Rows {
+            courses,
+            pages,
+            syllabus,
+            lessons,
+            program_pages,
+            quizzes,
+        } = rows;
         let mut lessons_by_course: HashMap<i64, Vec<Lesson>> = HashMap::new();
         for lesson in lessons {
             lessons_by_course.entry(lesson.course_id).or_default().push(lesson);

@@ -858,7 +858,10 @@ fn load_quiz(path: &Path, required: bool) -> Result<Option<crate::quiz::Quiz>, C
     if !path.is_file() {
         if required {
             let module_toml = path.with_file_name("module.toml");
-            return fail(&module_toml, "sets 'quiz_required = true' but the module has no quiz.toml");
+            return fail(
+                &module_toml,
+                "sets 'quiz_required = true' but the module has no quiz.toml",
+            );
         }
         return Ok(None);
     }

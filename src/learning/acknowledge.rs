@@ -99,7 +99,11 @@ fn render(
 
 /// The program of the URL for a student with an active seat there. Instructors (who read every
 /// lesson without a seat) are never asked: `None` sends them straight on.
-async fn student_program(ctx: &Ctx, user: &User, slug: &str) -> Result<Option<std::sync::Arc<crate::catalog::Catalog>>, AppError> {
+async fn student_program(
+    ctx: &Ctx,
+    user: &User,
+    slug: &str,
+) -> Result<Option<std::sync::Arc<crate::catalog::Catalog>>, AppError> {
     let catalog = ctx.catalog();
     let program = catalog.program(slug).ok_or(AppError::NotFound)?;
     if user.is_instructor() {
@@ -146,7 +150,14 @@ pub async fn confirm(
     }
     if form.confirm.as_deref().is_none_or(str::is_empty) {
         let message = "Please tick the box to confirm you have read this before you continue.";
-        return render(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &user, program, &next, Some(message));
+        return render(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &user,
+            program,
+            &next,
+            Some(message),
+        );
     }
     store::acknowledge(
         &ctx.db,

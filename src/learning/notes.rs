@@ -47,7 +47,15 @@ pub async fn save(
     if body.trim().is_empty() {
         store::delete_note(&ctx.db, user.id, lesson.lesson.id).await?;
     } else {
-        store::save_note(&ctx.db, user.id, program.course_id, lesson.lesson.id, &body, ctx.clock.now()).await?;
+        store::save_note(
+            &ctx.db,
+            user.id,
+            program.course_id,
+            lesson.lesson.id,
+            &body,
+            ctx.clock.now(),
+        )
+        .await?;
     }
     Ok(Redirect::to(&format!("/courses/{slug}/lessons/{lesson_slug}#notes")).into_response())
 }
@@ -93,5 +101,8 @@ pub async fn list(
         slug,
         notes => Serde(&items),
     };
-    Ok(ctx.render_with(&catalog, "learning/notes.html", page).map(axum::response::Html)?.into_response())
+    Ok(ctx
+        .render_with(&catalog, "learning/notes.html", page)
+        .map(axum::response::Html)?
+        .into_response())
 }

@@ -54,7 +54,12 @@ struct UserSeatRow {
 /// The lesson page's only query for a signed-in visitor, as one row: who they are, their seat in
 /// the program, the lessons they completed there, whether they confirmed the acknowledgement's
 /// current version and their note on the lesson. `None` when the account is gone.
-pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64, ask: LessonAsk<'_>) -> sqlx::Result<Option<ReaderRow>> {
+pub async fn user_and_seat(
+    db: &Db,
+    user_id: i64,
+    course_id: i64,
+    ask: LessonAsk<'_>,
+) -> sqlx::Result<Option<ReaderRow>> {
     const SQL: &str = "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.session_epoch, u.created_at, \
             e.created_at AS seat_created_at, e.last_lesson_id, \
             (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \

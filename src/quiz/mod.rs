@@ -114,16 +114,23 @@ pub fn check(file: &QuizFile) -> Result<(), String> {
         if q.options.len() < 2 || q.options.len() > MAX_OPTIONS {
             return Err(format!("{at}: needs 2 to {MAX_OPTIONS} options"));
         }
-        if q.options.iter().any(|o| o.text.trim().is_empty() || o.explanation.trim().is_empty()) {
+        if q.options
+            .iter()
+            .any(|o| o.text.trim().is_empty() || o.explanation.trim().is_empty())
+        {
             return Err(format!("{at}: every option needs a 'text' and an 'explanation'"));
         }
         let right = q.right().len();
         match q.kind {
-            Kind::Single if right != 1 => return Err(format!("{at}: a single-choice question has exactly one correct option")),
+            Kind::Single if right != 1 => {
+                return Err(format!("{at}: a single-choice question has exactly one correct option"));
+            }
             Kind::TrueFalse if q.options.len() != 2 || right != 1 => {
                 return Err(format!("{at}: a true_false question has two options, one correct"));
             }
-            Kind::Multiple if right == 0 => return Err(format!("{at}: a multiple-choice question needs a correct option")),
+            Kind::Multiple if right == 0 => {
+                return Err(format!("{at}: a multiple-choice question needs a correct option"));
+            }
             _ => {}
         }
     }
@@ -159,13 +166,21 @@ pub fn mark(quiz: &Quiz, answers: &[(String, String)]) -> Result<Vec<Marked>, St
                 .parse()
                 .ok()
                 .filter(|n| (1..=q.options.len()).contains(n))
-                .ok_or_else(|| format!("Question {} has no option '{value}'. Please reload the quiz and try again.", n + 1))?;
+                .ok_or_else(|| {
+                    format!(
+                        "Question {} has no option '{value}'. Please reload the quiz and try again.",
+                        n + 1
+                    )
+                })?;
             if !chosen.contains(&number) {
                 chosen.push(number);
             }
         }
         if chosen.is_empty() {
-            return Err(format!("Please answer question {} before you check your answers.", n + 1));
+            return Err(format!(
+                "Please answer question {} before you check your answers.",
+                n + 1
+            ));
         }
         if !q.is_multiple() && chosen.len() > 1 {
             return Err(format!("Question {} takes one answer.", n + 1));

@@ -35,8 +35,7 @@ pub async fn live(db: &Db) -> sqlx::Result<Vec<(i64, Quiz)>> {
 
 /// A program's quizzes that are not archived, for the export.
 pub async fn live_in_course(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<(i64, Quiz)>> {
-    const SQL: &str =
-        "SELECT module_id, required, questions FROM quizzes WHERE course_id = $1 AND archived_at IS NULL";
+    const SQL: &str = "SELECT module_id, required, questions FROM quizzes WHERE course_id = $1 AND archived_at IS NULL";
     let rows = tx_run!(tx, conn => sqlx::query_as::<_, QuizRow>(SQL).bind(course_id).fetch_all(conn).await)?;
     rows.into_iter().map(quiz_of).collect()
 }
@@ -92,7 +91,11 @@ pub async fn sync(
                 updated_at = excluded.updated_at";
             tx_run!(tx, conn => sqlx::query(SQL).bind(module_id).bind(course_id).bind(quiz.required)
                 .bind(&questions).bind(&new_hash).bind(now).execute(conn).await.map(|_| ()))?;
-            Ok(if existing.is_some() { Synced::Changed } else { Synced::Added })
+            Ok(if existing.is_some() {
+                Synced::Changed
+            } else {
+                Synced::Added
+            })
         }
     }
 }
@@ -111,7 +114,8 @@ pub async fn record_attempt(
         VALUES ($1, $2, $3, $4, $5, $6, $7)";
     const PASS: &str = "INSERT INTO quiz_passes (user_id, module_id, attempt, passed_at) VALUES ($1, $2, $3, $4) \
         ON CONFLICT (user_id, module_id) DO NOTHING";
-    let attempt: i64 = tx_run!(tx, conn => sqlx::query_scalar(NEXT).bind(user_id).bind(module_id).fetch_one(conn).await)?;
+    let attempt: i64 =
+        tx_run!(tx, conn => sqlx::query_scalar(NEXT).bind(user_id).bind(module_id).fetch_one(conn).await)?;
     for m in marked {
         let chosen = serde_json::to_string(&m.chosen).unwrap_or_else(|_| "[]".into());
         tx_run!(tx, conn => sqlx::query(INSERT).bind(user_id).bind(module_id).bind(attempt).bind(&m.id)

@@ -376,9 +376,10 @@ impl TestApp {
         let catalog = self.state.catalog();
         let program = catalog.program(slug).expect("a program of the catalogue");
         let text = &program.acknowledgement;
-        let user_id: Option<i64> = learnwell::db_run!(&self.db, pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        let user_id: Option<i64> =
+            learnwell::db_run!(&self.db, pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(email).fetch_optional(pool).await)
-        .expect("the student's account");
+            .expect("the student's account");
         let Some(user_id) = user_id else {
             return; // no account yet: they will meet the gate
         };
