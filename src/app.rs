@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::mail::unsubscribe::routes())
         .merge(crate::learning::routes())
         .merge(crate::checkins::routes())
+        .merge(crate::quiz::routes())
         .merge(crate::payments::routes())
         .merge(crate::admin::routes(state.ctx.clone()))
         .route("/healthz", get(health::healthz))

@@ -26,6 +26,7 @@ pub mod local_time;
 pub mod mail;
 pub mod payments;
 pub mod preenroll;
+pub mod quiz;
 pub mod request;
 pub mod server;
 pub mod telemetry;

@@ -297,6 +297,10 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
         )
         .await?;
         click(c, Locator::XPath("//a[normalize-space()='Continue']")).await?;
+        // Before the first lesson: who the program is not for, and "not medical advice", confirmed.
+        heading(c, "Before you start").await?;
+        click(c, Locator::Css("#ack-confirm")).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Confirm and continue']")).await?;
         let bar = c.wait().for_element(Locator::Css(".lesson-nav progress")).await?;
         anyhow::ensure!(bar.attr("value").await?.as_deref() == Some("0"), "the bar starts empty");
         click(c, Locator::XPath("//button[normalize-space()='Mark complete']")).await?;
@@ -372,6 +376,28 @@ async fn pre_enroll_launch_pay_and_learn(backend: Backend) {
             row.contains('6') && row.contains("Swapped my lunch for soup"),
             "table row: {row}"
         );
+        c.goto(&format!("{base}/dashboard")).await?;
+        // A knowledge check from the dashboard: answer, see the feedback, try again.
+        click(c, Locator::Css(".dashboard-quizzes summary")).await?;
+        click(
+            c,
+            Locator::XPath("//details[contains(@class,'dashboard-quizzes')]//a[1]"),
+        )
+        .await?;
+        c.wait().for_element(Locator::Css(".quiz-form")).await?;
+        for option in c
+            .find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input"))
+            .await?
+        {
+            option.click().await?;
+        }
+        click(c, Locator::XPath("//button[normalize-space()='Check my answers']")).await?;
+        let score = c.wait().for_element(Locator::Css(".quiz-score")).await?.text().await?;
+        anyhow::ensure!(score.starts_with("You answered "), "the quiz says {score}");
+        let explained = c.find_all(Locator::Css(".quiz-result li")).await?.len();
+        anyhow::ensure!(explained >= 3, "every chosen option explained ({explained})");
+        click(c, Locator::XPath("//a[normalize-space()='Try again']")).await?;
+        c.wait().for_element(Locator::Css(".quiz-form")).await?;
         Ok(())
     })
     .await;
@@ -587,6 +613,13 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
     let started = app.post_form(&sam, "/checkout", &[("course", GUT)]).await;
     let test_page = started.header("location").to_owned();
     app.post_form(&sam, &format!("{test_page}/pay"), &[]).await;
+    app.acknowledge(&sam, GUT).await;
+    app.post_form(
+        &sam,
+        &format!("/learn/{GUT}/notes/what-your-microbes-do"),
+        &[("body", "Ask about fibre.")],
+    )
+    .await;
     let lessons: Vec<String> = db_run!(&app.db, pool => sqlx::query_scalar::<_, String>(
         "SELECT l.slug FROM lessons l JOIN modules m ON m.id = l.module_id JOIN courses c ON c.id = m.course_id \
          WHERE c.slug = $1 ORDER BY m.position, l.position")
@@ -762,6 +795,9 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
             ("account", "/account".to_owned()),
             ("dashboard", "/dashboard".to_owned()),
             ("lesson", format!("/courses/{GUT}/lessons/what-your-microbes-do")),
+            ("health acknowledgement", format!("/learn/{GUT}/acknowledge")),
+            ("my notes", format!("/learn/{GUT}/notes")),
+            ("knowledge check", format!("/learn/{GUT}/digestion-top-to-bottom/quiz")),
             (
                 "lesson, other program",
                 format!("/courses/{SKIN}/lessons/how-gut-and-skin-talk"),
@@ -791,6 +827,17 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         ] {
             walk.visit(page, &path).await?;
         }
+        walk.visit("knowledge check", &format!("/learn/{GUT}/digestion-top-to-bottom/quiz"))
+            .await?;
+        for option in c
+            .find_all(Locator::Css(".quiz-question .quiz-option:first-of-type input"))
+            .await?
+        {
+            option.click().await?;
+        }
+        click(c, Locator::XPath("//button[normalize-space()='Check my answers']")).await?;
+        c.wait().for_element(Locator::Css(".quiz-score")).await?;
+        walk.check_answer("knowledge check, feedback").await?;
         // Skin from Within opens: enroll, two checkouts, pay one, then the other is refused.
         learnwell::launch::launch_now(&app.state, SKIN, None).await?;
         walk.visit("enroll", &format!("/courses/{SKIN}/enroll")).await?;
@@ -850,6 +897,10 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
             (
                 "a shared diary",
                 format!("/admin/courses/{GUT}/checkins?student={sam_id}"),
+            ),
+            (
+                "acknowledgement and quiz results",
+                format!("/admin/courses/{GUT}/health"),
             ),
             ("orders", "/admin/orders".to_owned()),
             ("pre-enrollments", "/admin/preenrollments".to_owned()),

@@ -1003,7 +1003,7 @@ async fn glossary_and_worksheets_are_imported_kept_and_archived(backend: Backend
         "{basics}"
     );
 
-    // Again: nothing changes (quiz.toml is left for a later version; the check-in is unchanged).
+    // Again: nothing changes (the quiz and the check-in are unchanged).
     let before = snapshot(&app.db).await;
     let report = app.import(fx.path()).await.unwrap();
     assert!(

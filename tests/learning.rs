@@ -63,6 +63,7 @@ async fn grant(app: &TestApp, maya: &reqwest::Client, email: &str, course: &str)
         "{}",
         page.text(".error")
     );
+    app.acknowledged(email, course).await;
 }
 
 async fn complete(app: &TestApp, client: &reqwest::Client, lesson: &str, done: bool) -> StatusCode {

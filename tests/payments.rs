@@ -75,6 +75,9 @@ async fn open_all(app: &TestApp) {
 /// A student whose email is confirmed, signed in.
 async fn student(app: &TestApp, name: &str, email: &str) -> reqwest::Client {
     let client = app.signup(name, email, PW).await;
+    for slug in ["gut-foundations", "skin-from-within"] {
+        app.acknowledged(email, slug).await;
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let link = loop {
         if let Some(m) = app.smtp.to(email).iter().find(|m| m.text().contains("/verify-email")) {
@@ -206,6 +209,15 @@ async fn test_mode_checkout_grants_access_once(backend: Backend) {
         count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'active'").await,
         1
     );
+    // Her first lesson asks her to confirm the health acknowledgement first.
+    let first = app.get_with(&client, GUT_LESSON).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert!(
+        first
+            .header("location")
+            .starts_with("/learn/gut-foundations/acknowledge?next=")
+    );
+    app.acknowledge(&client, "gut-foundations").await;
     assert_eq!(app.get_with(&client, GUT_LESSON).await.status, StatusCode::OK);
     wait_receipts(&app, "tess@example.com", 1).await;
     let receipt = app
@@ -795,6 +807,8 @@ async fn lessons_open_only_to_who_may_read_them(backend: Backend) {
     grant("in@example.com", GUT).await;
     // Refunded: paid in test mode, then refunded in the studio.
     let refunded = app.signup("Ref", "ref@example.com", PW).await;
+    app.acknowledged("in@example.com", GUT).await;
+    app.acknowledged("ref@example.com", GUT).await;
     let started = app.post_form(&refunded, "/checkout", &[("course", GUT)]).await;
     let test_page = started.header("location").to_owned();
     app.post_form(&refunded, &format!("{test_page}/pay"), &[]).await;

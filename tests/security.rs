@@ -275,12 +275,19 @@ async fn personal_pages_are_never_stored_public_ones_keep_their_caching(backend:
     no_store(&app.get_with(&sam, &test_page).await, "the test checkout");
     let paid = app.post_form(&sam, &format!("{test_page}/pay"), &[]).await;
     let success = paid.header("location").to_owned();
+    no_store(
+        &app.get_with(&sam, "/learn/gut-foundations/acknowledge").await,
+        "the acknowledgement",
+    );
+    app.acknowledge(&sam, "gut-foundations").await;
     assert!(success.starts_with("/checkout/success"), "{success}");
     for path in [
         "/account",
         "/dashboard",
         success.as_str(),
         "/courses/gut-foundations/lessons/what-your-microbes-do",
+        "/learn/gut-foundations/notes",
+        "/learn/gut-foundations/digestion-top-to-bottom/quiz",
         "/courses/skin-from-within/enroll",
         "/courses/gut-foundations",
         "/",

@@ -70,6 +70,7 @@ async fn student(app: &TestApp, maya: &reqwest::Client, name: &str, email: &str)
         "{}",
         page.text(".error")
     );
+    app.acknowledged(email, "alpha").await;
     client
 }
 

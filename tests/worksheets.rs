@@ -60,6 +60,7 @@ async fn grant(app: &TestApp, maya: &reqwest::Client, email: &str, course: &str)
         "{}",
         page.text(".error")
     );
+    app.acknowledged(email, course).await;
 }
 
 async fn the_glossary_and_worksheets_are_linked_from_the_program_and_its_lessons(backend: Backend) {

@@ -440,6 +440,9 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
     };
     let orders = crate::payments::store::for_user(&state.db, user.id).await?;
     let checkins = crate::checkins::export_for(state, user).await?;
+    let acknowledgements = crate::learning::store::acknowledgements_of_user(&state.db, user.id).await?;
+    let notes = crate::learning::store::notes_of_user(&state.db, user.id).await?;
+    let quiz_answers = crate::quiz::store::answers_of_user(&state.db, user.id).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -451,6 +454,9 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
             "created_at": rfc3339(user.created_at),
         },
         "programs": programs,
+        "health_acknowledgements": acknowledgements,
+        "lesson_notes": notes,
+        "quiz_answers": quiz_answers,
         "orders": orders,
         "checkins": checkins,
         "marketing_email": marketing,
@@ -472,6 +478,8 @@ pub async fn delete_account(state: &Ctx, user: &User) -> Result<(), Error> {
         crate::preenroll::store::delete_for_email(&mut tx, &user.email).await?;
         mail::store::forget_address(&mut tx, &user.email).await?;
     }
+    crate::learning::store::delete_personal(&mut tx, user.id).await?;
+    crate::quiz::store::delete_personal(&mut tx, user.id).await?;
     store::delete_user(&mut tx, user.id).await?;
     tx.commit().await?;
     tracing::info!(user_id = user.id, "account deleted");

@@ -7,6 +7,7 @@ mod content_store;
 pub mod csv;
 mod dashboard;
 mod editor;
+mod health;
 pub mod lessons;
 mod orders;
 mod preenrollments;
@@ -112,6 +113,7 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
         ("/admin/courses/{slug}/status", false, post(programs::set_status)),
         ("/admin/courses/{slug}/students", true, get(students::students)),
         ("/admin/courses/{slug}/checkins", true, get(crate::checkins::studio)),
+        ("/admin/courses/{slug}/health", true, get(health::page)),
         ("/admin/enrollments", false, post(programs::grant)),
         ("/admin/orders", true, get(orders::list)),
         ("/admin/orders.csv", true, get(orders::csv)),

@@ -36,6 +36,17 @@ pub struct Catalog {
     rendered: RwLock<HashMap<String, Bytes>>,
 }
 
+/// What a snapshot is built from, as read from the database.
+struct Rows {
+    courses: Vec<CourseSummary>,
+    pages: Vec<Course>,
+    syllabus: Vec<SyllabusRow>,
+    lessons: Vec<Lesson>,
+    program_pages: Vec<Page>,
+    /// The knowledge checks that are not archived, by module id.
+    quizzes: Vec<(i64, crate::quiz::Quiz)>,
+}
+
 pub struct Program {
     pub course_id: i64,
     pub slug: String,
@@ -52,6 +63,10 @@ pub struct Program {
     pub worksheet_list: Value,
     lessons: HashMap<String, LessonPage>,
     worksheets: HashMap<String, WorksheetPage>,
+    /// What a student confirms before their first lesson (see `learning::acknowledge`).
+    pub acknowledgement: crate::learning::acknowledge::Text,
+    /// The knowledge checks of its visible modules, by module id.
+    quizzes: HashMap<i64, crate::quiz::Quiz>,
 }
 
 pub struct WorksheetPage {
@@ -133,33 +148,34 @@ impl Catalog {
         let site = store::site(db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("the database holds no site settings yet: import course_content first"))?;
-        let (courses, pages, syllabus, lessons, program_pages) = tokio::try_join!(
+        let (courses, pages, syllabus, lessons, program_pages, quizzes) = tokio::try_join!(
             store::visible_courses(db),
             store::visible_course_pages(db),
             store::visible_syllabus(db),
             store::visible_lessons(db),
             store::visible_pages(db),
+            crate::quiz::store::live(db),
         )?;
-        Ok(Catalog::build(
-            version,
-            site,
+        let rows = Rows {
             courses,
             pages,
             syllabus,
             lessons,
             program_pages,
-        )?)
+            quizzes,
+        };
+        Ok(Catalog::build(version, site, rows)?)
     }
 
-    fn build(
-        version: i64,
-        site: Site,
-        courses: Vec<CourseSummary>,
-        pages: Vec<Course>,
-        syllabus: Vec<SyllabusRow>,
-        lessons: Vec<Lesson>,
-        program_pages: Vec<Page>,
-    ) -> sqlx::Result<Catalog> {
+    fn build(version: i64, site: Site, rows: Rows) -> sqlx::Result<Catalog> {
+        let Rows {
+            courses,
+            pages,
+            syllabus,
+            lessons,
+            program_pages,
+            quizzes,
+        } = rows;
         let mut lessons_by_course: HashMap<i64, Vec<Lesson>> = HashMap::new();
         for lesson in lessons {
             lessons_by_course.entry(lesson.course_id).or_default().push(lesson);
@@ -185,6 +201,7 @@ impl Catalog {
             let total_minutes: i64 = rows.iter().map(|r| r.duration_minutes).sum();
             let who_for: Vec<String> = parse_json(&course.who_for, "courses.who_for")?;
             let not_for: Vec<String> = parse_json(&course.not_for, "courses.not_for")?;
+            let not_for_items = not_for.clone();
             let faq: Vec<FaqEntry> = parse_json(&course.faq, "courses.faq")?;
             let first_preview = rows.iter().find(|r| r.free_preview).map(|r| r.lesson_slug.clone());
             let course_value = Value::from(Serde(&course));
@@ -215,6 +232,11 @@ impl Catalog {
                 let page = lesson_context(&course_value, &modules_value, &rows, &lesson, &summary);
                 lesson_pages.insert(lesson.slug.clone(), LessonPage { lesson, page: page? });
             }
+            let program_quizzes: HashMap<i64, crate::quiz::Quiz> = quizzes
+                .iter()
+                .filter(|(module_id, _)| rows.iter().any(|r| r.module_id == *module_id))
+                .cloned()
+                .collect();
             programs.insert(
                 course.slug.clone(),
                 Program {
@@ -228,6 +250,8 @@ impl Catalog {
                     worksheet_list,
                     lessons: lesson_pages,
                     worksheets,
+                    acknowledgement: crate::learning::acknowledge::Text::new(not_for_items, &site.notice),
+                    quizzes: program_quizzes,
                 },
             );
         }
@@ -348,6 +372,11 @@ pub fn lesson_context(
 impl Program {
     pub fn lesson(&self, slug: &str) -> Option<&LessonPage> {
         self.lessons.get(slug)
+    }
+
+    /// A visible module's knowledge check.
+    pub fn quiz(&self, module_id: i64) -> Option<&crate::quiz::Quiz> {
+        self.quizzes.get(&module_id)
     }
 
     pub fn worksheet(&self, name: &str) -> Option<&WorksheetPage> {

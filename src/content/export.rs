@@ -329,6 +329,10 @@ fn write_export(
             mkdir(&dir)?;
             let path = dir.join("module.toml");
             write_file(&path, &toml_text(&m.file, &path)?)?;
+            if let Some(quiz) = &m.quiz {
+                let path = dir.join(source::QUIZ_FILE);
+                write_file(&path, &toml_text(quiz, &path)?)?;
+            }
             modules += 1;
             for l in &m.lessons {
                 let path = dir.join(&l.file_name);

@@ -53,6 +53,8 @@ pub(crate) struct ModuleFiles {
     pub source_hash: String,
     pub file: ModuleFile,
     pub lessons: Vec<LessonFiles>,
+    /// Its knowledge check, written as `quiz.toml`.
+    pub quiz: Option<crate::quiz::QuizFile>,
 }
 
 pub(crate) struct LessonFiles {
@@ -116,7 +118,17 @@ pub(crate) async fn program(tx: &mut Tx, course: CourseRow) -> sqlx::Result<Prog
     let lessons = store::live_lessons(tx, course.id).await?;
     let redirects = store::lesson_redirects(tx, course.id).await?;
     let pages = store::live_pages(tx, course.id).await?;
-    program_files(course, modules, lessons, redirects, pages)
+    let quizzes = crate::quiz::store::live_in_course(tx, course.id).await?;
+    let mut files = program_files(course, modules, lessons, redirects, pages)?;
+    for m in &mut files.modules {
+        if let Some((_, quiz)) = quizzes.iter().find(|(id, _)| *id == m.id) {
+            m.file.quiz_required = quiz.required;
+            m.quiz = Some(crate::quiz::QuizFile {
+                questions: quiz.questions.clone(),
+            });
+        }
+    }
+    Ok(files)
 }
 
 fn program_files(
@@ -203,11 +215,13 @@ fn program_files(
                     unlock_after_days: module.unlock_after_days,
                     unlock_on: module.unlock_on,
                     status: Some(status.to_owned()),
+                    quiz_required: false,
                 },
                 slug: module.slug,
                 dir_name,
                 source_hash: module.source_hash,
                 lessons,
+                quiz: None,
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;

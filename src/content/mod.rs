@@ -387,6 +387,14 @@ async fn apply(db: &Db, dir: &Path, tree: &ContentTree, force: bool) -> Result<I
                     row.id
                 }
             };
+            let label = format!("quiz {}/{}", program.slug, module.slug);
+            match crate::quiz::store::sync(&mut tx, course_id, module_id, module.quiz.as_ref(), now).await? {
+                crate::quiz::store::Synced::Nothing => {}
+                crate::quiz::store::Synced::Unchanged => report.unchanged += 1,
+                crate::quiz::store::Synced::Added => report.added.push(label),
+                crate::quiz::store::Synced::Changed => report.changed.push(label),
+                crate::quiz::store::Synced::Archived => report.archived.push(format!("{label} (its answers are kept)")),
+            }
             for lesson in &module.lessons {
                 let hash = hash_of(lesson);
                 let label = format!("lesson {}/{}", program.slug, lesson.slug);

@@ -92,6 +92,10 @@ pub struct ModuleSource {
     pub status: ModuleStatus,
     #[serde(skip)]
     pub lessons: Vec<LessonSource>,
+    /// Its knowledge check (`quiz.toml`), with `quiz_required` from `module.toml`. Kept out of the
+    /// module's hash: quizzes have their own (see `quiz::store::sync`).
+    #[serde(skip)]
+    pub quiz: Option<crate::quiz::Quiz>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +147,7 @@ impl PageKind {
 
 /// The program's glossary file, and the folder of its worksheets.
 pub const GLOSSARY_FILE: &str = "glossary.md";
+pub const QUIZ_FILE: &str = "quiz.toml";
 pub const WORKSHEETS_DIR: &str = "worksheets";
 pub const CHECKINS_FILE: &str = "checkins.toml";
 
@@ -258,6 +263,10 @@ pub(crate) struct ModuleFile {
     /// `draft` or `published` (the default), read only when the module is first created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// "Pass to complete": the module's last lesson cannot be marked complete before its
+    /// knowledge check (`quiz.toml`, required then) is passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiz_required: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -542,6 +551,7 @@ pub(crate) fn module_from_file(
         unlock_on,
         status,
         lessons: Vec::new(),
+        quiz: None,
     })
 }
 
@@ -842,6 +852,7 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
             };
             module.lessons.push(load_lesson(path, &place, &files, &dir_name)?);
         }
+        module.quiz = load_quiz(&module_dir.join(QUIZ_FILE), mfile.quiz_required)?;
         program.modules.push(module);
     }
 
@@ -852,6 +863,26 @@ fn load_program(dir: &Path) -> Result<ProgramSource, ContentError> {
             .or_else(|reason| fail(&checkins_path, reason))?;
     }
     Ok(program)
+}
+
+/// A module's `quiz.toml` (none when the file is absent), checked.
+fn load_quiz(path: &Path, required: bool) -> Result<Option<crate::quiz::Quiz>, ContentError> {
+    if !path.is_file() {
+        if required {
+            let module_toml = path.with_file_name("module.toml");
+            return fail(
+                &module_toml,
+                "sets 'quiz_required = true' but the module has no quiz.toml",
+            );
+        }
+        return Ok(None);
+    }
+    let file: crate::quiz::QuizFile = parse_toml(path, &read_text(path)?)?;
+    crate::quiz::check(&file).or_else(|reason| fail(path, reason))?;
+    Ok(Some(crate::quiz::Quiz {
+        required,
+        questions: file.questions,
+    }))
 }
 
 /// What a program's files need to know about the folder they are in: where it is (downloads),

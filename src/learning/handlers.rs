@@ -24,6 +24,14 @@ struct DashboardProgram {
     certificate: Option<String>,
     /// The program offers check-ins (a link to them).
     checkins: bool,
+    /// The knowledge checks of the modules open to them.
+    quizzes: Vec<QuizLink>,
+}
+
+#[derive(Serialize)]
+struct QuizLink {
+    module: String,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -78,6 +86,16 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
             now,
             &catalog.tz,
         );
+        let mut quizzes: Vec<QuizLink> = Vec::new();
+        for row in &program.rows {
+            let open = progress.modules.iter().any(|m| m.slug == row.module_slug && m.open);
+            if open && program.quiz(row.module_id).is_some() && !quizzes.iter().any(|q| q.module == row.module_title) {
+                quizzes.push(QuizLink {
+                    module: row.module_title.clone(),
+                    url: format!("/learn/{}/{}/quiz", program.slug, row.module_slug),
+                });
+            }
+        }
         let resume_title = progress.resume.as_ref().and_then(|slug| {
             program
                 .rows
@@ -104,6 +122,7 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
             },
             certificate: standing.certificate,
             checkins: with_checkins.contains(&program.course_id),
+            quizzes,
         });
     }
     let position = |slug: &str| catalog.courses.iter().position(|c| c.slug == slug);
@@ -177,6 +196,9 @@ pub async fn complete(
         return Err(AppError::Forbidden);
     }
     let done = form.done != "false";
+    if done && let Some(message) = quiz_to_pass(&state, &user, program, lesson).await? {
+        return Err(AppError::BadRequest(message));
+    }
     let mut tx = state.db.begin().await?;
     store::set_complete(&mut tx, user.id, program.course_id, lesson.lesson.id, done, now).await?;
     let all: Vec<i64> = program.rows.iter().map(|r| r.lesson_id).collect();
@@ -187,6 +209,33 @@ pub async fn complete(
     }
     tx.commit().await?;
     Ok(Redirect::to(&format!("/courses/{slug}/lessons/{lesson_slug}#progress")).into_response())
+}
+
+/// "Pass to complete": the last lesson of a module whose knowledge check is required cannot be
+/// marked complete before the student passed it. The reason, when it cannot.
+async fn quiz_to_pass(
+    state: &Ctx,
+    user: &User,
+    program: &crate::catalog::snapshot::Program,
+    lesson: &crate::catalog::snapshot::LessonPage,
+) -> Result<Option<String>, AppError> {
+    let Some(row) = program.rows.iter().find(|r| r.lesson_id == lesson.lesson.id) else {
+        return Ok(None);
+    };
+    let last = program.rows.iter().rfind(|r| r.module_id == row.module_id);
+    if last.is_none_or(|last| last.lesson_id != row.lesson_id) {
+        return Ok(None);
+    }
+    if !program.quiz(row.module_id).is_some_and(|q| q.required) {
+        return Ok(None);
+    }
+    if crate::quiz::store::passed(&state.db, user.id, row.module_id).await? {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "Pass the knowledge check for \"{}\" first (every answer right; you can try as often as you like): /learn/{}/{}/quiz",
+        row.module_title, program.slug, row.module_slug
+    )))
 }
 
 /// A lesson's download, for its program's students and instructors. The name must be one the

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use minijinja::value::{Serde, Value};
 
-use super::store::{self, SeatAndDone};
+use super::store::{self, LessonAsk, SeatAndDone};
 use super::view::{self, Progress};
 use crate::accounts::session;
 use crate::accounts::store::User;
@@ -24,24 +24,43 @@ use crate::web::auth::Visitor;
 pub struct Reader {
     pub user: User,
     pub seat: Option<SeatAndDone>,
+    /// They confirmed the version of the health acknowledgement the query asked about.
+    pub acknowledged: bool,
+    /// Their private note on the lesson the query asked about.
+    pub note: Option<String>,
 }
 
 /// The reader of `course_id`'s pages, from the visitor's session: none for anonymous visitors and
 /// for sessions that no longer hold (those are ended, as on every page).
 pub async fn reader(ctx: &Ctx, visitor: &Visitor, course_id: i64) -> Result<Option<Reader>, AppError> {
+    reader_asking(ctx, visitor, course_id, LessonAsk::default()).await
+}
+
+/// [`reader`], with what a lesson page needs to know in the same query (see [`LessonAsk`]).
+pub async fn reader_asking(
+    ctx: &Ctx,
+    visitor: &Visitor,
+    course_id: i64,
+    ask: LessonAsk<'_>,
+) -> Result<Option<Reader>, AppError> {
     let Some(session) = &visitor.0 else {
         return Ok(None);
     };
     let Some(claim) = session::claim(session).await? else {
         return Ok(None);
     };
-    let (found, seat) = match store::user_and_seat(&ctx.db, claim.user_id, course_id).await? {
-        Some((user, seat)) => (Some(user), seat),
+    let row = store::user_and_seat(&ctx.db, claim.user_id, course_id, ask).await?;
+    let (found, rest) = match row {
+        Some(r) => (Some(r.user), Some((r.seat, r.acknowledged, r.note))),
         None => (None, None),
     };
-    Ok(session::admit(session, ctx, claim, found)
-        .await?
-        .map(|user| Reader { user, seat }))
+    let (seat, acknowledged, note) = rest.unwrap_or((None, false, None));
+    Ok(session::admit(session, ctx, claim, found).await?.map(|user| Reader {
+        user,
+        seat,
+        acknowledged,
+        note,
+    }))
 }
 
 /// What a lesson page shows this reader.
@@ -52,7 +71,12 @@ pub enum LessonView {
         progress: Progress,
         done: bool,
         certificate: Option<String>,
+        /// Their private note on this lesson.
+        note: Option<String>,
     },
+    /// An enrolled student who has not confirmed the program's current health acknowledgement:
+    /// sent to confirm it first (free previews are never held back).
+    Acknowledge,
     /// An enrolled student whose module opens later (drip): when it opens.
     NotYet {
         user: User,
@@ -73,9 +97,14 @@ pub async fn view_for(
     lesson: &LessonPage,
     reader: Option<Reader>,
 ) -> crate::error::Result<LessonView> {
-    let (user, seat) = match reader {
-        Some(Reader { user, seat }) => (Some(user), seat),
-        None => (None, None),
+    let (user, seat, acknowledged, note) = match reader {
+        Some(Reader {
+            user,
+            seat,
+            acknowledged,
+            note,
+        }) => (Some(user), seat, acknowledged, note),
+        None => (None, None, false, None),
     };
     let (Some(user), Some((seat, completed))) = (user.clone().filter(|u| !u.is_instructor()), seat) else {
         let readable = lesson.lesson.free_preview || user.as_ref().is_some_and(User::is_instructor);
@@ -98,6 +127,9 @@ pub async fn view_for(
         let opens = m.opens.clone();
         return Ok(LessonView::NotYet { user, progress, opens });
     }
+    if !acknowledged && !lesson.lesson.free_preview {
+        return Ok(LessonView::Acknowledge);
+    }
     // Reading position: only a different lesson than last time is a write.
     if seat.last_lesson_id != Some(lesson.lesson.id) {
         store::record_open(&ctx.db, user.id, program.course_id, lesson.lesson.id, now).await?;
@@ -112,6 +144,7 @@ pub async fn view_for(
         user,
         progress,
         certificate,
+        note,
     })
 }
 
@@ -132,7 +165,11 @@ pub async fn page(
     let Some(lesson) = program.lesson(&lesson_slug) else {
         return crate::catalog::moved_lesson(&ctx, program.course_id, &slug, &lesson_slug).await;
     };
-    let reader = reader(&ctx, &visitor, program.course_id).await?;
+    let ask = LessonAsk {
+        ack_version: &program.acknowledgement.version,
+        lesson_id: lesson.lesson.id,
+    };
+    let reader = reader_asking(&ctx, &visitor, program.course_id, ask).await?;
     let who = |user: &Option<User>| context! { user => user.as_ref().map(Serde) };
     let (status, template, parts): (StatusCode, &str, [Value; 2]) =
         match view_for(&ctx, &catalog, program, lesson, reader).await? {
@@ -141,14 +178,24 @@ pub async fn page(
                 progress,
                 done,
                 certificate,
+                note,
             } => (
                 StatusCode::OK,
                 "catalog/lesson.html",
                 [
-                    context! { learner => context! { progress => Serde(&progress), done, certificate } },
+                    context! { learner => context! {
+                        progress => Serde(&progress),
+                        done,
+                        certificate,
+                        extras => super::extras::for_lesson(program, lesson, note),
+                    } },
                     who(&Some(user)),
                 ],
             ),
+            LessonView::Acknowledge => {
+                let to = super::acknowledge::gate_url(&slug, &lesson_slug);
+                return Ok(axum::response::Redirect::to(&to).into_response());
+            }
             LessonView::NotYet { user, progress, opens } => (
                 StatusCode::FORBIDDEN,
                 "catalog/lesson_locked.html",

@@ -1,8 +1,11 @@
 //! The student's side: the dashboard, lessons with progress and drip, "Mark complete", downloads,
 //! certificates, and the "a new module is open" emails.
 
+pub mod acknowledge;
+mod extras;
 mod handlers;
 mod lesson;
+mod notes;
 pub mod store;
 pub mod view;
 
@@ -30,6 +33,12 @@ pub fn routes() -> Router<Ctx> {
             get(handlers::download),
         )
         .route("/certificates/{code}", get(handlers::certificate))
+        .route(
+            "/learn/{slug}/acknowledge",
+            get(acknowledge::page).post(acknowledge::confirm),
+        )
+        .route("/learn/{slug}/notes", get(notes::list))
+        .route("/learn/{slug}/notes/{lesson}", post(notes::save))
 }
 
 /// A person's programs: what they may study now, and what they are on the list for.

@@ -23,6 +23,22 @@ pub async fn seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<
 /// A student's seat in a program (if active) and the lessons they completed there.
 pub type SeatAndDone = (Seat, Vec<i64>);
 
+/// What the lesson page asks of the reader's row beside their seat: whether they confirmed this
+/// version of the program's health acknowledgement, and their note on this lesson.
+#[derive(Clone, Copy, Default)]
+pub struct LessonAsk<'a> {
+    pub ack_version: &'a str,
+    pub lesson_id: i64,
+}
+
+/// The reader's row: who they are, their seat, and what [`LessonAsk`] asked.
+pub struct ReaderRow {
+    pub user: User,
+    pub seat: Option<SeatAndDone>,
+    pub acknowledged: bool,
+    pub note: Option<String>,
+}
+
 #[derive(sqlx::FromRow)]
 struct UserSeatRow {
     #[sqlx(flatten)]
@@ -31,20 +47,31 @@ struct UserSeatRow {
     last_lesson_id: Option<i64>,
     /// The completed lessons' ids, comma-separated (`string_agg` exists in both backends).
     done: Option<String>,
+    acknowledged: bool,
+    note: Option<String>,
 }
 
 /// The lesson page's only query for a signed-in visitor, as one row: who they are, their seat in
-/// the program and the lessons they completed there. `None` when the account is gone.
-pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<(User, Option<SeatAndDone>)>> {
+/// the program, the lessons they completed there, whether they confirmed the acknowledgement's
+/// current version and their note on the lesson. `None` when the account is gone.
+pub async fn user_and_seat(
+    db: &Db,
+    user_id: i64,
+    course_id: i64,
+    ask: LessonAsk<'_>,
+) -> sqlx::Result<Option<ReaderRow>> {
     const SQL: &str = "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.session_epoch, u.created_at, \
             e.created_at AS seat_created_at, e.last_lesson_id, \
             (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \
-              WHERE p.user_id = u.id AND p.course_id = $2 AND p.completed_at IS NOT NULL) AS done \
+              WHERE p.user_id = u.id AND p.course_id = $2 AND p.completed_at IS NOT NULL) AS done, \
+            EXISTS (SELECT 1 FROM acknowledgements a \
+              WHERE a.user_id = u.id AND a.course_id = $2 AND a.version = $3) AS acknowledged, \
+            (SELECT n.body FROM lesson_notes n WHERE n.user_id = u.id AND n.lesson_id = $4) AS note \
         FROM users u \
         LEFT JOIN enrollments e ON e.user_id = u.id AND e.course_id = $2 AND e.status = 'active' \
         WHERE u.id = $1";
     let row = db_run!(db, pool => sqlx::query_as::<_, UserSeatRow>(SQL)
-        .bind(user_id).bind(course_id).fetch_optional(pool).await)?;
+        .bind(user_id).bind(course_id).bind(ask.ack_version).bind(ask.lesson_id).fetch_optional(pool).await)?;
     Ok(row.map(|r| {
         let seat = r.seat_created_at.map(|created_at| {
             (
@@ -55,7 +82,12 @@ pub async fn user_and_seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Resul
                 ids(r.done.as_deref()),
             )
         });
-        (r.user, seat)
+        ReaderRow {
+            user: r.user,
+            seat,
+            acknowledged: r.acknowledged,
+            note: r.note,
+        }
     }))
 }
 
@@ -106,6 +138,63 @@ pub async fn standings(db: &Db, user_id: i64) -> sqlx::Result<Vec<Standing>> {
             certificate: r.certificate,
         })
         .collect())
+// ---- the health acknowledgement ----------------------------------------------------------------
+
+/// Records a confirmation (again confirming the same version changes nothing).
+pub async fn acknowledge(
+    db: &Db,
+    user_id: i64,
+    course_id: i64,
+    version: &str,
+    text: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO acknowledgements (user_id, course_id, version, text_snapshot, acknowledged_at) \
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, course_id, version) DO NOTHING";
+    db_run!(db, pool => sqlx::query(SQL).bind(user_id).bind(course_id).bind(version).bind(text).bind(now)
+        .execute(pool).await.map(|_| ()))
+}
+
+/// One confirmation, as the studio lists them.
+#[derive(sqlx::FromRow, Serialize, Debug)]
+pub struct Acknowledged {
+    pub name: String,
+    pub email: String,
+    pub version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub acknowledged_at: OffsetDateTime,
+}
+
+/// Who confirmed which version of a program's acknowledgement, newest first.
+pub async fn acknowledgements_of_course(db: &Db, course_id: i64) -> sqlx::Result<Vec<Acknowledged>> {
+    const SQL: &str = "SELECT u.name, u.email, a.version, a.acknowledged_at FROM acknowledgements a \
+        JOIN users u ON u.id = a.user_id WHERE a.course_id = $1 ORDER BY a.acknowledged_at DESC, u.name";
+    db_run!(db, pool => sqlx::query_as::<_, Acknowledged>(SQL).bind(course_id).fetch_all(pool).await)
+}
+
+/// A student's confirmation, for their export.
+#[derive(sqlx::FromRow, Serialize, Debug)]
+pub struct OwnAcknowledgement {
+    pub program: String,
+    pub version: String,
+    pub text_snapshot: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub acknowledged_at: OffsetDateTime,
+}
+
+pub async fn acknowledgements_of_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OwnAcknowledgement>> {
+    const SQL: &str = "SELECT c.title AS program, a.version, a.text_snapshot, a.acknowledged_at \
+        FROM acknowledgements a JOIN courses c ON c.id = a.course_id WHERE a.user_id = $1 \
+        ORDER BY a.acknowledged_at";
+    db_run!(db, pool => sqlx::query_as::<_, OwnAcknowledgement>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
+/// Account deletion: the student's confirmations and notes.
+pub async fn delete_personal(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
+    tx_run!(tx, conn => {
+        sqlx::query("DELETE FROM acknowledgements WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM lesson_notes WHERE user_id = $1").bind(user_id).execute(&mut *conn).await.map(|_| ())
+    })
 }
 
 /// The student's certificate code for a program, if they finished it.
@@ -282,4 +371,56 @@ pub async fn note_unlock(tx: &mut Tx, user_id: i64, module_id: i64, now: OffsetD
 pub async fn files_dir(db: &Db, course_id: i64) -> sqlx::Result<Option<String>> {
     const SQL: &str = "SELECT COALESCE(files_dir, slug) FROM courses WHERE id = $1";
     db_run!(db, pool => sqlx::query_scalar::<_, String>(SQL).bind(course_id).fetch_optional(pool).await)
+}
+
+// ---- private lesson notes -----------------------------------------------------------------------
+
+pub async fn save_note(
+    db: &Db,
+    user_id: i64,
+    course_id: i64,
+    lesson_id: i64,
+    body: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO lesson_notes (user_id, lesson_id, course_id, body, updated_at) \
+        VALUES ($1, $2, $3, $4, $5) \
+        ON CONFLICT (user_id, lesson_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at";
+    db_run!(db, pool => sqlx::query(SQL).bind(user_id).bind(lesson_id).bind(course_id).bind(body).bind(now)
+        .execute(pool).await.map(|_| ()))
+}
+
+pub async fn delete_note(db: &Db, user_id: i64, lesson_id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM lesson_notes WHERE user_id = $1 AND lesson_id = $2";
+    db_run!(db, pool => sqlx::query(SQL).bind(user_id).bind(lesson_id).execute(pool).await.map(|_| ()))
+}
+
+#[derive(sqlx::FromRow, Debug)]
+pub struct Note {
+    pub lesson_id: i64,
+    pub body: String,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A student's notes in one program.
+pub async fn notes_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Vec<Note>> {
+    const SQL: &str = "SELECT lesson_id, body, updated_at FROM lesson_notes WHERE user_id = $1 AND course_id = $2";
+    db_run!(db, pool => sqlx::query_as::<_, Note>(SQL).bind(user_id).bind(course_id).fetch_all(pool).await)
+}
+
+/// A student's note, for their export.
+#[derive(sqlx::FromRow, Serialize, Debug)]
+pub struct OwnNote {
+    pub program: String,
+    pub lesson: String,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn notes_of_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OwnNote>> {
+    const SQL: &str = "SELECT c.title AS program, l.title AS lesson, n.body, n.updated_at FROM lesson_notes n \
+        JOIN courses c ON c.id = n.course_id JOIN lessons l ON l.id = n.lesson_id \
+        WHERE n.user_id = $1 ORDER BY c.id, l.id";
+    db_run!(db, pool => sqlx::query_as::<_, OwnNote>(SQL).bind(user_id).fetch_all(pool).await)
 }

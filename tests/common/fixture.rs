@@ -57,6 +57,38 @@ Fill in a row after each meal. Words you do not know are in the [glossary](../gl
 - [ ] I drank a glass of water today
 ";
 
+/// A knowledge check: a true/false question and a multiple-choice one.
+pub const QUIZ: &str = r#"[[question]]
+id = "water"
+kind = "true_false"
+text = "Water helps."
+[[question.option]]
+text = "True"
+correct = true
+explanation = "Right: water softens stools."
+[[question.option]]
+text = "False"
+correct = false
+explanation = "Not quite: water does help."
+
+[[question]]
+id = "plants"
+kind = "multiple"
+text = "Which are plants?"
+[[question.option]]
+text = "Oats"
+correct = true
+explanation = "Oats are a grain, a plant."
+[[question.option]]
+text = "Lentils"
+correct = true
+explanation = "Lentils are legumes, plants."
+[[question.option]]
+text = "Cheese"
+correct = false
+explanation = "Cheese comes from milk."
+"#;
+
 pub const RED_FLAGS: &str = "+++
 title = \"Red flags\"
 summary = \"When to call a doctor instead of waiting.\"
@@ -120,8 +152,8 @@ a = "Not at all."
     }
 
     /// The same, and alpha has a glossary, two worksheets (`diary`, with a CSV, for students;
-    /// `red-flags`, public) that its lessons link to, a check-in (`checkins.toml`), and a file a later
-    /// version will read (`quiz.toml`), which this one must leave alone.
+    /// `red-flags`, public) that its lessons link to, a knowledge check on its first module
+    /// (`quiz.toml`), and a check-in (`checkins.toml`).
     pub fn with_pages() -> Fixture {
         let f = Fixture::new();
         f.write("alpha/glossary.md", GLOSSARY);
@@ -148,10 +180,7 @@ a = "Not at all."
                  [fibre](../glossary.md#fibre).",
             ),
         );
-        f.write(
-            "alpha/01-start/quiz.toml",
-            "[[question]]\nid = \"water\"\nkind = \"true_false\"\ntext = \"Water helps.\"\n",
-        );
+        f.write("alpha/01-start/quiz.toml", QUIZ);
         f.write(
             "alpha/checkins.toml",
             "[[checkin]]\nid = \"daily\"\ntitle = \"Daily\"\nintroduced_in = \"start\"\n[[checkin.field]]\nid = \"mood\"\nkind = \"scale\"\nlabel = \"Mood\"\nlow = \"Low\"\nhigh = \"High\"\n",

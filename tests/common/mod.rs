@@ -378,6 +378,48 @@ impl TestApp {
         self.login(email, password).await
     }
 
+    /// Confirms `slug`'s health acknowledgement (who it is not for, "not medical advice") as the
+    /// student signed in on `client` does on its page, before their first lesson there.
+    pub async fn acknowledge(&self, client: &reqwest::Client, slug: &str) {
+        let page = self.get_with(client, &format!("/learn/{slug}/acknowledge")).await;
+        assert_eq!(page.status, StatusCode::OK, "the acknowledgement page: {}", page.body);
+        let version = page.attr("input[name=version]", "value");
+        let done = self
+            .post_form(
+                client,
+                &format!("/learn/{slug}/acknowledge"),
+                &[("version", version.as_str()), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "confirmed: {}", done.body);
+    }
+
+    /// Records that `email` confirmed the current version of `slug`'s health acknowledgement, for
+    /// tests about other things that give a student a seat and go straight to its lessons (the
+    /// gate itself is tested in `health_features.rs`, through its page).
+    pub async fn acknowledged(&self, email: &str, slug: &str) {
+        let catalog = self.state.catalog();
+        let program = catalog.program(slug).expect("a program of the catalogue");
+        let text = &program.acknowledgement;
+        let user_id: Option<i64> =
+            learnwell::db_run!(&self.db, pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email).fetch_optional(pool).await)
+            .expect("the student's account");
+        let Some(user_id) = user_id else {
+            return; // no account yet: they will meet the gate
+        };
+        learnwell::learning::store::acknowledge(
+            &self.db,
+            user_id,
+            program.course_id,
+            &text.version,
+            &text.snapshot(),
+            self.state.clock.now(),
+        )
+        .await
+        .expect("acknowledged");
+    }
+
     pub async fn request(&self, req: reqwest::RequestBuilder) -> Page {
         Page::from(req.send().await.expect("request")).await
     }
