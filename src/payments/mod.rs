@@ -3,6 +3,8 @@
 //! refunds, and the job that reconciles orders whose webhook never came.
 
 pub mod flows;
+pub mod instalments;
+pub mod plans;
 mod handlers;
 pub mod pricing;
 pub mod store;
@@ -23,6 +25,10 @@ pub fn routes() -> Router<Ctx> {
         .route("/checkout/test/{order}/pay", post(handlers::test_pay))
         .route("/checkout/test/{order}/cancel", post(handlers::test_cancel))
         .route("/webhooks/stripe", post(handlers::webhook))
+        .route("/plans/{order}", get(handlers::plan_page))
+        .route("/plans/{order}/portal", post(handlers::plan_portal))
+        .route("/plans/{order}/test/collect", post(handlers::test_collect))
+        .route("/plans/{order}/test/fail", post(handlers::test_fail))
 }
 
 /// A signed-in person's offer on an open program's page: enrolled or not, and their price.
