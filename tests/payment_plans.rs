@@ -118,7 +118,10 @@ async fn wait_mail(app: &TestApp, email: &str, needle: &str) -> common::smtp::Re
 
 /// The subscription id of a completed plan checkout.
 fn sub_of(stripe: &StripeDouble, session: &str) -> String {
-    stripe.session(session).unwrap()["subscription"].as_str().unwrap().to_owned()
+    stripe.session(session).unwrap()["subscription"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend) {
@@ -129,16 +132,30 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
     let program = app.get_with(&ada, &format!("/courses/{GUT}")).await;
     assert!(program.text(".plan-note").contains("3 monthly payments of $69"));
     let enroll = app.get_with(&ada, &format!("/courses/{GUT}/enroll")).await;
-    assert!(enroll.text("#offer .plan-offer").contains("Pay in 3 monthly payments of $69"));
-    assert!(enroll.text(".bundle-offer .plan-offer").contains("4 monthly payments of $99"));
+    assert!(
+        enroll
+            .text("#offer .plan-offer")
+            .contains("Pay in 3 monthly payments of $69")
+    );
+    assert!(
+        enroll
+            .text(".bundle-offer .plan-offer")
+            .contains("4 monthly payments of $99")
+    );
 
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     let sent = &stripe.sessions_created()[0].params;
     assert_eq!(sent.get("mode"), Some("subscription"));
     assert_eq!(sent.array_len("line_items"), 1);
     assert_eq!(sent.get("line_items[0][price_data][unit_amount]"), Some("6900"));
-    assert_eq!(sent.get("line_items[0][price_data][recurring][interval]"), Some("month"));
-    assert_eq!(sent.get("line_items[0][price_data][recurring][interval_count]"), Some("1"));
+    assert_eq!(
+        sent.get("line_items[0][price_data][recurring][interval]"),
+        Some("month")
+    );
+    assert_eq!(
+        sent.get("line_items[0][price_data][recurring][interval_count]"),
+        Some("1")
+    );
     assert_eq!(sent.get("line_items[0][price_data][currency]"), Some("usd"));
     assert_eq!(
         sent.get("subscription_data[metadata][order_id]"),
@@ -156,7 +173,10 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
     // The first payment opens the program: 1 of 3.
     stripe.complete(&session);
     let sub = sub_of(&stripe, &session);
-    assert_eq!(deliver(&app, &stripe.event_checkout_session_completed(&session)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(&app, &stripe.event_checkout_session_completed(&session)).await,
+        StatusCode::OK
+    );
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::OK);
     assert_eq!(payments_of(&app.db, order).await, 1);
     assert_eq!(plan_state(&app.db, order).await.as_deref(), Some("active"));
@@ -177,10 +197,18 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
     assert_eq!(stripe.subscription(&sub).unwrap()["cancel_at"], cancel_at);
 
     // The first invoice's own event changes nothing (already counted from the session).
-    let first_invoice = stripe.session(&session).unwrap()["invoice"].as_str().unwrap().to_owned();
-    assert_eq!(deliver(&app, &stripe.event_invoice_paid(&first_invoice)).await, StatusCode::OK);
+    let first_invoice = stripe.session(&session).unwrap()["invoice"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        deliver(&app, &stripe.event_invoice_paid(&first_invoice)).await,
+        StatusCode::OK
+    );
     assert_eq!(payments_of(&app.db, order).await, 1);
-    let success = app.get_with(&ada, &format!("/checkout/success?session_id={session}")).await;
+    let success = app
+        .get_with(&ada, &format!("/checkout/success?session_id={session}"))
+        .await;
     assert_eq!(success.text("h1"), "You are enrolled");
     assert!(success.text(".plan-note").contains("3 payments of $69"));
 
@@ -192,7 +220,11 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
     assert_eq!(payments_of(&app.db, order).await, 2);
     let maya = app.instructor("maya@example.com", PW).await;
     let orders = app.get_with(&maya, "/admin/orders").await;
-    assert!(orders.text(&format!("#order-{order} .plan-progress")).contains("2 of 3 paid"));
+    assert!(
+        orders
+            .text(&format!("#order-{order} .plan-progress"))
+            .contains("2 of 3 paid")
+    );
     assert!(orders.text(".revenue").contains("$138"), "{}", orders.text(".revenue"));
     assert!(orders.text(".revenue").contains("$69"), "still to come");
     let plan = app.get_with(&ada, &format!("/plans/{order}")).await;
@@ -211,12 +243,22 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
     );
     assert_eq!(stripe.subscription(&sub).unwrap()["status"], "canceled");
     let orders = app.get_with(&maya, "/admin/orders").await;
-    assert!(orders.text(&format!("#order-{order} .plan-progress")).contains("3 of 3 paid"));
+    assert!(
+        orders
+            .text(&format!("#order-{order} .plan-progress"))
+            .contains("3 of 3 paid")
+    );
     assert!(orders.text(".revenue").contains("$207"));
     // Its deletion event, expected now, changes nothing.
-    assert_eq!(deliver(&app, &stripe.event_subscription_deleted(&sub)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(&app, &stripe.event_subscription_deleted(&sub)).await,
+        StatusCode::OK
+    );
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::OK);
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'active'").await, 1);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'active'").await,
+        1
+    );
 }
 
 async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Backend) {
@@ -224,16 +266,25 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
     let ada = app.signup("Ada", "ada@example.com", PW).await;
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     stripe.complete(&session);
-    let first = stripe.session(&session).unwrap()["invoice"].as_str().unwrap().to_owned();
+    let first = stripe.session(&session).unwrap()["invoice"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // invoice.paid first, placed by the order id in its subscription's metadata: access starts.
     assert_eq!(deliver(&app, &stripe.event_invoice_paid(&first)).await, StatusCode::OK);
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::OK);
     assert_eq!(payments_of(&app.db, order).await, 1);
     // Then checkout.session.completed: nothing more.
-    assert_eq!(deliver(&app, &stripe.event_checkout_session_completed(&session)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(&app, &stripe.event_checkout_session_completed(&session)).await,
+        StatusCode::OK
+    );
     assert_eq!(payments_of(&app.db, order).await, 1);
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments").await, 1);
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM outbox WHERE subject LIKE '%receipt%'").await, 1);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM outbox WHERE subject LIKE '%receipt%'").await,
+        1
+    );
 
     // Another buyer: an instalment whose subscription we cannot place (no order id in it) is kept
     // until checkout.session.completed links the subscription, and counted once.
@@ -247,7 +298,10 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
     assert_eq!(deliver(&app, &event.to_string()).await, StatusCode::OK);
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM early_invoices").await, 1);
     assert_eq!(app.get_with(&bo, GUT_LESSON).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(deliver(&app, &stripe.event_checkout_session_completed(&session)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(&app, &stripe.event_checkout_session_completed(&session)).await,
+        StatusCode::OK
+    );
     assert_eq!(app.get_with(&bo, GUT_LESSON).await.status, StatusCode::OK);
     assert_eq!(payments_of(&app.db, order).await, 2, "the first and the kept second");
     assert_eq!(count(&app.db, "SELECT COUNT(*) FROM early_invoices").await, 0);
@@ -262,7 +316,10 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
     stranger["data"]["object"]["metadata"] = serde_json::json!({ "order_id": order.to_string() });
     assert_eq!(deliver(&app, &stranger.to_string()).await, StatusCode::OK);
     assert_eq!(plan_state(&app.db, order).await.as_deref(), Some("active"));
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'paused'").await, 0);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'paused'").await,
+        0
+    );
     // A forged event (bad signature): 400, nothing written.
     let forged = stripe.event_subscription_deleted(&sub);
     let res = reqwest::Client::new()
@@ -287,8 +344,15 @@ async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backen
 
     // A failed attempt: Stripe retries, nothing changes for the student.
     let failed = stripe.fail_next_invoice(&sub);
-    assert_eq!(deliver(&app, &stripe.event_invoice_payment_failed(&failed)).await, StatusCode::OK);
-    assert_eq!(deliver(&app, &stripe.event_subscription_updated(&sub)).await, StatusCode::OK, "past_due");
+    assert_eq!(
+        deliver(&app, &stripe.event_invoice_payment_failed(&failed)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(&app, &stripe.event_subscription_updated(&sub)).await,
+        StatusCode::OK,
+        "past_due"
+    );
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::OK);
 
     // Stripe gives up: access pauses, progress kept.
@@ -306,6 +370,9 @@ async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backen
     assert_eq!(page.header("cache-control"), "no-store");
     let mail = wait_mail(&app, "ada@example.com", "needs a new card").await;
     assert_eq!(mail.link("/plans/"), format!("{}/plans/{order}", app.base));
+    let dashboard = app.get_with(&ada, "/dashboard").await;
+    assert!(dashboard.text(".plan-paused").contains("Gut Foundations"));
+    assert_eq!(dashboard.attr(".plan-paused a", "href"), format!("/plans/{order}"));
     // The studio shows it overdue.
     let maya = app.instructor("maya@example.com", PW).await;
     let orders = app.get_with(&maya, "/admin/orders").await;
@@ -314,20 +381,37 @@ async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backen
     deliver(&app, &gave_up).await;
     deliver(&app, &stripe.event_subscription_deleted(&sub)).await;
     assert_eq!(
-        count(&app.db, "SELECT COUNT(*) FROM outbox WHERE subject LIKE '%needs a new card%'").await,
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM outbox WHERE subject LIKE '%needs a new card%'"
+        )
+        .await,
         1
     );
 
     // The button opens Stripe's Billing Portal for this customer.
     let portal = app.post_form(&ada, &format!("/plans/{order}/portal"), &[]).await;
     assert_eq!(portal.status, StatusCode::SEE_OTHER);
-    assert!(portal.header("location").starts_with(&format!("{}portal/bps_", stripe.base_url())));
+    assert!(
+        portal
+            .header("location")
+            .starts_with(&format!("{}portal/bps_", stripe.base_url()))
+    );
     let made = &stripe.portal_sessions()[0].params;
-    assert_eq!(made.get("customer"), stripe.session(&session).unwrap()["customer"].as_str());
-    assert_eq!(made.get("return_url"), Some(format!("{}/plans/{order}", app.base).as_str()));
+    assert_eq!(
+        made.get("customer"),
+        stripe.session(&session).unwrap()["customer"].as_str()
+    );
+    assert_eq!(
+        made.get("return_url"),
+        Some(format!("{}/plans/{order}", app.base).as_str())
+    );
     // Nobody else's.
     let eve = app.signup("Eve", "eve@example.com", PW).await;
-    assert_eq!(app.get_with(&eve, &format!("/plans/{order}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_with(&eve, &format!("/plans/{order}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         app.post_form(&eve, &format!("/plans/{order}/portal"), &[]).await.status,
         StatusCode::NOT_FOUND
@@ -339,7 +423,10 @@ async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backen
     assert_eq!(deliver(&app, &stripe.event_invoice_paid(&failed)).await, StatusCode::OK);
     assert_eq!(plan_state(&app.db, order).await.as_deref(), Some("active"));
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::OK);
-    assert_eq!(count(&app.db, "SELECT id FROM enrollments WHERE status = 'active'").await, seat_id);
+    assert_eq!(
+        count(&app.db, "SELECT id FROM enrollments WHERE status = 'active'").await,
+        seat_id
+    );
     assert_eq!(payments_of(&app.db, order).await, 2);
 }
 
@@ -348,7 +435,7 @@ async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
     let ada = app.signup("Ada", "ada@example.com", PW).await;
     for (courses, plan) in [
         (vec![GUT], "12-weekly"),
-        (vec![GUT], "4-monthly"),      // the bundle's plan, for one program
+        (vec![GUT], "4-monthly"),       // the bundle's plan, for one program
         (vec![GUT, SKIN], "3-monthly"), // a program's plan, for the bundle
         (vec![GUT], "3-monthly\u{0}"),
     ] {
@@ -358,7 +445,11 @@ async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{plan}");
         assert!(res.text("main").contains("payment plan is not offered"));
     }
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders").await, 0, "nothing written");
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders").await,
+        0,
+        "nothing written"
+    );
     assert!(stripe.sessions_created().is_empty());
 
     // The bundle's own plan is accepted, for the bundle: 4 × $99.
@@ -390,7 +481,10 @@ async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
         assert!(res.text("main").contains("payment plan running"));
     }
     assert_eq!(stripe.sessions_created().len(), sessions);
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM orders WHERE user_id IS NOT NULL").await, 2);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM orders WHERE user_id IS NOT NULL").await,
+        2
+    );
 }
 
 async fn refunding_a_plan_cancels_it_and_refunds_what_was_paid(backend: Backend) {
@@ -399,7 +493,10 @@ async fn refunding_a_plan_cancels_it_and_refunds_what_was_paid(backend: Backend)
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     stripe.complete(&session);
     // Only invoice.paid events here: the first payment's PaymentIntent comes from its invoice.
-    let first = stripe.session(&session).unwrap()["invoice"].as_str().unwrap().to_owned();
+    let first = stripe.session(&session).unwrap()["invoice"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     deliver(&app, &stripe.event_invoice_paid(&first)).await;
     let sub = sub_of(&stripe, &session);
     let second = stripe.pay_next_invoice(&sub);
@@ -407,9 +504,15 @@ async fn refunding_a_plan_cancels_it_and_refunds_what_was_paid(backend: Backend)
     assert_eq!(payments_of(&app.db, order).await, 2);
 
     let maya = app.instructor("maya@example.com", PW).await;
-    let done = app.post_form(&maya, &format!("/admin/orders/{order}/refund"), &[]).await;
+    let done = app
+        .post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
     assert_eq!(done.header("location"), "/admin/orders?notice=refunded");
-    assert_eq!(stripe.subscription(&sub).unwrap()["status"], "canceled", "no further payments");
+    assert_eq!(
+        stripe.subscription(&sub).unwrap()["status"],
+        "canceled",
+        "no further payments"
+    );
     let refunded: Vec<String> = stripe
         .refunds()
         .iter()
@@ -429,14 +532,25 @@ async fn refunding_a_plan_cancels_it_and_refunds_what_was_paid(backend: Backend)
     );
     assert_eq!(app.get_with(&ada, GUT_LESSON).await.status, StatusCode::FORBIDDEN);
     let orders = app.get_with(&maya, "/admin/orders").await;
-    assert!(orders.text(".revenue").contains("paid: $0"), "{}", orders.text(".revenue"));
+    assert!(
+        orders.text(".revenue").contains("paid: $0"),
+        "{}",
+        orders.text(".revenue")
+    );
     // A second press and the events that follow: nothing more.
-    app.post_form(&maya, &format!("/admin/orders/{order}/refund"), &[]).await;
-    assert_eq!(deliver(&app, &stripe.event_subscription_deleted(&sub)).await, StatusCode::OK);
+    app.post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
+    assert_eq!(
+        deliver(&app, &stripe.event_subscription_deleted(&sub)).await,
+        StatusCode::OK
+    );
     let pi = stripe.invoice_payment_intent(&second).unwrap();
     assert_eq!(deliver(&app, &stripe.event_charge_refunded(&pi)).await, StatusCode::OK);
     assert_eq!(stripe.refunds().len(), 2);
-    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'revoked'").await, 1);
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'revoked'").await,
+        1
+    );
 }
 
 async fn the_test_checkout_simulates_plans(backend: Backend) {
@@ -472,7 +586,11 @@ async fn the_test_checkout_simulates_plans(backend: Backend) {
     assert_eq!(payments_of(&app.db, order).await, 2);
     let maya = app.instructor("maya@example.com", PW).await;
     let orders = app.get_with(&maya, "/admin/orders").await;
-    assert!(orders.text(&format!("#order-{order}")).contains("Fail next instalment (test)"));
+    assert!(
+        orders
+            .text(&format!("#order-{order}"))
+            .contains("Fail next instalment (test)")
+    );
     let res = app.post_form(&maya, &format!("/plans/{order}/test/fail"), &[]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(plan_state(&app.db, order).await.as_deref(), Some("paused"));
@@ -500,7 +618,10 @@ async fn automatic_tax_and_the_invoice_on_the_receipt(backend: Backend) {
     assert!(!sent.has("automatic_tax"));
     stripe.complete(&session);
     deliver(&app, &stripe.event_checkout_session_completed(&session)).await;
-    let invoice = stripe.session(&session).unwrap()["invoice"].as_str().unwrap().to_owned();
+    let invoice = stripe.session(&session).unwrap()["invoice"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let success = app.get_with(&ada, &format!("/checkout/success?order={order}")).await;
     assert_eq!(
         success.attr(".invoice-link", "href"),

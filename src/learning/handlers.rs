@@ -79,11 +79,21 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
             })
         })
         .collect();
+    // Programs paused by a failed plan payment: where to update the card.
+    let paused: Vec<minijinja::Value> = crate::enrollment::store::paused_of(&state.db, user.id)
+        .await?
+        .into_iter()
+        .filter_map(|(course_id, order)| {
+            let program = catalog.program_by_id(course_id)?;
+            Some(context! { title => program.title.clone(), order })
+        })
+        .collect();
     let ctx = context! {
         user => Serde(&user),
         programs => Serde(&programs),
         learning => Serde(&learning),
         certificates => Serde(&earlier),
+        paused,
     };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
 }

@@ -173,7 +173,8 @@ pub async fn page(
             LessonView::Locked { user } => {
                 // A seat paused by a failed plan payment: the page that says how to resume it.
                 if let Some(u) = &user
-                    && let Some(order) = crate::enrollment::store::paused_order(&ctx.db, u.id, program.course_id).await?
+                    && let Some(order) =
+                        crate::enrollment::store::paused_order(&ctx.db, u.id, program.course_id).await?
                 {
                     return Ok(axum::response::Redirect::to(&format!("/plans/{order}")).into_response());
                 }

@@ -90,16 +90,15 @@ pub async fn start(
     // so nobody pays twice. Sessions last a day; a price change (early bird ended) starts afresh.
     if let Some(gateway) = &state.stripe {
         let ids: Vec<i64> = quote.lines.iter().map(|l| l.course_id).collect();
-        if let Some((order_id, session_id)) =
-            store::pending_for(
-                &state.db,
-                user.id,
-                &ids,
-                quote.total_cents,
-                plan.map(|p| p.id.as_str()),
-                now - Duration::hours(23),
-            )
-            .await?
+        if let Some((order_id, session_id)) = store::pending_for(
+            &state.db,
+            user.id,
+            &ids,
+            quote.total_cents,
+            plan.map(|p| p.id.as_str()),
+            now - Duration::hours(23),
+        )
+        .await?
         {
             match gateway.retrieve_session(&session_id).await {
                 Ok(Session {
@@ -153,7 +152,12 @@ pub async fn start(
         return Ok(Started::Redirect(format!("/checkout/test/{order_id}")));
     };
     let base = &state.config.base_url;
-    let plan_title = quote.lines.iter().map(|l| l.title.as_str()).collect::<Vec<_>>().join(" + ");
+    let plan_title = quote
+        .lines
+        .iter()
+        .map(|l| l.title.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let new = NewSession {
         order_id,
         idempotency_key: stripe_api::checkout_key(order_id, created_at),
@@ -571,7 +575,8 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
             }
             match session.order_id.filter(|_| ours) {
                 Some(order_id) if session.paid => {
-                    let (outcome, more) = super::instalments::settle_session_in(&mut tx, state, order_id, &session).await?;
+                    let (outcome, more) =
+                        super::instalments::settle_session_in(&mut tx, state, order_id, &session).await?;
                     after.extend(more);
                     match outcome {
                         Fulfilled::Now | Fulfilled::RefundedFirst => Handled::Applied,

@@ -148,7 +148,10 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
     // A plan is named by its id only; what it costs comes from the catalogue.
     let plan = match &plan_id {
         None => None,
-        Some(id) => match super::plans::offered(&catalog, &courses, bundle).iter().find(|p| &p.id == id) {
+        Some(id) => match super::plans::offered(&catalog, &courses, bundle)
+            .iter()
+            .find(|p| &p.id == id)
+        {
             Some(plan) => Some(plan.clone()),
             None => {
                 return refuse(
@@ -381,7 +384,9 @@ pub async fn plan_page(
     Query(q): Query<PlanQuery>,
 ) -> Result<Response, AppError> {
     let order = own_order(&user, store::order(&state.db, id).await?)?;
-    if !order.is_plan() || order.status != crate::domain::OrderStatus::Paid && order.status != crate::domain::OrderStatus::Refunded {
+    if !order.is_plan()
+        || order.status != crate::domain::OrderStatus::Paid && order.status != crate::domain::OrderStatus::Refunded
+    {
         return Err(AppError::NotFound);
     }
     let items = items_of(&state, order.id).await?;

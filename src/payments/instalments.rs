@@ -23,7 +23,11 @@ use crate::mail::{self, Category, Outgoing};
 #[derive(Debug)]
 pub enum After {
     /// Set the subscription to end after the last instalment.
-    EndAt { order_id: i64, subscription: String, at: i64 },
+    EndAt {
+        order_id: i64,
+        subscription: String,
+        at: i64,
+    },
     /// Every instalment is paid: stop the subscription.
     Cancel { subscription: String },
     /// Read a one-time purchase's invoice for its link.
@@ -330,7 +334,11 @@ pub async fn pause(tx: &mut Tx, state: &Ctx, order: &Order, paid: i64) -> Result
         return Ok(false);
     }
     let paused = store::set_seats(tx, order.id, "active", "paused", now).await?;
-    tracing::warn!(order_id = order.id, paused, "plan payment failed for good: access paused");
+    tracing::warn!(
+        order_id = order.id,
+        paused,
+        "plan payment failed for good: access paused"
+    );
     if let (Some(email), Some(name)) = (&order.email, &order.name) {
         let site = &state.catalog().site;
         mail::enqueue(

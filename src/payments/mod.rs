@@ -3,9 +3,9 @@
 //! refunds, and the job that reconciles orders whose webhook never came.
 
 pub mod flows;
+mod handlers;
 pub mod instalments;
 pub mod plans;
-mod handlers;
 pub mod pricing;
 pub mod store;
 pub mod stripe_api;

@@ -333,12 +333,7 @@ pub async fn early_bird_launches(db: &Db, email: &str) -> sqlx::Result<Vec<(i64,
 // --- Payment plans (instalments), tax and invoices -------------------------------------------
 
 /// Links a plan order to the Stripe subscription (and customer) that collects it; never re-links.
-pub async fn set_subscription(
-    tx: &mut Tx,
-    id: i64,
-    subscription: &str,
-    customer: Option<&str>,
-) -> sqlx::Result<()> {
+pub async fn set_subscription(tx: &mut Tx, id: i64, subscription: &str, customer: Option<&str>) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE orders SET subscription_id = COALESCE(subscription_id, $2), \
         customer_id = COALESCE(customer_id, $3) WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(subscription).bind(customer).execute(conn).await.map(|_| ()))
@@ -396,8 +391,7 @@ pub async fn payment_count(tx: &mut Tx, order_id: i64) -> sqlx::Result<i64> {
 
 /// A refunded instalment.
 pub async fn mark_payment_refunded(db: &Db, invoice_id: &str, now: OffsetDateTime) -> sqlx::Result<()> {
-    const SQL: &str =
-        "UPDATE order_payments SET refunded_at = $2 WHERE stripe_invoice_id = $1 AND refunded_at IS NULL";
+    const SQL: &str = "UPDATE order_payments SET refunded_at = $2 WHERE stripe_invoice_id = $1 AND refunded_at IS NULL";
     db_run!(db, pool => sqlx::query(SQL).bind(invoice_id).bind(now).execute(pool).await.map(|_| ()))
 }
 

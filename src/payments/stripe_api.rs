@@ -78,7 +78,10 @@ impl From<&CheckoutSession> for Session {
             order_id: s.client_reference_id.as_deref().and_then(|r| r.parse().ok()),
             subscription: s.subscription.as_ref().map(|x| x.id().as_str().to_owned()),
             customer: s.customer.as_ref().map(|x| x.id().as_str().to_owned()),
-            invoice: s.invoice.as_ref().and_then(|x| x.id().as_ref().map(|i| i.as_str().to_owned())),
+            invoice: s
+                .invoice
+                .as_ref()
+                .and_then(|x| x.id().as_ref().map(|i| i.as_str().to_owned())),
             amount_tax: s.total_details.as_ref().map(|t| t.amount_tax),
             created: s.created,
         }
@@ -384,7 +387,9 @@ impl Gateway {
 
     /// A Billing Portal session for the customer (update their card); its URL.
     pub async fn portal_session(&self, customer: &str, return_url: &str) -> Result<String, StripeFailure> {
-        let portal = CreateBillingPortalSession::new().customer(customer).return_url(return_url);
+        let portal = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url);
         let session = self.call(portal.send(&self.client)).await?;
         Ok(session.url)
     }

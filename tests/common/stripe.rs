@@ -493,7 +493,10 @@ impl Ledger {
             if let Some(interval) = item.get("price_data[recurring][interval]")
                 && !["day", "week", "month", "year"].contains(&interval)
             {
-                return Answer::invalid(&format!("line_items[{i}][price_data][recurring][interval]"), "Invalid interval");
+                return Answer::invalid(
+                    &format!("line_items[{i}][price_data][recurring][interval]"),
+                    "Invalid interval",
+                );
             }
             let Some(item_currency) = item.get("price_data[currency]") else {
                 return Answer::missing_param(&format!("line_items[{i}][price_data][currency]"));
@@ -725,23 +728,32 @@ impl Ledger {
             let customer = new_id("cus");
             self.customers.push(customer.clone());
             let session = self.sessions[session_id].clone();
-            let metadata: Value = session["metadata"].clone();
+            // The subscription's metadata is what `subscription_data[metadata]` said.
+            let metadata: Value = self
+                .sessions_created
+                .iter()
+                .find(|c| c.id == session_id)
+                .map(|c| json!(c.params.map("subscription_data[metadata]")))
+                .unwrap_or_else(|| json!({}));
             let sub_id = new_id("sub");
             let created = now();
-            let sub = merge([json!({
-                "id": sub_id, "object": "subscription", "application": null,
-                "automatic_tax": { "enabled": session["automatic_tax"]["enabled"], "liability": null, "disabled_reason": null },
-                "billing_cycle_anchor": created, "billing_mode": { "type": "classic" }, "billing_schedules": [],
-                "cancel_at": null, "cancel_at_period_end": false, "canceled_at": null,
-                "collection_method": "charge_automatically", "created": created, "currency": currency,
-                "customer": customer, "description": null, "discounts": [], "ended_at": null,
-            }), json!({
-                "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
-                "items": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/subscription_items?subscription={sub_id}") },
-                "latest_invoice": null, "livemode": false, "metadata": metadata, "start_date": created, "status": "active",
-                // Not Stripe's: what each later invoice charges (the plan's amount and its tax).
-                "plan_amount": session["amount_subtotal"], "tax": tax,
-            })]);
+            let sub = merge([
+                json!({
+                    "id": sub_id, "object": "subscription", "application": null,
+                    "automatic_tax": { "enabled": session["automatic_tax"]["enabled"], "liability": null, "disabled_reason": null },
+                    "billing_cycle_anchor": created, "billing_mode": { "type": "classic" }, "billing_schedules": [],
+                    "cancel_at": null, "cancel_at_period_end": false, "canceled_at": null,
+                    "collection_method": "charge_automatically", "created": created, "currency": currency,
+                    "customer": customer, "description": null, "discounts": [], "ended_at": null,
+                }),
+                json!({
+                    "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
+                    "items": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/subscription_items?subscription={sub_id}") },
+                    "latest_invoice": null, "livemode": false, "metadata": metadata, "start_date": created, "status": "active",
+                    // Not Stripe's: what each later invoice charges (the plan's amount and its tax).
+                    "plan_amount": session["amount_subtotal"], "tax": tax,
+                }),
+            ]);
             self.subscriptions.insert(sub_id.clone(), sub);
             let invoice = self.new_invoice(&sub_id, Some(&pi), "subscription_create");
             let session = self.session_mut(session_id);
@@ -992,8 +1004,10 @@ fn invoice_json(
         .into_iter()
         .collect();
     let total_taxes: Vec<Value> = if tax > 0 {
-        vec![json!({ "amount": tax, "tax_behavior": "exclusive", "taxability_reason": "standard_rated",
-                     "taxable_amount": total - tax, "type": "tax_rate_details", "tax_rate_details": null })]
+        vec![
+            json!({ "amount": tax, "tax_behavior": "exclusive", "taxability_reason": "standard_rated",
+                     "taxable_amount": total - tax, "type": "tax_rate_details", "tax_rate_details": null }),
+        ]
     } else {
         Vec::new()
     };
@@ -1360,7 +1374,10 @@ impl StripeDouble {
     pub fn pay_invoice(&self, invoice_id: &str) {
         let mut ledger = self.shared.ledger();
         let pi = new_id("pi");
-        let invoice = ledger.invoices.get_mut(invoice_id).expect("the Stripe double has this invoice");
+        let invoice = ledger
+            .invoices
+            .get_mut(invoice_id)
+            .expect("the Stripe double has this invoice");
         let total = invoice["total"].as_i64().unwrap_or(0);
         let currency = invoice["currency"].as_str().unwrap_or("usd").to_owned();
         invoice["status"] = json!("paid");
@@ -1418,13 +1435,17 @@ impl StripeDouble {
 
     /// `customer.subscription.updated` about the subscription as it is now.
     pub fn event_subscription_updated(&self, sub_id: &str) -> String {
-        let sub = self.subscription(sub_id).expect("the Stripe double has this subscription");
+        let sub = self
+            .subscription(sub_id)
+            .expect("the Stripe double has this subscription");
         self.event("customer.subscription.updated", sub)
     }
 
     /// `customer.subscription.deleted` about the subscription as it is now.
     pub fn event_subscription_deleted(&self, sub_id: &str) -> String {
-        let sub = self.subscription(sub_id).expect("the Stripe double has this subscription");
+        let sub = self
+            .subscription(sub_id)
+            .expect("the Stripe double has this subscription");
         self.event("customer.subscription.deleted", sub)
     }
 
