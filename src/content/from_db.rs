@@ -117,7 +117,7 @@ pub(crate) async fn program(tx: &mut Tx, course: CourseRow) -> sqlx::Result<Prog
     let lessons = store::live_lessons(tx, course.id).await?;
     let redirects = store::lesson_redirects(tx, course.id).await?;
     let pages = store::live_pages(tx, course.id).await?;
-    Ok(program_files(course, modules, lessons, redirects, pages)?)
+    program_files(course, modules, lessons, redirects, pages)
 }
 
 fn program_files(
