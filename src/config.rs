@@ -43,6 +43,8 @@ pub struct Config {
     pub mail_from: Option<String>,
     pub stripe: Option<StripeKeys>,
     pub stripe_api_base: Option<String>,
+    /// `STRIPE_AUTOMATIC_TAX=true`: Stripe Tax in Checkout (billing address and tax IDs collected).
+    pub stripe_automatic_tax: bool,
     /// Per client IP and form: how many log-in, sign-up and password-reset posts a minute.
     pub auth_rate_limit: u32,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (empty: none).
@@ -213,6 +215,17 @@ impl Config {
             ));
         }
 
+        let stripe_automatic_tax = match get("STRIPE_AUTOMATIC_TAX").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "STRIPE_AUTOMATIC_TAX",
+                    format!("'{other}' is not true or false"),
+                ));
+            }
+        };
+
         let auth_rate_limit = number(&get, "AUTH_RATE_LIMIT", 10, 1..=100_000, "requests per minute")?;
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Vec::new(),
@@ -285,6 +298,7 @@ impl Config {
             mail_from,
             stripe,
             stripe_api_base,
+            stripe_automatic_tax,
             auth_rate_limit,
             trusted_proxies,
             shutdown_grace,

@@ -47,12 +47,16 @@ impl Ctx {
         // than one, it cannot choose by itself and the first TLS connection (Stripe) would panic.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let stripe = match &config.stripe {
-            Some(keys) => Some(crate::payments::stripe_api::Gateway::new(
-                &keys.secret_key,
-                &keys.webhook_secret,
-                config.stripe_api_base.as_deref(),
-                config.stripe_timeout,
-            )?),
+            Some(keys) => {
+                let mut gateway = crate::payments::stripe_api::Gateway::new(
+                    &keys.secret_key,
+                    &keys.webhook_secret,
+                    config.stripe_api_base.as_deref(),
+                    config.stripe_timeout,
+                )?;
+                gateway.automatic_tax = config.stripe_automatic_tax;
+                Some(gateway)
+            }
             None => None,
         };
         Ok(Ctx(Arc::new(Inner {

@@ -132,6 +132,22 @@ text_enum! {
         Active = "active",
         /// Ended by a refund (progress is kept).
         Revoked = "revoked",
+        /// A payment plan's instalment failed for good: no access until it is paid (progress kept).
+        Paused = "paused",
+    }
+}
+
+text_enum! {
+    /// Where a payment plan is.
+    PlanState {
+        /// Collecting instalments.
+        Active = "active",
+        /// Stripe gave up on an instalment: access paused until it is paid.
+        Paused = "paused",
+        /// Every instalment paid.
+        Complete = "complete",
+        /// Refunded, or ended before it was paid in full.
+        Cancelled = "cancelled",
     }
 }
 

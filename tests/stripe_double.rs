@@ -482,3 +482,153 @@ async fn the_webhook_verifier_rejects_bad_signatures_and_stale_events() {
     // A secret key is not a webhook secret.
     assert!(Webhook::construct_event(&payload, &header, TEST_SECRET_KEY).is_err());
 }
+
+/// A plan: a subscription-mode session with one monthly price; completed, it has a customer, a
+/// subscription and a paid first invoice, which async-stripe's own types read, as they read the
+/// subscription calls, invoices, Billing Portal sessions and the plan events.
+#[tokio::test]
+async fn subscriptions_invoices_and_portal_sessions_decode_with_async_stripe() {
+    use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+    use stripe_billing::invoice::RetrieveInvoice;
+    use stripe_billing::subscription::{
+        CancelSubscription, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionCancelAt,
+    };
+    use stripe_checkout::checkout_session::{
+        CreateCheckoutSessionLineItemsPriceDataRecurring, CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
+        CreateCheckoutSessionSubscriptionData,
+    };
+
+    let stripe = StripeDouble::start().await;
+    let client = stripe.client();
+    let mut line = price_line("Gut Foundations, 3 monthly payments", 6900, 1);
+    if let Some(price) = line.price_data.as_mut() {
+        price.recurring = Some(CreateCheckoutSessionLineItemsPriceDataRecurring::new(
+            CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month,
+        ));
+    }
+    let mut data = CreateCheckoutSessionSubscriptionData::new();
+    data.metadata = Some(HashMap::from([("order_id".to_owned(), "7".to_owned())]));
+    let session = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .line_items(vec![line])
+        .subscription_data(data)
+        .success_url("https://learnwell.example/ok")
+        .send(&client)
+        .await
+        .expect("a subscription-mode session");
+    // A one-off price in subscription mode is refused, as Stripe refuses it.
+    let refused = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .line_items(vec![price_line("Gut Foundations", 19_700, 1)])
+        .success_url("https://learnwell.example/ok")
+        .send(&client)
+        .await;
+    assert!(matches!(refused, Err(StripeError::Stripe(_, 400))), "{refused:?}");
+
+    stripe.complete(session.id.as_str());
+    let done = RetrieveCheckoutSession::new(session.id.as_str())
+        .send(&client)
+        .await
+        .expect("session");
+    assert_eq!(done.payment_status, CheckoutSessionPaymentStatus::Paid);
+    let sub_id = done
+        .subscription
+        .as_ref()
+        .expect("a subscription")
+        .id()
+        .as_str()
+        .to_owned();
+    let customer = done.customer.as_ref().expect("a customer").id().as_str().to_owned();
+    let first = done
+        .invoice
+        .as_ref()
+        .and_then(|i| i.id().clone())
+        .expect("a first invoice");
+
+    let sub = RetrieveSubscription::new(sub_id.as_str())
+        .send(&client)
+        .await
+        .expect("subscription");
+    assert_eq!(sub.status.as_str(), "active");
+    assert_eq!(sub.metadata["order_id"], "7");
+    let at = now() + 75 * 86_400;
+    let updated = UpdateSubscription::new(sub_id.as_str())
+        .cancel_at(UpdateSubscriptionCancelAt::Timestamp(at))
+        .send(&client)
+        .await
+        .expect("update");
+    assert_eq!(updated.cancel_at, Some(at));
+
+    let invoice = RetrieveInvoice::new(first.clone())
+        .send(&client)
+        .await
+        .expect("invoice");
+    assert_eq!(invoice.amount_paid, 6900);
+    assert_eq!(
+        invoice.subscription.as_ref().map(|s| s.id().as_str()),
+        Some(sub_id.as_str())
+    );
+    let pi = invoice
+        .payments
+        .as_ref()
+        .and_then(|p| p.data.first())
+        .and_then(|p| p.payment.payment_intent.clone());
+    assert!(pi.is_some(), "paid with a PaymentIntent");
+    assert!(invoice.hosted_invoice_url.is_some());
+
+    let portal = CreateBillingPortalSession::new()
+        .customer(customer.as_str())
+        .return_url("https://learnwell.example/plans/7")
+        .send(&client)
+        .await
+        .expect("portal session");
+    assert!(portal.url.starts_with(&format!("{}portal/bps_", stripe.base_url())));
+    assert_eq!(stripe.portal_sessions().len(), 1);
+    let unknown = CreateBillingPortalSession::new()
+        .customer("cus_nobody")
+        .send(&client)
+        .await;
+    assert!(matches!(unknown, Err(StripeError::Stripe(_, 400))), "{unknown:?}");
+
+    // The plan's events, through the real verifier, as the typed objects.
+    let secret = TEST_WEBHOOK_SECRET;
+    let second = stripe.pay_next_invoice(&sub_id);
+    let failed = stripe.fail_next_invoice(&sub_id);
+    stripe.give_up(&sub_id);
+    for (payload, kind) in [
+        (stripe.event_invoice_paid(&second), "invoice.paid"),
+        (stripe.event_invoice_payment_failed(&failed), "invoice.payment_failed"),
+        (stripe.event_invoice_finalized(&failed), "invoice.finalized"),
+        (
+            stripe.event_subscription_updated(&sub_id),
+            "customer.subscription.updated",
+        ),
+    ] {
+        let event = Webhook::construct_event(&payload, &sign_now(&payload, secret), secret).expect(kind);
+        match (kind, event.data.object) {
+            ("invoice.paid", EventObject::InvoicePaid(i)) => {
+                assert_eq!(i.id.as_ref().map(|x| x.as_str()), Some(second.as_str()));
+                let parent = i
+                    .parent
+                    .as_ref()
+                    .and_then(|p| p.subscription_details.as_ref())
+                    .expect("parent");
+                assert_eq!(parent.metadata.as_ref().map(|m| m["order_id"].as_str()), Some("7"));
+            }
+            ("invoice.payment_failed", EventObject::InvoicePaymentFailed(i)) => assert_eq!(i.amount_paid, 0),
+            ("invoice.finalized", EventObject::InvoiceFinalized(_)) => {}
+            ("customer.subscription.updated", EventObject::CustomerSubscriptionUpdated(s)) => {
+                assert_eq!(s.status.as_str(), "unpaid");
+            }
+            (kind, other) => panic!("{kind}: got {other:?}"),
+        }
+    }
+    let cancelled = CancelSubscription::new(sub_id.as_str())
+        .send(&client)
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status.as_str(), "canceled");
+    let deleted = stripe.event_subscription_deleted(&sub_id);
+    let event = Webhook::construct_event(&deleted, &sign_now(&deleted, secret), secret).expect("deleted");
+    assert!(matches!(event.data.object, EventObject::CustomerSubscriptionDeleted(_)));
+}

@@ -51,6 +51,12 @@ async fn render(
         .filter(|r| r.status == crate::domain::OrderStatus::Paid)
         .map(|r| r.amount_paid_cents.unwrap_or(r.total_cents))
         .sum();
+    // Revenue is money received: a plan counts the instalments paid; the rest is only promised.
+    let promised: i64 = rows
+        .iter()
+        .filter(|r| r.status == crate::domain::OrderStatus::Paid && r.plan_state.as_deref() == Some("active"))
+        .map(|r| r.total_cents - r.amount_paid_cents.unwrap_or(0))
+        .sum();
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("course", &f.course)
         .append_pair("status", &f.status)
@@ -63,6 +69,7 @@ async fn render(
         user => Serde(user),
         rows => numbered,
         revenue,
+        promised,
         courses => Serde(&state.catalog().courses),
         statuses => STATUSES,
         course => f.course.clone(),

@@ -223,6 +223,7 @@ impl Catalog {
                 first_lesson => rows.first().map(|r| r.lesson_slug.clone()),
                 bundle => bundle.clone(),
                 program_pages => summary_value.clone(),
+                plans => courses.iter().find(|c| c.id == course.id).map(|c| Serde(c.plans.0.clone())),
             };
             let course_lessons = lessons_by_course.remove(&course.id).unwrap_or_default();
             let (glossary, worksheet_list, worksheets) =

@@ -22,6 +22,9 @@ pub struct Site {
     pub early_bird_percent: i64,
     pub early_bird_days: i64,
     pub notice: String,
+    /// The bundle's payment plans (`[[bundle_plan]]` in `site.toml`).
+    #[sqlx(try_from = "String")]
+    pub bundle_plans: crate::payments::plans::Plans,
 }
 
 /// A program as listed: enough for a card.
@@ -37,6 +40,9 @@ pub struct CourseSummary {
     pub module_count: i64,
     pub lesson_count: i64,
     pub total_minutes: i64,
+    /// Payment plans offered besides paying in full (`[[plan]]` in `course.toml`).
+    #[sqlx(try_from = "String")]
+    pub plans: crate::payments::plans::Plans,
 }
 
 /// A program's own page.
@@ -104,7 +110,7 @@ pub struct Page {
 pub async fn site(db: &Db) -> sqlx::Result<Option<Site>> {
     const SQL: &str = "SELECT name, tagline, about_html, instructor_name, instructor_title, instructor_bio_html, \
         contact_email, address, currency, time_zone, bundle_price_cents, early_bird_percent, early_bird_days, \
-        notice FROM site WHERE id = 1";
+        notice, bundle_plans FROM site WHERE id = 1";
     db_run!(db, pool => sqlx::query_as::<_, Site>(SQL).fetch_optional(pool).await)
 }
 
@@ -119,7 +125,7 @@ pub async fn visible_courses(db: &Db) -> sqlx::Result<Vec<CourseSummary>> {
             AND l.archived = FALSE AND l.body_md <> '' AND m.archived = FALSE AND m.status = 'published') AS lesson_count, \
         (SELECT CAST(COALESCE(SUM(l.duration_minutes), 0) AS BIGINT) FROM lessons l JOIN modules m ON m.id = l.module_id \
             WHERE l.course_id = c.id AND l.archived = FALSE AND l.body_md <> '' AND m.archived = FALSE \
-            AND m.status = 'published') AS total_minutes \
+            AND m.status = 'published') AS total_minutes, c.plans \
         FROM courses c WHERE c.status <> 'draft' AND c.archived = FALSE ORDER BY c.position, c.slug";
     db_run!(db, pool => sqlx::query_as::<_, CourseSummary>(SQL).fetch_all(pool).await)
 }

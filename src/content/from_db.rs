@@ -108,6 +108,7 @@ pub(crate) fn site_file(row: &SiteSource) -> (SiteFile, Vec<String>) {
             percent: row.early_bird_percent,
             days: row.early_bird_days,
         }),
+        bundle_plan: row.bundle_plans.0.clone(),
     };
     (file, missing)
 }
@@ -157,6 +158,7 @@ fn program_files(
         who_for: list(&course.who_for, "courses.who_for")?,
         not_for: list(&course.not_for, "courses.not_for")?,
         faq: faq.into_iter().map(|e| FaqFile { q: e.q, a: e.a }).collect(),
+        plan: crate::db::json_column(&course.plans, "courses.plans")?,
     };
 
     // The layout first: where each lesson's file goes, so links between lessons can follow.

@@ -42,6 +42,10 @@ pub struct SiteSource {
     pub early_bird_percent: i64,
     pub early_bird_days: i64,
     pub notice: String,
+    /// The bundle's payment plans (`[[bundle_plan]]`); left out of the hash when there are none.
+    #[sqlx(try_from = "String")]
+    #[serde(skip_serializing_if = "crate::payments::plans::Plans::is_empty")]
+    pub bundle_plans: crate::payments::plans::Plans,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +59,9 @@ pub struct ProgramSource {
     pub not_for: Vec<String>,
     pub faq: Vec<FaqEntry>,
     pub price_cents: i64,
+    /// Payment plans (`[[plan]]`); left out of the hash when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<crate::payments::plans::Plan>,
     /// Only used when the program is first created: afterwards its status is the instructor's
     /// (launching happens in the app, and a re-import must not undo it).
     #[serde(skip)]
@@ -202,6 +209,8 @@ pub(crate) struct SiteFile {
     pub instructor: InstructorFile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_bird: Option<EarlyBirdFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundle_plan: Vec<crate::payments::plans::Plan>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -239,6 +248,8 @@ pub(crate) struct CourseFile {
     pub not_for: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faq: Vec<FaqFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<crate::payments::plans::Plan>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -425,6 +436,9 @@ pub(crate) fn site_from_file(path: &Path, file: &SiteFile) -> Result<SiteSource,
         Some(eb) => (eb.percent, eb.days),
         None => (0, 0),
     };
+    if let Err(e) = crate::payments::plans::check_all(&file.bundle_plan) {
+        return fail(path, format!("'bundle_plan': {e}"));
+    }
     let contact_email = required(path, "contact_email", &file.contact_email)?;
     if !contact_email.contains('@') {
         return fail(path, "'contact_email' is not an email address");
@@ -458,6 +472,7 @@ pub(crate) fn site_from_file(path: &Path, file: &SiteFile) -> Result<SiteSource,
             .as_ref()
             .map(|n| n.trim().to_owned())
             .unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
+        bundle_plans: crate::payments::plans::Plans(file.bundle_plan.clone()),
     })
 }
 
@@ -477,6 +492,9 @@ pub(crate) fn program_from_file(path: &Path, slug: String, file: &CourseFile) ->
     };
     if file.price_cents < 0 {
         return fail(path, "'price_cents' must not be negative");
+    }
+    if let Err(e) = crate::payments::plans::check_all(&file.plan) {
+        return fail(path, format!("'plan': {e}"));
     }
     let mut faq = Vec::new();
     for entry in &file.faq {
@@ -504,6 +522,7 @@ pub(crate) fn program_from_file(path: &Path, slug: String, file: &CourseFile) ->
         not_for: lines(&file.not_for),
         faq,
         price_cents: file.price_cents,
+        plans: file.plan.clone(),
         status,
         position: file.position.unwrap_or(100),
         modules: Vec::new(),

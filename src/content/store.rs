@@ -25,8 +25,8 @@ pub async fn site_hash(tx: &mut Tx) -> sqlx::Result<Option<String>> {
 pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<()> {
     const SQL: &str = "INSERT INTO site (id, name, tagline, about_html, instructor_name, instructor_title, \
         instructor_bio_html, contact_email, address, currency, time_zone, bundle_price_cents, \
-        early_bird_percent, early_bird_days, notice, source_hash, updated_at, about_md, instructor_bio_md) \
-        VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+        early_bird_percent, early_bird_days, notice, source_hash, updated_at, about_md, instructor_bio_md, bundle_plans) \
+        VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, tagline = excluded.tagline, \
         about_html = excluded.about_html, instructor_name = excluded.instructor_name, \
         instructor_title = excluded.instructor_title, instructor_bio_html = excluded.instructor_bio_html, \
@@ -34,7 +34,8 @@ pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDat
         contact_email = excluded.contact_email, address = excluded.address, currency = excluded.currency, \
         time_zone = excluded.time_zone, bundle_price_cents = excluded.bundle_price_cents, \
         early_bird_percent = excluded.early_bird_percent, early_bird_days = excluded.early_bird_days, \
-        notice = excluded.notice, source_hash = excluded.source_hash, updated_at = excluded.updated_at";
+        notice = excluded.notice, source_hash = excluded.source_hash, updated_at = excluded.updated_at, \
+        bundle_plans = excluded.bundle_plans";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(&s.name)
         .bind(&s.tagline)
@@ -54,6 +55,7 @@ pub async fn upsert_site(tx: &mut Tx, s: &SiteSource, hash: &str, now: OffsetDat
         .bind(now)
         .bind(&s.about_md)
         .bind(&s.instructor_bio_md)
+        .bind(s.bundle_plans.to_json())
         .execute(conn)
         .await
         .map(|_| ()))
@@ -82,8 +84,8 @@ pub async fn lock_for_import(tx: &mut Tx) -> sqlx::Result<()> {
 
 pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: OffsetDateTime) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO courses (slug, title, promise, description_html, who_for, not_for, faq, \
-        price_cents, status, position, source_hash, created_at, updated_at, description_md, files_dir) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $1) RETURNING id";
+        price_cents, status, position, source_hash, created_at, updated_at, description_md, files_dir, plans) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $1, $14) RETURNING id";
     let who_for = json(&p.who_for);
     let not_for = json(&p.not_for);
     let faq = json(&p.faq);
@@ -101,6 +103,7 @@ pub async fn insert_course(tx: &mut Tx, p: &ProgramSource, hash: &str, now: Offs
         .bind(hash)
         .bind(now)
         .bind(&p.description_md)
+        .bind(crate::payments::plans::Plans(p.plans.clone()).to_json())
         .fetch_one(conn)
         .await)
 }
@@ -118,7 +121,7 @@ pub async fn update_course(
     const SQL: &str = "UPDATE courses SET title = $2, promise = $3, description_html = $4, who_for = $5, \
         not_for = $6, faq = $7, price_cents = $8, position = $9, source_hash = $10, updated_at = $11, \
         archived = FALSE, slug = $12, description_md = $13, files_dir = COALESCE(files_dir, $12), \
-        studio_edited = FALSE WHERE id = $1";
+        studio_edited = FALSE, plans = $14 WHERE id = $1";
     let who_for = json(&p.who_for);
     let not_for = json(&p.not_for);
     let faq = json(&p.faq);
@@ -136,6 +139,7 @@ pub async fn update_course(
         .bind(now)
         .bind(&p.slug)
         .bind(&p.description_md)
+        .bind(crate::payments::plans::Plans(p.plans.clone()).to_json())
         .execute(conn)
         .await
         .map(|_| ()))
@@ -450,6 +454,7 @@ pub struct CourseRow {
     pub position: i64,
     pub files_dir: Option<String>,
     pub source_hash: String,
+    pub plans: String,
 }
 
 #[derive(sqlx::FromRow, Debug)]
@@ -539,12 +544,12 @@ pub async fn read_one_state(tx: &mut Tx) -> sqlx::Result<()> {
 pub async fn site_row(tx: &mut Tx) -> sqlx::Result<Option<SiteSource>> {
     const SQL: &str = "SELECT name, tagline, about_md, about_html, instructor_name, instructor_title, \
         instructor_bio_md, instructor_bio_html, contact_email, address, currency, time_zone, bundle_price_cents, \
-        early_bird_percent, early_bird_days, notice FROM site WHERE id = 1";
+        early_bird_percent, early_bird_days, notice, bundle_plans FROM site WHERE id = 1";
     tx_run!(tx, conn => sqlx::query_as::<_, SiteSource>(SQL).fetch_optional(conn).await)
 }
 
 const COURSE_COLUMNS: &str = "SELECT id, slug, title, promise, description_md, description_html, who_for, not_for, \
-    faq, price_cents, status, position, files_dir, source_hash FROM courses";
+    faq, price_cents, status, position, files_dir, source_hash, plans FROM courses";
 
 /// Every program that is not archived, in catalogue order.
 pub async fn live_courses(tx: &mut Tx) -> sqlx::Result<Vec<CourseRow>> {

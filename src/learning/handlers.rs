@@ -53,10 +53,11 @@ struct EarlierCertificate {
 /// `GET /dashboard`: two queries at once (where the student stands in each program, and the lists
 /// their address is on) besides the session's.
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let (standings, on_list, with_checkins) = tokio::try_join!(
+    let (standings, on_list, with_checkins, paused) = tokio::try_join!(
         store::standings(&state.db, user.id),
         super::on_the_list(&state, &user),
         crate::checkins::store::programs_with_checkins(&state.db),
+        crate::enrollment::store::paused_of(&state.db, user.id),
     )?;
     let catalog = state.catalog();
     let now = state.clock.now();
@@ -134,11 +135,20 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
         preenrolled_hidden: user.email_verified_at.is_none(),
         enrolled,
     };
+    // Programs paused by a failed plan payment: where to update the card.
+    let paused: Vec<minijinja::Value> = paused
+        .into_iter()
+        .filter_map(|(course_id, order)| {
+            let program = catalog.program_by_id(course_id)?;
+            Some(context! { title => program.title.clone(), order })
+        })
+        .collect();
     let ctx = context! {
         user => Serde(&user),
         programs => Serde(&programs),
         learning => Serde(&learning),
         certificates => Serde(&earlier),
+        paused,
     };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
 }

@@ -217,11 +217,20 @@ pub async fn page(
                 return Ok(html(status, body));
             }
             LessonView::Open { user } => (StatusCode::OK, "catalog/lesson.html", [context! {}, who(&user)]),
-            LessonView::Locked { user } => (
-                StatusCode::FORBIDDEN,
-                "catalog/lesson_locked.html",
-                [context! {}, who(&user)],
-            ),
+            LessonView::Locked { user } => {
+                // A seat paused by a failed plan payment: the page that says how to resume it.
+                if let Some(u) = &user
+                    && let Some(order) =
+                        crate::enrollment::store::paused_order(&ctx.db, u.id, program.course_id).await?
+                {
+                    return Ok(axum::response::Redirect::to(&format!("/plans/{order}")).into_response());
+                }
+                (
+                    StatusCode::FORBIDDEN,
+                    "catalog/lesson_locked.html",
+                    [context! {}, who(&user)],
+                )
+            }
         };
     let [extra, user] = parts;
     let body = ctx.render_parts(&catalog, template, [lesson.page.clone(), extra, user])?;

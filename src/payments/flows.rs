@@ -71,16 +71,34 @@ impl From<&StripeFailure> for ProviderProblem {
     }
 }
 
-/// Creates a pending order at the server's prices and a Checkout Session for it.
-pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle: bool) -> Result<Started, Error> {
-    let quote = quote_for(state, user, courses, bundle).await?;
+/// Creates a pending order at the server's prices and a Checkout Session for it. With a `plan`
+/// (one the catalogue offers for these programs; the caller checked), the order is for the plan's
+/// total, paid in instalments: a subscription-mode session whose first payment opens the programs.
+pub async fn start(
+    state: &Ctx,
+    user: &User,
+    courses: &[&CourseSummary],
+    bundle: bool,
+    plan: Option<&super::plans::Plan>,
+) -> Result<Started, Error> {
+    let mut quote = quote_for(state, user, courses, bundle).await?;
+    if let Some(plan) = plan {
+        super::plans::apply(&mut quote, plan);
+    }
     let now = state.clock.now();
     // The same purchase already waiting at Stripe (another tab, a second click): go back to it,
     // so nobody pays twice. Sessions last a day; a price change (early bird ended) starts afresh.
     if let Some(gateway) = &state.stripe {
         let ids: Vec<i64> = quote.lines.iter().map(|l| l.course_id).collect();
-        if let Some((order_id, session_id)) =
-            store::pending_for(&state.db, user.id, &ids, quote.total_cents, now - Duration::hours(23)).await?
+        if let Some((order_id, session_id)) = store::pending_for(
+            &state.db,
+            user.id,
+            &ids,
+            quote.total_cents,
+            plan.map(|p| p.id.as_str()),
+            now - Duration::hours(23),
+        )
+        .await?
         {
             match gateway.retrieve_session(&session_id).await {
                 Ok(Session {
@@ -120,6 +138,7 @@ pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle:
             total_cents: quote.total_cents,
             bundle: quote.bundle,
             early_bird: quote.early_bird,
+            plan,
         },
         now,
     )
@@ -133,6 +152,12 @@ pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle:
         return Ok(Started::Redirect(format!("/checkout/test/{order_id}")));
     };
     let base = &state.config.base_url;
+    let plan_title = quote
+        .lines
+        .iter()
+        .map(|l| l.title.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let new = NewSession {
         order_id,
         idempotency_key: stripe_api::checkout_key(order_id, created_at),
@@ -148,6 +173,12 @@ pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle:
         email: &user.email,
         success_url: format!("{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"),
         cancel_url: format!("{base}/courses/{}?checkout=cancelled", courses[0].slug),
+        plan: plan.map(|p| stripe_api::PlanLine {
+            title: plan_title.as_str(),
+            amount_cents: p.amount,
+            interval: &p.interval,
+            instalments: p.instalments,
+        }),
     };
     let (problem, reason) = match gateway.create_session(&new).await {
         Ok(Session { id, url: Some(url), .. }) => {
@@ -222,17 +253,24 @@ async fn unfulfillable(tx: &mut Tx, order: &Order, items: &[store::Item]) -> Res
 
 /// Marks an order paid and grants access, inside `tx`. Exactly once: only the first caller finds
 /// the order pending; and never twice into one program, nor into a program that is not open.
-async fn fulfil_in(
+/// For a plan, `amount` is the first instalment and `first_invoice` names it (its Stripe invoice,
+/// or a test id): it is recorded as the plan's first payment in the same transaction.
+pub(super) async fn fulfil_in(
     tx: &mut Tx,
     state: &Ctx,
     order_id: i64,
     payment_intent: Option<&str>,
     amount: Option<i64>,
+    first_invoice: Option<&str>,
 ) -> Result<Fulfilled, Error> {
     let now = state.clock.now();
     let Some(order) = store::order_in_tx(tx, order_id).await? else {
         return Ok(Fulfilled::NotFound);
     };
+    // A plan's payments are recorded one by one (order_payments), each with its own payment; the
+    // order itself names none (a refund of one instalment must not end the whole order).
+    let instalment_pi = payment_intent;
+    let payment_intent = if order.is_plan() { None } else { payment_intent };
     if order.status != crate::domain::OrderStatus::Pending {
         return Ok(Fulfilled::AlreadyDone);
     }
@@ -258,6 +296,14 @@ async fn fulfil_in(
     };
     if !paid {
         return Ok(Fulfilled::AlreadyDone);
+    }
+    // A plan's first instalment is recorded with the payment (a refund due refunds it too).
+    if order.is_plan() {
+        store::move_plan(tx, order.id, &[], "active", now).await?;
+        if let Some(invoice) = first_invoice {
+            let first = amount.or(order.plan_amount_cents).unwrap_or(0);
+            store::record_payment(tx, order.id, invoice, instalment_pi, first, now).await?;
+        }
     }
     if let Some(pi) = payment_intent
         && store::has_early_refund(tx, pi).await?
@@ -306,6 +352,12 @@ async fn fulfil_in(
                     date => crate::local_time::format_local_date(now, &tz),
                     test => order.provider == "test",
                     dashboard_url => format!("{}/dashboard", state.config.base_url),
+                    plan_instalments => order.plan_instalments,
+                    plan_interval => order.plan_interval.clone(),
+                    plan_total => order.is_plan().then_some(order.total_cents),
+                    tax => order.tax_cents.filter(|t| *t > 0),
+                    invoice_url => order.invoice_url.clone(),
+                    order_url => format!("{}/checkout/success?order={}", state.config.base_url, order.id),
                 },
                 category: Category::Transactional,
                 dedupe_key: Some(format!("receipt:{}", order.id)),
@@ -329,9 +381,10 @@ pub async fn fulfil(
     order_id: i64,
     payment_intent: Option<&str>,
     amount: Option<i64>,
+    first_invoice: Option<&str>,
 ) -> Result<Fulfilled, Error> {
     let mut tx = state.db.begin().await?;
-    let outcome = fulfil_in(&mut tx, state, order_id, payment_intent, amount).await?;
+    let outcome = fulfil_in(&mut tx, state, order_id, payment_intent, amount, first_invoice).await?;
     tx.commit().await?;
     if outcome == Fulfilled::Now {
         state.mail_wakeup.notify_one();
@@ -365,7 +418,17 @@ pub async fn fulfil_from_session(state: &Ctx, order: &Order, session: &Session) 
     if !session.paid {
         return Ok(Fulfilled::AlreadyDone);
     }
-    fulfil(state, order.id, session.payment_intent.as_deref(), session.amount_total).await
+    let mut tx = state.db.begin().await?;
+    let (outcome, after) = super::instalments::settle_session_in(&mut tx, state, order.id, session).await?;
+    tx.commit().await?;
+    if outcome == Fulfilled::Now {
+        state.mail_wakeup.notify_one();
+    }
+    super::instalments::run_after(state, after).await;
+    if matches!(outcome, Fulfilled::Refused { charged: true, .. }) {
+        refund_unfulfilled(state, order.id).await?;
+    }
+    Ok(outcome)
 }
 
 /// Cancels a pending order (the buyer left the test checkout).
@@ -401,6 +464,9 @@ pub async fn refund(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
     if order.status != crate::domain::OrderStatus::Paid {
         return Ok(Refunded::NotPaid);
     }
+    if order.is_plan() && order.provider == "stripe" {
+        return super::instalments::refund_plan(state, &order).await;
+    }
     // Nothing was charged (a 100% promotion code): nothing to refund at Stripe, only access to end.
     let charged = order.amount_paid_cents.unwrap_or(order.total_cents) > 0;
     if order.provider == "stripe" && charged {
@@ -433,10 +499,13 @@ pub async fn refund(state: &Ctx, order_id: i64) -> Result<Refunded, Error> {
 /// paid → refunded, ending the access the order gave. An order that gave none (it was paid for a
 /// program the buyer had, or that had closed) gets the buyer an email saying why the money went
 /// back, in the same transaction.
-async fn mark_refunded(tx: &mut Tx, state: &Ctx, order: &Order) -> Result<bool, Error> {
+pub(super) async fn mark_refunded(tx: &mut Tx, state: &Ctx, order: &Order) -> Result<bool, Error> {
     let now = state.clock.now();
     if !store::move_status(tx, order.id, "paid", "refunded", now).await? {
         return Ok(false);
+    }
+    if order.is_plan() {
+        store::move_plan(tx, order.id, &["active", "paused", "complete"], "cancelled", now).await?;
     }
     let revoked = store::revoke_enrollments(tx, order.id, now).await?;
     tracing::info!(order_id = order.id, revoked, "order refunded: access ended");
@@ -489,6 +558,8 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
     }
     // A paid order that could not be fulfilled: refunded once the event is recorded.
     let mut refund_due: Option<i64> = None;
+    // Stripe calls a plan event leads to, made once the event is recorded.
+    let mut after: Vec<super::instalments::After> = Vec::new();
     let outcome = match event.data.object {
         EventObject::CheckoutSessionCompleted(s) | EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
             let session = Session::from(&*s);
@@ -504,15 +575,10 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
             }
             match session.order_id.filter(|_| ours) {
                 Some(order_id) if session.paid => {
-                    match fulfil_in(
-                        &mut tx,
-                        state,
-                        order_id,
-                        session.payment_intent.as_deref(),
-                        session.amount_total,
-                    )
-                    .await?
-                    {
+                    let (outcome, more) =
+                        super::instalments::settle_session_in(&mut tx, state, order_id, &session).await?;
+                    after.extend(more);
+                    match outcome {
                         Fulfilled::Now | Fulfilled::RefundedFirst => Handled::Applied,
                         Fulfilled::Refused { charged: true, .. } => {
                             refund_due = Some(order_id);
@@ -559,12 +625,37 @@ pub async fn handle_event(state: &Ctx, event: stripe_webhook::Event) -> Result<H
                 (None, _) => Handled::Ignored,
             }
         }
+        EventObject::InvoicePaid(invoice) => {
+            let invoice = stripe_api::Invoice::from(&*invoice);
+            let (handled, more, refund) = super::instalments::invoice_paid(&mut tx, state, &invoice).await?;
+            after.extend(more);
+            refund_due = refund_due.or(refund);
+            handled
+        }
+        EventObject::InvoiceFinalized(invoice) => {
+            super::instalments::invoice_link(&mut tx, &stripe_api::Invoice::from(&*invoice)).await?
+        }
+        EventObject::InvoicePaymentFailed(invoice) => {
+            // Stripe retries on its schedule; nothing changes for the student until it gives up.
+            let invoice = stripe_api::Invoice::from(&*invoice);
+            tracing::warn!(invoice = %invoice.id, subscription = ?invoice.subscription, "a plan payment failed; Stripe will retry");
+            Handled::Ignored
+        }
+        EventObject::CustomerSubscriptionUpdated(sub) => {
+            super::instalments::subscription_changed(&mut tx, state, &stripe_api::Subscription::from(&*sub), false)
+                .await?
+        }
+        EventObject::CustomerSubscriptionDeleted(sub) => {
+            super::instalments::subscription_changed(&mut tx, state, &stripe_api::Subscription::from(&*sub), true)
+                .await?
+        }
         _ => Handled::Ignored,
     };
     tx.commit().await?;
     if outcome == Handled::Applied {
         state.mail_wakeup.notify_one();
     }
+    super::instalments::run_after(state, after).await;
     if let Some(order_id) = refund_due {
         refund_unfulfilled(state, order_id).await?;
     }

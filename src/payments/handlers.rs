@@ -50,7 +50,8 @@ pub async fn enroll_page(
         StatusCode::OK,
         "payments/enroll.html",
         context! { user => Serde(&user), course => Serde(course), quote => Serde(&quote), bundle => Serde(&bundle),
-        verified => user.email_verified_at.is_some() },
+        verified => user.email_verified_at.is_some(), plans => Serde(&course.plans),
+        bundle_plans => Serde(&catalog.site.bundle_plans) },
     )
 }
 
@@ -70,7 +71,7 @@ pub async fn bundle_page(State(state): State<Ctx>, SignedIn(user): SignedIn) -> 
         StatusCode::OK,
         "payments/enroll.html",
         context! { user => Serde(&user), quote => Serde(&quote), bundle => (), only_bundle => true,
-        verified => user.email_verified_at.is_some() },
+        verified => user.email_verified_at.is_some(), plans => Serde(&catalog.site.bundle_plans) },
     )
 }
 
@@ -87,9 +88,12 @@ fn refuse(state: &Ctx, user: &User, status: StatusCode, message: String) -> Resu
 /// database and `site.toml`.
 pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: Bytes) -> Result<Response, AppError> {
     let mut slugs: Vec<String> = Vec::new();
+    let mut plan_id: Option<String> = None;
     for (k, v) in url::form_urlencoded::parse(&body) {
         if k == "course" && !slugs.iter().any(|s| *s == *v) {
             slugs.push(v.into_owned());
+        } else if k == "plan" && !v.is_empty() {
+            plan_id = Some(v.into_owned());
         }
     }
     let catalog = state.catalog();
@@ -141,6 +145,24 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
             );
         }
     }
+    // A plan is named by its id only; what it costs comes from the catalogue.
+    let plan = match &plan_id {
+        None => None,
+        Some(id) => match super::plans::offered(&catalog, &courses, bundle)
+            .iter()
+            .find(|p| &p.id == id)
+        {
+            Some(plan) => Some(plan.clone()),
+            None => {
+                return refuse(
+                    &state,
+                    &user,
+                    StatusCode::BAD_REQUEST,
+                    "That payment plan is not offered for this purchase.".into(),
+                );
+            }
+        },
+    };
     let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
     if let Some(c) = courses.iter().find(|c| enrolled.contains(&c.id)) {
         return refuse(
@@ -150,7 +172,19 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
             format!("You are already enrolled in {}.", c.title),
         );
     }
-    match flows::start(&state, &user, &courses, bundle).await? {
+    let ids: Vec<i64> = courses.iter().map(|c| c.id).collect();
+    if let Some(running) = store::running_plan_for(&state.db, user.id, &ids).await? {
+        return refuse(
+            &state,
+            &user,
+            StatusCode::CONFLICT,
+            format!(
+                "You already have a payment plan running for this program (order {}). See it at /plans/{running}.",
+                flows::order_number(running)
+            ),
+        );
+    }
+    match flows::start(&state, &user, &courses, bundle, plan.as_ref()).await? {
         Started::Redirect(url) => Ok(Redirect::to(&url).into_response()),
         Started::ProviderDown { problem, .. } => {
             let what = match problem {
@@ -275,7 +309,12 @@ pub async fn test_pay(
 ) -> Result<Response, AppError> {
     let order = test_order(&state, &user, id).await?;
     let pi = format!("test_{}", order.id);
-    match flows::fulfil(&state, order.id, Some(&pi), Some(order.total_cents)).await? {
+    // A plan's first instalment is paid now; the test controls on its page pay (or fail) the rest.
+    let (amount, first) = match order.plan_amount_cents {
+        Some(amount) => (amount, Some(format!("test_{}_1", order.id))),
+        None => (order.total_cents, None),
+    };
+    match flows::fulfil(&state, order.id, Some(&pi), Some(amount), first.as_deref()).await? {
         Fulfilled::NotFound => Err(AppError::NotFound),
         // Another order of theirs for the same program was paid first, or the program closed
         // while this one waited: refused, and nothing was charged.
@@ -333,4 +372,103 @@ pub async fn webhook(State(state): State<Ctx>, headers: HeaderMap, body: Bytes) 
     let outcome = flows::handle_event(&state, event).await?;
     tracing::info!(event = %kind, ?outcome, "Stripe webhook");
     Ok((StatusCode::OK, "ok").into_response())
+}
+
+/// A buyer's payment plan: how many instalments are paid and, when a payment failed for good, what
+/// to do about it (update the card in Stripe's Billing Portal). In test mode, controls to pay or
+/// fail the next instalment.
+pub async fn plan_page(
+    State(state): State<Ctx>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    Query(q): Query<PlanQuery>,
+) -> Result<Response, AppError> {
+    let order = own_order(&user, store::order(&state.db, id).await?)?;
+    if !order.is_plan()
+        || order.status != crate::domain::OrderStatus::Paid && order.status != crate::domain::OrderStatus::Refunded
+    {
+        return Err(AppError::NotFound);
+    }
+    let items = items_of(&state, order.id).await?;
+    let payments = store::payments(&state.db, order.id).await?;
+    page(
+        &state,
+        StatusCode::OK,
+        "payments/plan.html",
+        context! { user => Serde(&user), order => Serde(&order), items => Serde(&items),
+        number => flows::order_number(order.id), paid => payments.len(), payments => Serde(&payments),
+        paused => order.plan_state() == Some(crate::domain::PlanState::Paused),
+        test => order.provider == "test" && state.stripe.is_none(), notice => q.notice },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PlanQuery {
+    notice: Option<String>,
+}
+
+/// `POST /plans/{order}/portal`: a Stripe Billing Portal session for the plan's customer, to
+/// update the card; the browser goes there.
+pub async fn plan_portal(
+    State(state): State<Ctx>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = own_order(&user, store::order(&state.db, id).await?)?;
+    if !order.is_plan() || order.provider != "stripe" {
+        return Err(AppError::NotFound);
+    }
+    match super::instalments::portal(&state, &order).await? {
+        Some(url) => Ok(Redirect::to(&url).into_response()),
+        None => refuse(
+            &state,
+            &user,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We could not open the page to update your card just now. Please try again in a few minutes.".into(),
+        ),
+    }
+}
+
+/// Test mode only: the owner of a plan (or the instructor) pays or fails its next instalment.
+async fn test_plan_order(state: &Ctx, user: &User, id: i64) -> Result<Order, AppError> {
+    if state.stripe.is_some() {
+        return Err(AppError::NotFound);
+    }
+    let order = store::order(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    if order.user_id != Some(user.id) && !user.is_instructor() {
+        return Err(AppError::NotFound);
+    }
+    if order.provider != "test" || !order.is_plan() {
+        return Err(AppError::NotFound);
+    }
+    Ok(order)
+}
+
+pub async fn test_collect(
+    State(state): State<Ctx>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = test_plan_order(&state, &user, id).await?;
+    let done = super::instalments::test_collect(&state, &order).await?;
+    Ok(Redirect::to(&back_to_plan(&user, &order, if done { "collected" } else { "nothing" })).into_response())
+}
+
+pub async fn test_fail(
+    State(state): State<Ctx>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let order = test_plan_order(&state, &user, id).await?;
+    let done = super::instalments::test_fail(&state, &order).await?;
+    Ok(Redirect::to(&back_to_plan(&user, &order, if done { "failed" } else { "nothing" })).into_response())
+}
+
+fn back_to_plan(user: &User, order: &Order, notice: &str) -> String {
+    if order.user_id == Some(user.id) {
+        format!("/plans/{}?notice={notice}", order.id)
+    } else {
+        format!("/admin/orders#order-{}", order.id)
+    }
 }

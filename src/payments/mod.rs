@@ -4,6 +4,8 @@
 
 pub mod flows;
 mod handlers;
+pub mod instalments;
+pub mod plans;
 pub mod pricing;
 pub mod store;
 pub mod stripe_api;
@@ -23,6 +25,10 @@ pub fn routes() -> Router<Ctx> {
         .route("/checkout/test/{order}/pay", post(handlers::test_pay))
         .route("/checkout/test/{order}/cancel", post(handlers::test_cancel))
         .route("/webhooks/stripe", post(handlers::webhook))
+        .route("/plans/{order}", get(handlers::plan_page))
+        .route("/plans/{order}/portal", post(handlers::plan_portal))
+        .route("/plans/{order}/test/collect", post(handlers::test_collect))
+        .route("/plans/{order}/test/fail", post(handlers::test_fail))
 }
 
 /// A signed-in person's offer on an open program's page: enrolled or not, and their price.

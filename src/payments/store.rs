@@ -16,15 +16,20 @@ pub struct NewOrder<'a> {
     pub total_cents: i64,
     pub bundle: bool,
     pub early_bird: bool,
+    /// Paid in instalments (`total_cents` is then what the plan costs in all).
+    pub plan: Option<&'a super::plans::Plan>,
 }
 
 pub async fn insert_order(tx: &mut Tx, o: &NewOrder<'_>, now: OffsetDateTime) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO orders (user_id, email, name, status, provider, currency, list_cents, total_cents, \
-        bundle, early_bird, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $10) \
-        RETURNING id";
+        bundle, early_bird, created_at, updated_at, plan_id, plan_instalments, plan_amount_cents, plan_interval) \
+        VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) RETURNING id";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
         .bind(o.user_id).bind(o.email).bind(o.name).bind(o.provider).bind(o.currency).bind(o.list_cents)
-        .bind(o.total_cents).bind(o.bundle).bind(o.early_bird).bind(now).fetch_one(conn).await)
+        .bind(o.total_cents).bind(o.bundle).bind(o.early_bird).bind(now)
+        .bind(o.plan.map(|p| p.id.as_str())).bind(o.plan.map(|p| p.instalments))
+        .bind(o.plan.map(|p| p.amount)).bind(o.plan.map(|p| p.interval.as_str()))
+        .fetch_one(conn).await)
 }
 
 pub async fn insert_item(tx: &mut Tx, order_id: i64, course_id: i64, price_cents: i64) -> sqlx::Result<()> {
@@ -64,11 +69,34 @@ pub struct Order {
     pub failure: Option<String>,
     /// Names the idempotency key of the next refund call (see `stripe_api::refund_key`).
     pub refund_attempt: i64,
+    pub plan_id: Option<String>,
+    pub plan_instalments: Option<i64>,
+    pub plan_amount_cents: Option<i64>,
+    pub plan_interval: Option<String>,
+    /// `active`, `paused`, `complete` or `cancelled` (see [`Order::plan_state`]).
+    pub plan_state: Option<String>,
+    pub subscription_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Tax Stripe added at checkout (automatic tax).
+    pub tax_cents: Option<i64>,
+    /// The Stripe invoice the buyer can open.
+    pub invoice_url: Option<String>,
+}
+
+impl Order {
+    pub fn plan_state(&self) -> Option<crate::domain::PlanState> {
+        self.plan_state.as_deref().and_then(crate::domain::PlanState::parse)
+    }
+
+    pub fn is_plan(&self) -> bool {
+        self.plan_id.is_some()
+    }
 }
 
 const ORDER: &str = "SELECT id, user_id, email, name, status, provider, currency, list_cents, total_cents, \
     amount_paid_cents, bundle, early_bird, checkout_session_id, payment_intent_id, created_at, paid_at, refunded_at, \
-    failure, refund_attempt FROM orders";
+    failure, refund_attempt, plan_id, plan_instalments, plan_amount_cents, plan_interval, plan_state, \
+    subscription_id, customer_id, tax_cents, invoice_url FROM orders";
 
 pub async fn order(db: &Db, id: i64) -> sqlx::Result<Option<Order>> {
     let sql = format!("{ORDER} WHERE id = $1");
@@ -195,10 +223,10 @@ pub async fn has_early_refund(tx: &mut Tx, pi: &str) -> sqlx::Result<bool> {
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(pi).fetch_one(conn).await.map(|n| n > 0))
 }
 
-/// Ends the access an order gave (kept as rows, so progress survives a return).
+/// Ends the access an order gave (kept as rows, so progress survives a return); a paused seat too.
 pub async fn revoke_enrollments(tx: &mut Tx, order_id: i64, now: OffsetDateTime) -> sqlx::Result<u64> {
-    const SQL: &str =
-        "UPDATE enrollments SET status = 'revoked', updated_at = $2 WHERE order_id = $1 AND status = 'active'";
+    const SQL: &str = "UPDATE enrollments SET status = 'revoked', updated_at = $2 WHERE order_id = $1 \
+        AND status IN ('active', 'paused')";
     tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))
 }
 
@@ -224,13 +252,14 @@ pub async fn pending_for(
     user_id: i64,
     course_ids: &[i64],
     total_cents: i64,
+    plan_id: Option<&str>,
     after: OffsetDateTime,
 ) -> sqlx::Result<Option<(i64, String)>> {
     const SQL: &str = "SELECT o.id, o.checkout_session_id FROM orders o WHERE o.user_id = $1 AND o.status = 'pending' \
         AND o.provider = 'stripe' AND o.checkout_session_id IS NOT NULL AND o.total_cents = $2 AND o.created_at > $3 \
-        ORDER BY o.id DESC";
+        AND COALESCE(o.plan_id, '') = $4 ORDER BY o.id DESC";
     let candidates = db_run!(db, pool => sqlx::query_as::<_, (i64, String)>(SQL)
-        .bind(user_id).bind(total_cents).bind(after).fetch_all(pool).await)?;
+        .bind(user_id).bind(total_cents).bind(after).bind(plan_id.unwrap_or("")).fetch_all(pool).await)?;
     for (id, session) in candidates {
         const ITEMS: &str = "SELECT course_id FROM order_items WHERE order_id = $1 ORDER BY course_id";
         let mut items = db_run!(db, pool => sqlx::query_scalar::<_, i64>(ITEMS).bind(id).fetch_all(pool).await)?;
@@ -259,11 +288,18 @@ pub struct OrderLine {
     pub email: Option<String>,
     pub name: Option<String>,
     pub failure: Option<String>,
+    pub plan_instalments: Option<i64>,
+    pub plan_state: Option<String>,
+    /// Instalments received (plans).
+    pub payments_made: i64,
+    pub tax_cents: Option<i64>,
 }
 
 const ORDER_LINES: &str = "SELECT o.id, o.status, o.currency, o.total_cents, o.amount_paid_cents, \
     (SELECT STRING_AGG(c.title, ' + ') FROM (SELECT c2.title FROM order_items i JOIN courses c2 ON c2.id = i.course_id \
-     WHERE i.order_id = o.id ORDER BY c2.position) AS c) AS programs, o.created_at, o.email, o.name, o.failure \
+     WHERE i.order_id = o.id ORDER BY c2.position) AS c) AS programs, o.created_at, o.email, o.name, o.failure, \
+     o.plan_instalments, o.plan_state, \
+     (SELECT COUNT(*) FROM order_payments p WHERE p.order_id = o.id) AS payments_made, o.tax_cents \
      FROM orders o";
 
 pub async fn for_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OrderLine>> {
@@ -298,4 +334,152 @@ pub async fn early_bird_launches(db: &Db, email: &str) -> sqlx::Result<Vec<(i64,
 pub async fn counts_by_status(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
     const SQL: &str = "SELECT status, COUNT(*) FROM orders GROUP BY status";
     db_run!(db, pool => sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await)
+}
+
+// --- Payment plans (instalments), tax and invoices -------------------------------------------
+
+/// Links a plan order to the Stripe subscription (and customer) that collects it; never re-links.
+pub async fn set_subscription(tx: &mut Tx, id: i64, subscription: &str, customer: Option<&str>) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE orders SET subscription_id = COALESCE(subscription_id, $2), \
+        customer_id = COALESCE(customer_id, $3) WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(subscription).bind(customer).execute(conn).await.map(|_| ()))
+}
+
+pub async fn order_by_subscription(tx: &mut Tx, subscription: &str) -> sqlx::Result<Option<Order>> {
+    let sql = format!("{ORDER} WHERE subscription_id = $1");
+    tx_run!(tx, conn => sqlx::query_as::<_, Order>(&sql).bind(subscription).fetch_optional(conn).await)
+}
+
+/// Records one paid instalment (by its invoice id); false when it was recorded before.
+pub async fn record_payment(
+    tx: &mut Tx,
+    order_id: i64,
+    invoice_id: &str,
+    payment_intent: Option<&str>,
+    amount: i64,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "INSERT INTO order_payments (order_id, stripe_invoice_id, payment_intent_id, amount_cents, \
+        paid_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stripe_invoice_id) DO NOTHING";
+    let added = tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(invoice_id).bind(payment_intent)
+        .bind(amount).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1))?;
+    if added {
+        // What was received so far is what the order shows as paid.
+        const SUM: &str = "UPDATE orders SET amount_paid_cents = (SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) \
+            FROM order_payments WHERE order_id = $1), updated_at = $2 WHERE id = $1";
+        tx_run!(tx, conn => sqlx::query(SUM).bind(order_id).bind(now).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(added)
+}
+
+/// One instalment received.
+#[derive(sqlx::FromRow, Serialize, Debug, Clone)]
+pub struct Payment {
+    pub stripe_invoice_id: String,
+    pub payment_intent_id: Option<String>,
+    pub amount_cents: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub paid_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+pub async fn payments(db: &Db, order_id: i64) -> sqlx::Result<Vec<Payment>> {
+    const SQL: &str = "SELECT stripe_invoice_id, payment_intent_id, amount_cents, paid_at, refunded_at \
+        FROM order_payments WHERE order_id = $1 ORDER BY paid_at, id";
+    db_run!(db, pool => sqlx::query_as::<_, Payment>(SQL).bind(order_id).fetch_all(pool).await)
+}
+
+pub async fn payment_count(tx: &mut Tx, order_id: i64) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM order_payments WHERE order_id = $1";
+    tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(order_id).fetch_one(conn).await)
+}
+
+/// A refunded instalment.
+pub async fn mark_payment_refunded(db: &Db, invoice_id: &str, now: OffsetDateTime) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE order_payments SET refunded_at = $2 WHERE stripe_invoice_id = $1 AND refunded_at IS NULL";
+    db_run!(db, pool => sqlx::query(SQL).bind(invoice_id).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Moves a plan from one of `from` to `to`; false when it was in none of them.
+pub async fn move_plan(tx: &mut Tx, id: i64, from: &[&str], to: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    let list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE orders SET plan_state = $2, updated_at = $3 WHERE id = $1 AND {} ",
+        if from.is_empty() {
+            "plan_state IS NULL".to_owned()
+        } else {
+            format!("plan_state IN ({list})")
+        }
+    );
+    tx_run!(tx, conn => sqlx::query(&sql).bind(id).bind(to).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Pauses (or resumes) the seats a plan order gave: progress is kept.
+pub async fn set_seats(tx: &mut Tx, order_id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<u64> {
+    const SQL: &str = "UPDATE enrollments SET status = $3, updated_at = $4 WHERE order_id = $1 AND status = $2";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(from).bind(to).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected()))
+}
+
+/// An instalment paid for a subscription we cannot place yet (events in any order).
+pub async fn stash_invoice(
+    tx: &mut Tx,
+    invoice_id: &str,
+    subscription: &str,
+    payment_intent: Option<&str>,
+    amount: i64,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO early_invoices (stripe_invoice_id, subscription_id, payment_intent_id, amount_cents, \
+        paid_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stripe_invoice_id) DO NOTHING";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(invoice_id).bind(subscription).bind(payment_intent).bind(amount)
+        .bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// The stashed instalments of a subscription, removed from the stash.
+pub async fn take_stashed(
+    tx: &mut Tx,
+    subscription: &str,
+) -> sqlx::Result<Vec<(String, Option<String>, i64, OffsetDateTime)>> {
+    const SQL: &str = "SELECT stripe_invoice_id, payment_intent_id, amount_cents, paid_at FROM early_invoices \
+        WHERE subscription_id = $1 ORDER BY paid_at";
+    let rows = tx_run!(tx, conn => sqlx::query_as::<_, (String, Option<String>, i64, OffsetDateTime)>(SQL)
+        .bind(subscription).fetch_all(conn).await)?;
+    const DEL: &str = "DELETE FROM early_invoices WHERE subscription_id = $1";
+    tx_run!(tx, conn => sqlx::query(DEL).bind(subscription).execute(conn).await.map(|_| ()))?;
+    Ok(rows)
+}
+
+/// The buyer's plan that is still running (collecting or paused) for any of these programs.
+pub async fn running_plan_for(db: &Db, user_id: i64, course_ids: &[i64]) -> sqlx::Result<Option<i64>> {
+    const SQL: &str = "SELECT o.id, i.course_id FROM orders o JOIN order_items i ON i.order_id = o.id \
+        WHERE o.user_id = $1 AND o.status = 'paid' AND o.plan_state IN ('active', 'paused') ORDER BY o.id";
+    let rows = db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).bind(user_id).fetch_all(pool).await)?;
+    Ok(rows.into_iter().find(|(_, c)| course_ids.contains(c)).map(|(id, _)| id))
+}
+
+/// Tax and the invoice link of an order, when Stripe reports them.
+pub async fn set_tax_and_invoice(
+    tx: &mut Tx,
+    id: i64,
+    tax_cents: Option<i64>,
+    invoice_url: Option<&str>,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE orders SET tax_cents = COALESCE($2, tax_cents), \
+        invoice_url = COALESCE($3, invoice_url) WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(tax_cents).bind(invoice_url).execute(conn).await.map(|_| ()))
+}
+
+/// The order a one-time purchase's invoice belongs to: by its checkout session's payment.
+pub async fn order_by_invoice_payment(tx: &mut Tx, payment_intent: &str) -> sqlx::Result<Option<Order>> {
+    order_by_payment_intent(tx, payment_intent).await
+}
+
+/// Fills in the payment of an instalment recorded without it (from its Checkout Session).
+pub async fn fill_payment_intent(tx: &mut Tx, invoice_id: &str, pi: Option<&str>) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE order_payments SET payment_intent_id = $2 \
+        WHERE stripe_invoice_id = $1 AND payment_intent_id IS NULL";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(invoice_id).bind(pi).execute(conn).await.map(|_| ()))
 }

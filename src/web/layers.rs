@@ -64,7 +64,7 @@ pub async fn cache_control(req: Request, next: Next) -> Response {
 fn is_personal_path(path: &str) -> bool {
     let mut segments = path.trim_start_matches('/').split('/');
     match (segments.next(), segments.next(), segments.next()) {
-        (Some("account" | "dashboard" | "checkout" | "admin" | "enroll"), _, _) => true,
+        (Some("account" | "dashboard" | "checkout" | "admin" | "enroll" | "plans"), _, _) => true,
         // Token links: the secret is in the URL, and the page carries it on in its form.
         (Some("verify-email" | "reset-password" | "unsubscribe"), _, _) => true,
         (Some("preenroll"), Some("confirm"), _) => true,

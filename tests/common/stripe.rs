@@ -10,6 +10,16 @@
 //! - `GET /v1/checkout/sessions/{id}`: the stored session as it is now (404 when unknown).
 //! - `POST /v1/refunds`: refunds (part of) a paid payment, by `payment_intent` or `charge`.
 //! - `GET /v1/balance`: an empty balance, `livemode` true for `sk_live_…` keys.
+//! - Subscriptions (payment plans): a subscription-mode session (a recurring `price_data`) makes,
+//!   when completed, a customer (`cus_…`), a subscription (`sub_…`, metadata from
+//!   `subscription_data[metadata]`) and its first paid invoice (`in_…`). `GET`/`POST`/`DELETE
+//!   /v1/subscriptions/{id}` read, update (`cancel_at`, `proration_behavior`, …) and cancel it;
+//!   `GET /v1/invoices/{id}` reads an invoice; `POST /v1/billing_portal/sessions` makes a Billing
+//!   Portal session for a known customer. A payment-mode session with `invoice_creation[enabled]`
+//!   gets a paid invoice on completion. With `automatic_tax[enabled]=true`, completion adds
+//!   [`StripeDouble::set_tax_percent`] of the subtotal as tax (`total_details.amount_tax`).
+//!   Tests drive the plan's later life by hand: [`StripeDouble::pay_next_invoice`],
+//!   [`StripeDouble::fail_next_invoice`], [`StripeDouble::give_up`], [`StripeDouble::pay_invoice`].
 //!
 //! Every request needs `Authorization: Bearer sk_…` (else 401; [`REVOKED_SECRET_KEY`] too), as with Stripe. Errors have
 //! Stripe's shape, `{"error": {"type": …, "code": …, "message": …}}`, so async-stripe turns them
@@ -385,6 +395,15 @@ struct Ledger {
     /// Payments by PaymentIntent id.
     payments: HashMap<String, Payment>,
     failures: VecDeque<Failure>,
+    /// Subscriptions and invoices by id, as the JSON the API answers with.
+    subscriptions: HashMap<String, Value>,
+    invoices: HashMap<String, Value>,
+    /// Customers made by completed checkouts.
+    customers: Vec<String>,
+    portal_sessions: Vec<Created>,
+    /// Percent of the subtotal added as tax when a session has automatic tax.
+    tax_percent: i64,
+    base: String,
 }
 
 impl Ledger {
@@ -411,6 +430,17 @@ impl Ledger {
                     "livemode": key.starts_with("sk_live_") || key.starts_with("rk_live_"),
                 }))
             }
+            (&Method::GET, ["v1", "subscriptions", id]) => match self.subscriptions.get(*id) {
+                Some(sub) => Answer::ok(sub),
+                None => Answer::no_such(404, "subscription", id, "id"),
+            },
+            (&Method::POST, ["v1", "subscriptions", id]) => self.update_subscription(id, params),
+            (&Method::DELETE, ["v1", "subscriptions", id]) => self.cancel_subscription(id),
+            (&Method::GET, ["v1", "invoices", id]) => match self.invoices.get(*id) {
+                Some(invoice) => Answer::ok(invoice),
+                None => Answer::no_such(404, "invoice", id, "invoice"),
+            },
+            (&Method::POST, ["v1", "billing_portal", "sessions"]) => self.portal_session(base, params),
             (&Method::POST, ["v1", "refunds"]) => match self.refund(params) {
                 Ok(refund) => {
                     let id = refund["id"].as_str().unwrap_or_default().to_owned();
@@ -460,6 +490,27 @@ impl Ledger {
             let Ok(unit_amount) = price.parse::<i64>() else {
                 return Answer::invalid(&format!("line_items[{i}][price_data][unit_amount]"), "Invalid integer");
             };
+            let recurring = item.has("price_data[recurring]");
+            if mode == "subscription" && !recurring {
+                return Answer::invalid(
+                    &format!("line_items[{i}][price_data][recurring]"),
+                    "You must provide at least one recurring price in `subscription` mode when using prices.",
+                );
+            }
+            if mode == "payment" && recurring {
+                return Answer::invalid(
+                    &format!("line_items[{i}][price_data][recurring]"),
+                    "You specified `payment` mode but passed a recurring price.",
+                );
+            }
+            if let Some(interval) = item.get("price_data[recurring][interval]")
+                && !["day", "week", "month", "year"].contains(&interval)
+            {
+                return Answer::invalid(
+                    &format!("line_items[{i}][price_data][recurring][interval]"),
+                    "Invalid interval",
+                );
+            }
             let Some(item_currency) = item.get("price_data[currency]") else {
                 return Answer::missing_param(&format!("line_items[{i}][price_data][currency]"));
             };
@@ -492,7 +543,7 @@ impl Ledger {
             "allow_promotion_codes": allow_promotion_codes,
             "amount_subtotal": amount_total,
             "amount_total": amount_total,
-            "automatic_tax": { "enabled": false, "liability": null, "provider": null, "status": null },
+            "automatic_tax": { "enabled": params.get("automatic_tax[enabled]") == Some("true"), "liability": null, "provider": null, "status": null },
             "billing_address_collection": params.get("billing_address_collection"),
             "cancel_url": params.get("cancel_url"),
             "client_reference_id": params.get("client_reference_id"),
@@ -543,6 +594,17 @@ impl Ledger {
             "url": format!("{base}pay/{id}"),
             }),
         ]);
+        let mut session = session;
+        if mode == "payment" {
+            session["invoice_creation"] = json!({
+                "enabled": params.get("invoice_creation[enabled]") == Some("true"),
+                "invoice_data": { "account_tax_ids": null, "custom_fields": null, "description": null,
+                                  "footer": null, "issuer": null, "metadata": {}, "rendering_options": null },
+            });
+        }
+        if mode == "subscription" {
+            session["payment_method_collection"] = json!("always");
+        }
         self.sessions.insert(id.clone(), session.clone());
         self.sessions_created.push(Created {
             id,
@@ -648,20 +710,214 @@ impl Ledger {
             "tax_exempt": "none",
             "tax_ids": [],
         });
+        // Automatic tax: the buyer's address is known now; tax is added to the subtotal.
+        let tax_percent = self.tax_percent;
+        let session = self.session_mut(session_id);
+        let mut tax = session["total_details"]["amount_tax"].as_i64().unwrap_or(0);
+        if session["automatic_tax"]["enabled"] == json!(true) && tax == 0 {
+            let subtotal = session["amount_subtotal"].as_i64().unwrap_or(0);
+            tax = subtotal * tax_percent / 100;
+            session["amount_total"] = json!(subtotal + tax);
+            session["total_details"]["amount_tax"] = json!(tax);
+            session["automatic_tax"]["status"] = json!("complete");
+        }
         let amount = session["amount_total"].as_i64().unwrap_or(0);
         let currency = session["currency"].as_str().unwrap_or("usd").to_owned();
+        let mode = session["mode"].as_str().unwrap_or("payment").to_owned();
+        let wants_invoice = session["invoice_creation"]["enabled"] == json!(true);
+        let already = session["invoice"].is_string();
         let payment = self.payments.entry(pi.clone()).or_insert_with(|| Payment {
             charge_id: None,
             amount,
-            currency,
-            email,
+            currency: currency.clone(),
+            email: email.clone(),
             created: now(),
             refunds: Vec::new(),
         });
         if paid && payment.charge_id.is_none() {
             payment.charge_id = Some(new_id("ch"));
         }
+        if paid && !already && mode == "subscription" {
+            let customer = new_id("cus");
+            self.customers.push(customer.clone());
+            let session = self.sessions[session_id].clone();
+            // The subscription's metadata is what `subscription_data[metadata]` said.
+            let metadata: Value = self
+                .sessions_created
+                .iter()
+                .find(|c| c.id == session_id)
+                .map(|c| json!(c.params.map("subscription_data[metadata]")))
+                .unwrap_or_else(|| json!({}));
+            let sub_id = new_id("sub");
+            let created = now();
+            let sub = merge([
+                json!({
+                    "id": sub_id, "object": "subscription", "application": null,
+                    "automatic_tax": { "enabled": session["automatic_tax"]["enabled"], "liability": null, "disabled_reason": null },
+                    "billing_cycle_anchor": created, "billing_mode": { "type": "classic" }, "billing_schedules": [],
+                    "cancel_at": null, "cancel_at_period_end": false, "canceled_at": null,
+                    "collection_method": "charge_automatically", "created": created, "currency": currency,
+                    "customer": customer, "description": null, "discounts": [], "ended_at": null,
+                }),
+                json!({
+                    "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
+                    "items": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/subscription_items?subscription={sub_id}") },
+                    "latest_invoice": null, "livemode": false, "metadata": metadata, "start_date": created, "status": "active",
+                    // Not Stripe's: what each later invoice charges (the plan's amount and its tax).
+                    "plan_amount": session["amount_subtotal"], "tax": tax,
+                }),
+            ]);
+            self.subscriptions.insert(sub_id.clone(), sub);
+            let invoice = self.new_invoice(&sub_id, Some(&pi), "subscription_create");
+            let session = self.session_mut(session_id);
+            session["subscription"] = json!(sub_id);
+            session["customer"] = json!(customer);
+            session["invoice"] = json!(invoice);
+            // Stripe names no PaymentIntent on a subscription-mode session: it is the invoice's.
+            session["payment_intent"] = Value::Null;
+        } else if paid && !already && wants_invoice {
+            let invoice = self.new_one_time_invoice(session_id, &pi);
+            self.session_mut(session_id)["invoice"] = json!(invoice);
+        }
         pi
+    }
+
+    /// A paid invoice for a one-time purchase (`invoice_creation`).
+    fn new_one_time_invoice(&mut self, session_id: &str, pi: &str) -> String {
+        let session = self.sessions[session_id].clone();
+        let id = new_id("in");
+        let amount = session["amount_total"].as_i64().unwrap_or(0);
+        let tax = session["total_details"]["amount_tax"].as_i64().unwrap_or(0);
+        let invoice = invoice_json(
+            &self.base,
+            &id,
+            None,
+            &Value::Null,
+            session["customer"].as_str(),
+            session["currency"].as_str().unwrap_or("usd"),
+            amount,
+            tax,
+            Some(pi),
+            "manual",
+        );
+        self.invoices.insert(id.clone(), invoice);
+        id
+    }
+
+    /// A new invoice of a subscription for its amount: paid with `pi` (made up when `None`), or
+    /// open and failed when `pi` is `None` and `reason` says so. Returns its id.
+    fn new_invoice(&mut self, sub_id: &str, pi: Option<&str>, reason: &str) -> String {
+        let sub = self.subscriptions[sub_id].clone();
+        let id = new_id("in");
+        let subtotal = sub["plan_amount"].as_i64().unwrap_or(0);
+        let tax = sub["tax"].as_i64().unwrap_or(0);
+        let currency = sub["currency"].as_str().unwrap_or("usd").to_owned();
+        let failed = reason == "failed";
+        let pi = pi.map(str::to_owned).unwrap_or_else(|| new_id("pi"));
+        let mut invoice = invoice_json(
+            &self.base,
+            &id,
+            Some(sub_id),
+            &sub["metadata"],
+            sub["customer"].as_str(),
+            &currency,
+            subtotal + tax,
+            tax,
+            (!failed).then_some(pi.as_str()),
+            if failed { "subscription_cycle" } else { reason },
+        );
+        if failed {
+            invoice["status"] = json!("open");
+            invoice["amount_paid"] = json!(0);
+            invoice["amount_remaining"] = json!(subtotal + tax);
+            invoice["attempted"] = json!(true);
+            invoice["attempt_count"] = json!(1);
+            invoice["status_transitions"]["paid_at"] = Value::Null;
+        } else {
+            let payment = self.payments.entry(pi.clone()).or_insert_with(|| Payment {
+                charge_id: None,
+                amount: subtotal + tax,
+                currency,
+                email: None,
+                created: now(),
+                refunds: Vec::new(),
+            });
+            if payment.charge_id.is_none() {
+                payment.charge_id = Some(new_id("ch"));
+            }
+        }
+        self.invoices.insert(id.clone(), invoice);
+        if let Some(sub) = self.subscriptions.get_mut(sub_id) {
+            sub["latest_invoice"] = json!(id);
+        }
+        id
+    }
+
+    fn update_subscription(&mut self, id: &str, params: &Form) -> Answer {
+        let Some(sub) = self.subscriptions.get_mut(id) else {
+            return Answer::no_such(404, "subscription", id, "id");
+        };
+        if sub["status"] == json!("canceled") {
+            return Answer::error(
+                400,
+                "invalid_request_error",
+                None,
+                None,
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            );
+        }
+        if let Some(at) = params.get("cancel_at") {
+            let Ok(at) = at.parse::<i64>() else {
+                return Answer::invalid("cancel_at", "Invalid integer");
+            };
+            sub["cancel_at"] = json!(at);
+        }
+        if let Some(flag) = params.get("cancel_at_period_end") {
+            sub["cancel_at_period_end"] = json!(flag == "true");
+        }
+        for (key, value) in params.map("metadata") {
+            sub["metadata"][key] = json!(value);
+        }
+        Answer::ok(sub)
+    }
+
+    fn cancel_subscription(&mut self, id: &str) -> Answer {
+        let Some(sub) = self.subscriptions.get_mut(id) else {
+            return Answer::no_such(404, "subscription", id, "id");
+        };
+        if sub["status"] == json!("canceled") {
+            return Answer::error(
+                400,
+                "invalid_request_error",
+                Some("resource_missing"),
+                None,
+                &format!("No such subscription: '{id}' (it is already canceled)"),
+            );
+        }
+        sub["status"] = json!("canceled");
+        sub["canceled_at"] = json!(now());
+        sub["ended_at"] = json!(now());
+        Answer::ok(sub)
+    }
+
+    fn portal_session(&mut self, base: &str, params: &Form) -> Answer {
+        let Some(customer) = params.get("customer") else {
+            return Answer::missing_param("customer");
+        };
+        if !self.customers.iter().any(|c| c == customer) {
+            return Answer::no_such(400, "customer", customer, "customer");
+        }
+        let id = new_id("bps");
+        self.portal_sessions.push(Created {
+            id: id.clone(),
+            params: params.clone(),
+        });
+        Answer::ok(&json!({
+            "id": id, "object": "billing_portal.session", "configuration": "bpc_test_default",
+            "created": now(), "customer": customer, "customer_account": null, "flow": null, "livemode": false,
+            "locale": null, "on_behalf_of": null, "return_url": params.get("return_url"),
+            "url": format!("{base}portal/{id}"),
+        }))
     }
 
     /// The Charge object for a payment, as Stripe renders it (with its refunds).
@@ -723,6 +979,83 @@ impl Ledger {
             }),
         ]))
     }
+}
+
+/// An invoice as Stripe renders it (every field async-stripe's `Invoice` needs), paid with
+/// `paid_with` (a PaymentIntent) when given.
+#[allow(clippy::too_many_arguments)]
+fn invoice_json(
+    base: &str,
+    id: &str,
+    subscription: Option<&str>,
+    sub_metadata: &Value,
+    customer: Option<&str>,
+    currency: &str,
+    total: i64,
+    tax: i64,
+    paid_with: Option<&str>,
+    reason: &str,
+) -> Value {
+    let created = now();
+    let parent = match subscription {
+        Some(sub) => json!({
+            "type": "subscription_details",
+            "quote_details": null,
+            "subscription_details": { "metadata": sub_metadata, "subscription": sub },
+        }),
+        None => Value::Null,
+    };
+    let payments: Vec<Value> = paid_with
+        .map(|pi| {
+            json!({
+                "id": new_id("inpay"), "object": "invoice_payment", "amount_paid": total, "amount_requested": total,
+                "created": created, "currency": currency, "invoice": id, "is_default": true, "livemode": false,
+                "payment": { "type": "payment_intent", "payment_intent": pi, "charge": null },
+                "status": "paid", "status_transitions": { "canceled_at": null, "paid_at": created },
+            })
+        })
+        .into_iter()
+        .collect();
+    let total_taxes: Vec<Value> = if tax > 0 {
+        vec![
+            json!({ "amount": tax, "tax_behavior": "exclusive", "taxability_reason": "standard_rated",
+                     "taxable_amount": total - tax, "type": "tax_rate_details", "tax_rate_details": null }),
+        ]
+    } else {
+        Vec::new()
+    };
+    let paid = paid_with.is_some();
+    merge([
+        json!({
+        "id": id, "object": "invoice", "account_country": "US", "account_name": "Learnwell test",
+        "amount_due": total, "amount_overpaid": 0, "amount_paid": if paid { total } else { 0 },
+        "amount_remaining": if paid { 0 } else { total }, "amount_shipping": 0,
+        "attempt_count": u64::from(paid), "attempted": paid, "auto_advance": false,
+        "automatic_tax": { "enabled": tax > 0, "liability": null, "provider": null, "status": null },
+        "billing_reason": reason, "collection_method": "charge_automatically", "created": created,
+        "currency": currency, "customer": customer, "customer_email": null, "default_tax_rates": [],
+        "discounts": [],
+        }),
+        json!({
+        "hosted_invoice_url": format!("{base}invoice/{id}"),
+        "invoice_pdf": format!("{base}invoice/{id}/pdf"),
+        "issuer": { "type": "self" },
+        "lines": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/invoices/{id}/lines") },
+        "livemode": false, "metadata": {}, "number": format!("LWTEST-{}", &id[3..9]),
+        "parent": parent,
+        "payment_settings": { "default_mandate": null, "payment_method_options": null, "payment_method_types": null },
+        "payments": { "object": "list", "data": payments, "has_more": false, "url": "/v1/invoice_payments" },
+        "period_end": created, "period_start": created,
+        }),
+        json!({
+        "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0, "starting_balance": 0,
+        "status": if paid { "paid" } else { "open" },
+        "status_transitions": { "finalized_at": created, "marked_uncollectible_at": null,
+                                "paid_at": if paid { json!(created) } else { Value::Null }, "voided_at": null },
+        "subscription": subscription, "subtotal": total - tax, "subtotal_excluding_tax": total - tax,
+        "total": total, "total_excluding_tax": total - tax, "total_taxes": total_taxes,
+        }),
+    ])
 }
 
 /// The key a request carries (`Authorization: Bearer KEY`), or "".
@@ -800,7 +1133,11 @@ impl StripeDouble {
         let addr = listener.local_addr().expect("the Stripe double's address");
         let shared = Arc::new(Shared {
             base: format!("http://{addr}/"),
-            ledger: Mutex::new(Ledger::default()),
+            ledger: Mutex::new(Ledger {
+                base: format!("http://{addr}/"),
+                tax_percent: 10,
+                ..Ledger::default()
+            }),
         });
         let task = serve(listener, shared.clone());
         StripeDouble {
@@ -999,6 +1336,136 @@ impl StripeDouble {
             .charge(payment_intent)
             .unwrap_or_else(|| panic!("the Stripe double has no charge for {payment_intent}"));
         self.event("charge.refunded", charge)
+    }
+
+    /// The percent of the subtotal the double adds as tax when a session has automatic tax
+    /// (10 unless set).
+    pub fn set_tax_percent(&self, percent: i64) {
+        self.shared.ledger().tax_percent = percent;
+    }
+
+    /// A subscription's JSON as the API would answer it now.
+    pub fn subscription(&self, id: &str) -> Option<Value> {
+        self.shared.ledger().subscriptions.get(id).cloned()
+    }
+
+    /// An invoice's JSON as the API would answer it now.
+    pub fn invoice(&self, id: &str) -> Option<Value> {
+        self.shared.ledger().invoices.get(id).cloned()
+    }
+
+    /// The Billing Portal sessions created through the API, in order, with their parameters.
+    pub fn portal_sessions(&self) -> Vec<Created> {
+        self.shared.ledger().portal_sessions.clone()
+    }
+
+    /// The next period's invoice of a subscription is paid. Returns the invoice id.
+    pub fn pay_next_invoice(&self, sub_id: &str) -> String {
+        let mut ledger = self.shared.ledger();
+        let id = ledger.new_invoice(sub_id, None, "subscription_cycle");
+        if let Some(sub) = ledger.subscriptions.get_mut(sub_id) {
+            sub["status"] = json!("active");
+        }
+        id
+    }
+
+    /// The next period's invoice of a subscription fails (Stripe will retry): the invoice stays
+    /// open and the subscription is `past_due`. Returns the invoice id.
+    pub fn fail_next_invoice(&self, sub_id: &str) -> String {
+        let mut ledger = self.shared.ledger();
+        let id = ledger.new_invoice(sub_id, None, "failed");
+        if let Some(sub) = ledger.subscriptions.get_mut(sub_id) {
+            sub["status"] = json!("past_due");
+        }
+        id
+    }
+
+    /// Stripe gives up retrying: the subscription becomes `unpaid` (its open invoice stays open).
+    pub fn give_up(&self, sub_id: &str) {
+        let mut ledger = self.shared.ledger();
+        if let Some(sub) = ledger.subscriptions.get_mut(sub_id) {
+            sub["status"] = json!("unpaid");
+        }
+    }
+
+    /// An open invoice is paid at last (a new card in the portal): `paid`, with a new payment;
+    /// its subscription is `active` again.
+    pub fn pay_invoice(&self, invoice_id: &str) {
+        let mut ledger = self.shared.ledger();
+        let pi = new_id("pi");
+        let invoice = ledger
+            .invoices
+            .get_mut(invoice_id)
+            .expect("the Stripe double has this invoice");
+        let total = invoice["total"].as_i64().unwrap_or(0);
+        let currency = invoice["currency"].as_str().unwrap_or("usd").to_owned();
+        invoice["status"] = json!("paid");
+        invoice["amount_paid"] = json!(total);
+        invoice["amount_remaining"] = json!(0);
+        invoice["status_transitions"]["paid_at"] = json!(now());
+        invoice["payments"]["data"] = json!([{
+            "id": new_id("inpay"), "object": "invoice_payment", "amount_paid": total, "amount_requested": total,
+            "created": now(), "currency": currency, "invoice": invoice_id, "is_default": true, "livemode": false,
+            "payment": { "type": "payment_intent", "payment_intent": pi, "charge": null },
+            "status": "paid", "status_transitions": { "canceled_at": null, "paid_at": now() },
+        }]);
+        let sub = invoice["subscription"].as_str().map(str::to_owned);
+        ledger.payments.insert(
+            pi,
+            Payment {
+                charge_id: Some(new_id("ch")),
+                amount: total,
+                currency,
+                email: None,
+                created: now(),
+                refunds: Vec::new(),
+            },
+        );
+        if let Some(sub) = sub.and_then(|s| ledger.subscriptions.get_mut(&s)) {
+            sub["status"] = json!("active");
+        }
+    }
+
+    /// The PaymentIntent an invoice was paid with.
+    pub fn invoice_payment_intent(&self, invoice_id: &str) -> Option<String> {
+        let invoice = self.invoice(invoice_id)?;
+        invoice["payments"]["data"][0]["payment"]["payment_intent"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// `invoice.paid` about the invoice as it is now.
+    pub fn event_invoice_paid(&self, invoice_id: &str) -> String {
+        let invoice = self.invoice(invoice_id).expect("the Stripe double has this invoice");
+        self.event("invoice.paid", invoice)
+    }
+
+    /// `invoice.payment_failed` about the invoice as it is now.
+    pub fn event_invoice_payment_failed(&self, invoice_id: &str) -> String {
+        let invoice = self.invoice(invoice_id).expect("the Stripe double has this invoice");
+        self.event("invoice.payment_failed", invoice)
+    }
+
+    /// `invoice.finalized` about the invoice as it is now.
+    pub fn event_invoice_finalized(&self, invoice_id: &str) -> String {
+        let invoice = self.invoice(invoice_id).expect("the Stripe double has this invoice");
+        self.event("invoice.finalized", invoice)
+    }
+
+    /// `customer.subscription.updated` about the subscription as it is now.
+    pub fn event_subscription_updated(&self, sub_id: &str) -> String {
+        let sub = self
+            .subscription(sub_id)
+            .expect("the Stripe double has this subscription");
+        self.event("customer.subscription.updated", sub)
+    }
+
+    /// `customer.subscription.deleted` about the subscription as it is now.
+    pub fn event_subscription_deleted(&self, sub_id: &str) -> String {
+        let sub = self
+            .subscription(sub_id)
+            .expect("the Stripe double has this subscription");
+        self.event("customer.subscription.deleted", sub)
     }
 
     /// An event of a type async-stripe does not know (it decodes as `EventObject::Unknown`),
