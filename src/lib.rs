@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod enrollment;
 pub mod error;
+pub mod imports;
 pub mod jobs;
 pub mod launch;
 pub mod learning;

@@ -433,6 +433,7 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
         json!("shown once your email address is confirmed")
     };
     let orders = crate::payments::store::for_user(&state.db, user.id).await?;
+    let imported = crate::imports::store::welcome_of(&state.db, user.id).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -445,6 +446,8 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
         },
         "programs": programs,
         "orders": orders,
+        // An account made by a student import: for which program, and when its welcome went out.
+        "imported": imported.map(|(program, at)| json!({ "program": program, "welcome_email_queued_at": rfc3339(at) })),
         "marketing_email": marketing,
         "emails_sent_to_you": emails,
     }))

@@ -7,6 +7,7 @@ mod content_store;
 pub mod csv;
 mod dashboard;
 mod editor;
+mod import_students;
 pub mod lessons;
 mod orders;
 mod preenrollments;
@@ -111,6 +112,18 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
         ("/admin/courses/{slug}/unschedule", false, post(programs::unschedule)),
         ("/admin/courses/{slug}/status", false, post(programs::set_status)),
         ("/admin/courses/{slug}/students", true, get(students::students)),
+        (
+            "/admin/courses/{slug}/import",
+            true,
+            get(import_students::page).post(import_students::upload).layer(
+                axum::extract::DefaultBodyLimit::max(import_students::IMPORT_LIMIT + 64 * 1024),
+            ),
+        ),
+        (
+            "/admin/courses/{slug}/import/confirm",
+            false,
+            post(import_students::confirm),
+        ),
         ("/admin/enrollments", false, post(programs::grant)),
         ("/admin/orders", true, get(orders::list)),
         ("/admin/orders.csv", true, get(orders::csv)),

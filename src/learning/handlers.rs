@@ -79,11 +79,14 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
             })
         })
         .collect();
+    // "Upgrade to the bundle for $X", for someone who bought part of it.
+    let upgrade = crate::payments::flows::upgrade_for(&state, &user).await?;
     let ctx = context! {
         user => Serde(&user),
         programs => Serde(&programs),
         learning => Serde(&learning),
         certificates => Serde(&earlier),
+        upgrade => Serde(&upgrade),
     };
     Ok(state.render("learning/dashboard.html", ctx)?.into_response())
 }
