@@ -251,7 +251,12 @@ async fn add_instructor(config: Config, email: &str, name: &str) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_students(config: Config, file: &std::path::Path, program: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
+async fn import_students(
+    config: Config,
+    file: &std::path::Path,
+    program: &str,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
     use learnwell::imports::{self, ImportError};
     let input = match std::fs::File::open(file) {
         Ok(f) => f,
@@ -262,12 +267,15 @@ async fn import_students(config: Config, file: &std::path::Path, program: &str, 
     let ctx = learnwell::Ctx::new(config, db).await?;
     let tz = ctx.catalog().tz.clone();
     let now = ctx.clock.now();
-    let parsed = tokio::task::spawn_blocking(move || imports::parse::read(std::io::BufReader::new(input), &tz, now)).await?;
+    let parsed =
+        tokio::task::spawn_blocking(move || imports::parse::read(std::io::BufReader::new(input), &tz, now)).await?;
     let actor = learnwell::audit::Actor {
         user_id: None,
         name: "command line",
     };
-    let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let label = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let outcome = match parsed {
         Ok(parsed) => imports::import_students(&ctx, program, &parsed, dry_run, actor, &label).await,
         Err(e) => Err(ImportError::File(e)),
@@ -295,7 +303,11 @@ async fn import_students(config: Config, file: &std::path::Path, program: &str, 
             Ok(ExitCode::SUCCESS)
         }
         Err(ImportError::Rows { problems, more }) => {
-            let _ = writeln!(stderr, "learnwell: nothing was imported: {} row(s) have problems:", problems.len() + more);
+            let _ = writeln!(
+                stderr,
+                "learnwell: nothing was imported: {} row(s) have problems:",
+                problems.len() + more
+            );
             for p in &problems {
                 let _ = writeln!(stderr, "  line {}: {}", p.line, p.message);
             }
@@ -304,7 +316,9 @@ async fn import_students(config: Config, file: &std::path::Path, program: &str, 
             }
             Ok(ExitCode::FAILURE)
         }
-        Err(ImportError::NoProgram(slug)) => Ok(usage_error(format!("--program: there is no program '{slug}' (a draft program cannot take students yet)"))),
+        Err(ImportError::NoProgram(slug)) => Ok(usage_error(format!(
+            "--program: there is no program '{slug}' (a draft program cannot take students yet)"
+        ))),
         Err(ImportError::File(e)) => {
             let _ = writeln!(stderr, "learnwell: nothing was imported: {}: {e}", file.display());
             Ok(ExitCode::FAILURE)

@@ -57,7 +57,11 @@ async fn upload_and_confirm(app: &TestApp, client: &reqwest::Client, csv: &str) 
     let id = dry.attr("input[name=upload]", "value");
     assert!(!id.is_empty(), "the dry run offers to confirm");
     let done = app
-        .post_form(client, &format!("/admin/courses/{PROGRAM}/import/confirm"), &[("upload", &id)])
+        .post_form(
+            client,
+            &format!("/admin/courses/{PROGRAM}/import/confirm"),
+            &[("upload", &id)],
+        )
         .await;
     (dry, done)
 }
@@ -75,9 +79,13 @@ async fn studio_dry_run_then_import_once(backend: Backend) {
     let mail_before = count(&app, "SELECT COUNT(*) FROM outbox").await;
 
     // The page links from the students list, and offers the upload.
-    let students = app.get_with(&instructor, &format!("/admin/courses/{PROGRAM}/students")).await;
+    let students = app
+        .get_with(&instructor, &format!("/admin/courses/{PROGRAM}/students"))
+        .await;
     assert!(students.links().contains(&format!("/admin/courses/{PROGRAM}/import")));
-    let page = app.get_with(&instructor, &format!("/admin/courses/{PROGRAM}/import")).await;
+    let page = app
+        .get_with(&instructor, &format!("/admin/courses/{PROGRAM}/import"))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.attr("form[enctype]", "enctype"), "multipart/form-data");
 
@@ -92,27 +100,45 @@ async fn studio_dry_run_then_import_once(backend: Backend) {
     assert_eq!(dry.texts(".import-unmatched li"), vec!["Lesson from the old site"]);
     let rows = dry.texts(".import-table tbody tr");
     assert_eq!(rows.len(), 3);
-    assert!(rows[0].starts_with("2 Ada Lovelace ada@example.com new account 2 found; not found: Lesson from the old site"), "{rows:?}");
+    assert!(
+        rows[0].starts_with("2 Ada Lovelace ada@example.com new account 2 found; not found: Lesson from the old site"),
+        "{rows:?}"
+    );
     assert!(rows[1].contains("existing account, enrolled 1 found"), "{rows:?}");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, users_before);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM enrollments").await, 0);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, mail_before);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'students.import'").await, 0);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'students.import'").await,
+        0
+    );
 
     // Confirmed: accounts, seats dated when they enrolled, lessons, one welcome each.
     let id = dry.attr("input[name=upload]", "value");
     let done = app
-        .post_form(&instructor, &format!("/admin/courses/{PROGRAM}/import/confirm"), &[("upload", &id)])
+        .post_form(
+            &instructor,
+            &format!("/admin/courses/{PROGRAM}/import/confirm"),
+            &[("upload", &id)],
+        )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.visible_text());
     assert_eq!(done.text("h2"), "Imported");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, users_before + 2);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM enrollments WHERE source = 'import' AND status = 'active'").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM enrollments WHERE source = 'import' AND status = 'active'"
+        )
+        .await,
         3
     );
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
         3
     );
     let ada_since: time::OffsetDateTime = db_run!(&app.db, pool => sqlx::query_scalar(
@@ -130,10 +156,20 @@ async fn studio_dry_run_then_import_once(backend: Backend) {
         "SELECT to_addr FROM outbox WHERE campaign = 'import-welcome' ORDER BY to_addr"
     ).fetch_all(pool).await)
     .unwrap();
-    assert_eq!(welcomes, vec!["ada@example.com", "new@example.com"], "only new accounts are welcomed");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'students.import'").await, 1);
+    assert_eq!(
+        welcomes,
+        vec!["ada@example.com", "new@example.com"],
+        "only new accounts are welcomed"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'students.import'").await,
+        1
+    );
     // Modules already open for a backdated seat are not announced by the drip job later.
-    assert_eq!(learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        learnwell::learning::notify_unlocked_modules(&app.state).await.unwrap(),
+        0
+    );
 
     // The welcome link lets the new student choose a password, and signs them in to their program.
     let body: String = db_run!(&app.db, pool => sqlx::query_scalar(
@@ -147,17 +183,33 @@ async fn studio_dry_run_then_import_once(backend: Backend) {
     let ada = new_client();
     assert_eq!(app.get_with(&ada, &link).await.status, StatusCode::OK);
     let set = app
-        .post_form(&ada, "/reset-password", &[("token", &token), ("password", "plum orchard violin sunrise")])
+        .post_form(
+            &ada,
+            "/reset-password",
+            &[("token", &token), ("password", "plum orchard violin sunrise")],
+        )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.visible_text());
     let dashboard = app.get_with(&ada, "/dashboard").await;
-    assert!(dashboard.visible_text().contains("Gut Foundations"), "{}", dashboard.visible_text());
+    assert!(
+        dashboard.visible_text().contains("Gut Foundations"),
+        "{}",
+        dashboard.visible_text()
+    );
 
     // Again, the same file: nothing changes, nothing is sent.
     let mail_after = count(&app, "SELECT COUNT(*) FROM outbox").await;
     let (dry2, done2) = upload_and_confirm(&app, &instructor, TEACHABLE).await;
-    assert!(dry2.text(".import-summary").contains("0 new accounts"), "{}", dry2.text(".import-summary"));
-    assert!(done2.text(".import-summary").contains("3 already enrolled"), "{}", done2.text(".import-summary"));
+    assert!(
+        dry2.text(".import-summary").contains("0 new accounts"),
+        "{}",
+        dry2.text(".import-summary")
+    );
+    assert!(
+        done2.text(".import-summary").contains("3 already enrolled"),
+        "{}",
+        done2.text(".import-summary")
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, users_before + 2);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM enrollments").await, 3);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, mail_after);
@@ -190,7 +242,11 @@ async fn bad_rows_are_reported_by_line_and_nothing_is_imported(backend: Backend)
     bytes.extend_from_slice(b"Jos\xe9 Latin1,jose@example.com,2024-01-01\n");
     let page = upload(&app, &instructor, bytes).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.text(".form-error").contains("Nothing was imported: 5 rows"), "{}", page.text(".form-error"));
+    assert!(
+        page.text(".form-error").contains("Nothing was imported: 5 rows"),
+        "{}",
+        page.text(".form-error")
+    );
     let problems = page.texts(".import-problems li");
     assert_eq!(problems.len(), 5, "{problems:?}");
     for (line, what) in [
@@ -201,11 +257,16 @@ async fn bad_rows_are_reported_by_line_and_nothing_is_imported(backend: Backend)
         (7, "UTF-8"),
     ] {
         assert!(
-            problems.iter().any(|p| p.starts_with(&format!("Line {line}:")) && p.contains(what)),
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("Line {line}:")) && p.contains(what)),
             "line {line}: {what} in {problems:?}"
         );
     }
-    assert!(page.attr("input[name=upload]", "value").is_empty(), "nothing to confirm");
+    assert!(
+        page.attr("input[name=upload]", "value").is_empty(),
+        "nothing to confirm"
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, users_before);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM enrollments").await, 0);
 
@@ -216,7 +277,10 @@ async fn bad_rows_are_reported_by_line_and_nothing_is_imported(backend: Backend)
         app.state.clock.now(),
     )
     .unwrap();
-    let actor = learnwell::audit::Actor { user_id: None, name: "test" };
+    let actor = learnwell::audit::Actor {
+        user_id: None,
+        name: "test",
+    };
     let err = learnwell::imports::import_students(&app.state, PROGRAM, &parsed, false, actor, "x.csv")
         .await
         .unwrap_err();
@@ -226,7 +290,11 @@ async fn bad_rows_are_reported_by_line_and_nothing_is_imported(backend: Backend)
     // A file without an email column, and an empty one.
     let page = upload(&app, &instructor, b"Name,Mail\nA,a@example.com\n".to_vec()).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.text(".form-error").contains("no email column"), "{}", page.text(".form-error"));
+    assert!(
+        page.text(".form-error").contains("no email column"),
+        "{}",
+        page.text(".form-error")
+    );
     let page = upload(&app, &instructor, Vec::new()).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, users_before);
@@ -250,8 +318,14 @@ async fn formula_cells_stay_plain_text(backend: Backend) {
         "stored as the characters they are, never evaluated"
     );
     // Shown as text in the studio (escaped, not markup), and neutralised in the studio's CSVs.
-    let students = app.get_with(&instructor, &format!("/admin/courses/{PROGRAM}/students")).await;
-    assert!(students.visible_text().contains("=HYPERLINK(\"http://evil.example\",\"x\") @SUM(A1)"));
+    let students = app
+        .get_with(&instructor, &format!("/admin/courses/{PROGRAM}/students"))
+        .await;
+    assert!(
+        students
+            .visible_text()
+            .contains("=HYPERLINK(\"http://evil.example\",\"x\") @SUM(A1)")
+    );
     assert!(!students.body.contains("<a href=\"http://evil.example"));
     assert_eq!(
         learnwell::admin::csv::neutralise("=HYPERLINK(\"http://evil.example\",\"x\") @SUM(A1)"),
@@ -268,7 +342,10 @@ async fn ten_thousand_rows_in_bounded_time(backend: Backend) {
             i % 28 + 1
         ));
     }
-    let actor = || learnwell::audit::Actor { user_id: None, name: "test" };
+    let actor = || learnwell::audit::Actor {
+        user_id: None,
+        name: "test",
+    };
     let tz = jiff::tz::TimeZone::UTC;
     let started = Instant::now();
     let parsed = learnwell::imports::parse::read(csv.as_bytes(), &tz, app.state.clock.now()).unwrap();
@@ -278,15 +355,29 @@ async fn ten_thousand_rows_in_bounded_time(backend: Backend) {
         .unwrap();
     let took = started.elapsed();
     assert_eq!(report.new_accounts, 10_000);
-    assert_eq!(report.rows.len(), learnwell::imports::REPORT_ROWS, "the report lists a bounded number of rows");
+    assert_eq!(
+        report.rows.len(),
+        learnwell::imports::REPORT_ROWS,
+        "the report lists a bounded number of rows"
+    );
     assert_eq!(report.rows_not_listed, 10_000 - learnwell::imports::REPORT_ROWS);
     assert!(took < Duration::from_secs(120), "10,000 rows took {took:?}");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM enrollments WHERE source = 'import'").await, 10_000);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL").await,
+        count(&app, "SELECT COUNT(*) FROM enrollments WHERE source = 'import'").await,
+        10_000
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM lesson_progress WHERE completed_at IS NOT NULL"
+        )
+        .await,
         20_000
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE campaign = 'import-welcome'").await, 10_000);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM outbox WHERE campaign = 'import-welcome'").await,
+        10_000
+    );
 
     // Again: nothing changes, nothing is sent, still quick.
     let started = Instant::now();
@@ -296,7 +387,10 @@ async fn ten_thousand_rows_in_bounded_time(backend: Backend) {
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(again.already_enrolled, 10_000);
     assert_eq!(again.welcome_emails, 0);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE campaign = 'import-welcome'").await, 10_000);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM outbox WHERE campaign = 'import-welcome'").await,
+        10_000
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 10_000);
 }
 
@@ -329,7 +423,11 @@ async fn only_instructors_import_and_uploads_are_bounded(backend: Backend) {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM enrollments").await, 0);
     // An unknown or malformed upload id.
     let unknown = app
-        .post_form(&instructor, &format!("{path}/confirm"), &[("upload", "../../etc/passwd")])
+        .post_form(
+            &instructor,
+            &format!("{path}/confirm"),
+            &[("upload", "../../etc/passwd")],
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     // Larger than the limit: refused before it is read.
@@ -349,7 +447,10 @@ fn learnwell(dir: &std::path::Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("db/learnwell.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("db/learnwell.db").display()),
+        )
         .env("CONTENT_DIR", common::repo_path("course_content"))
         .stdin(Stdio::null());
     cmd
@@ -398,7 +499,10 @@ fn the_command_dry_runs_imports_and_refuses_bad_files() {
     let (code, _, stderr) = run(&[bad.to_str().unwrap(), "--program", PROGRAM]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("nothing was imported"), "{stderr}");
-    assert!(stderr.contains("line 3: \"nope\" is not a usable email address"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: \"nope\" is not a usable email address"),
+        "{stderr}"
+    );
     let (code, stdout, _) = run(&[bad.to_str().unwrap(), "--program", PROGRAM, "--dry-run"]);
     assert_eq!(code, Some(1), "{stdout}");
 

@@ -63,13 +63,22 @@ async fn test_checkout_upgrade_is_the_bundle_less_what_was_paid(backend: Backend
     // $379 − $197 = $182, on the dashboard, the other program's page, and the program page.
     let dashboard = app.get_with(&ada, "/dashboard").await;
     assert!(
-        dashboard.text(".upgrade-note").contains("Upgrade to the bundle for $182"),
+        dashboard
+            .text(".upgrade-note")
+            .contains("Upgrade to the bundle for $182"),
         "{}",
         dashboard.text(".upgrade-note")
     );
     let skin_page = app.get_with(&ada, &format!("/courses/{SKIN}")).await;
-    assert!(skin_page.text(".upgrade-note").contains("$182"), "{}", skin_page.text("#enroll"));
-    assert!(skin_page.texts(".bundle-note").is_empty(), "the plain bundle is not offered");
+    assert!(
+        skin_page.text(".upgrade-note").contains("$182"),
+        "{}",
+        skin_page.text("#enroll")
+    );
+    assert!(
+        skin_page.texts(".bundle-note").is_empty(),
+        "the plain bundle is not offered"
+    );
     let gut_page = app.get_with(&ada, &format!("/courses/{GUT}")).await;
     assert!(gut_page.text(".upgrade-note").contains("$182"));
     let enroll = app.get_with(&ada, &format!("/courses/{SKIN}/enroll")).await;
@@ -85,14 +94,17 @@ async fn test_checkout_upgrade_is_the_bundle_less_what_was_paid(backend: Backend
     let second = buy_test(&app, &ada, &[("course", SKIN), ("upgrade", "1")]).await;
     assert_eq!(order_total(&app.db, second).await, (18_200, true));
     assert_eq!(app.get_with(&ada, SKIN_LESSON).await.status, StatusCode::OK);
-    let line: i64 = db_run!(&app.db, pool => sqlx::query_scalar("SELECT price_cents FROM order_items WHERE order_id = $1")
+    let line: i64 =
+        db_run!(&app.db, pool => sqlx::query_scalar("SELECT price_cents FROM order_items WHERE order_id = $1")
         .bind(second).fetch_one(pool).await)
-    .unwrap();
+        .unwrap();
     assert_eq!(line, 18_200);
     // Owning everything: no offer anywhere.
     assert!(app.get_with(&ada, "/dashboard").await.texts(".upgrade-note").is_empty());
     assert_eq!(app.get_with(&ada, "/enroll/bundle").await.status, StatusCode::SEE_OTHER);
-    let again = app.post_form(&ada, "/checkout", &[("course", SKIN), ("upgrade", "1")]).await;
+    let again = app
+        .post_form(&ada, "/checkout", &[("course", SKIN), ("upgrade", "1")])
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 }
 
@@ -101,7 +113,9 @@ async fn tampered_upgrade_forms_are_refused_or_ignored(backend: Backend) {
     open_all(&app).await;
     // Owning nothing: an upgrade is refused, whatever the form says.
     let bo = app.signup("Bo", "bo@example.com", PW).await;
-    let page = app.post_form(&bo, "/checkout", &[("course", SKIN), ("upgrade", "1")]).await;
+    let page = app
+        .post_form(&bo, "/checkout", &[("course", SKIN), ("upgrade", "1")])
+        .await;
     assert_eq!(page.status, StatusCode::CONFLICT);
     buy_test(&app, &bo, &[("course", GUT)]).await;
     // The whole bundle, or the program they own, is not the upgrade.
@@ -139,12 +153,18 @@ async fn refunded_granted_and_imported_seats_give_no_credit(backend: Backend) {
     let cy = app.signup("Cy", "cy@example.com", PW).await;
     let order = buy_test(&app, &cy, &[("course", GUT)]).await;
     assert!(!app.get_with(&cy, "/dashboard").await.texts(".upgrade-note").is_empty());
-    let refund = app.post_form(&maya, &format!("/admin/orders/{order}/refund"), &[]).await;
+    let refund = app
+        .post_form(&maya, &format!("/admin/orders/{order}/refund"), &[])
+        .await;
     assert_eq!(refund.status, StatusCode::SEE_OTHER);
     // Given by hand: no order, no credit.
     let di = app.signup("Di", "di@example.com", PW).await;
     let grant = app
-        .post_form(&maya, "/admin/enrollments", &[("email", "di@example.com"), ("course", GUT)])
+        .post_form(
+            &maya,
+            "/admin/enrollments",
+            &[("email", "di@example.com"), ("course", GUT)],
+        )
         .await;
     assert_eq!(grant.status, StatusCode::SEE_OTHER);
     // Imported: no payment, no credit.
@@ -155,18 +175,31 @@ async fn refunded_granted_and_imported_seats_give_no_credit(backend: Backend) {
         app.state.clock.now(),
     )
     .unwrap();
-    let actor = learnwell::audit::Actor { user_id: None, name: "test" };
+    let actor = learnwell::audit::Actor {
+        user_id: None,
+        name: "test",
+    };
     learnwell::imports::import_students(&app.state, GUT, &parsed, false, actor, "ed.csv")
         .await
         .unwrap();
 
     for (who, client) in [("cy", &cy), ("di", &di), ("ed", &ed)] {
         assert!(
-            app.get_with(client, "/dashboard").await.texts(".upgrade-note").is_empty(),
+            app.get_with(client, "/dashboard")
+                .await
+                .texts(".upgrade-note")
+                .is_empty(),
             "{who}: no upgrade on the dashboard"
         );
-        assert!(app.get_with(client, &format!("/courses/{SKIN}")).await.texts(".upgrade-note").is_empty());
-        let page = app.post_form(client, "/checkout", &[("course", SKIN), ("upgrade", "1")]).await;
+        assert!(
+            app.get_with(client, &format!("/courses/{SKIN}"))
+                .await
+                .texts(".upgrade-note")
+                .is_empty()
+        );
+        let page = app
+            .post_form(client, "/checkout", &[("course", SKIN), ("upgrade", "1")])
+            .await;
         assert_eq!(page.status, StatusCode::CONFLICT, "{who}");
     }
     // Di and Ed may still buy the other program alone, at its price.
@@ -214,12 +247,19 @@ async fn stripe_upgrade_counts_what_stripe_says_was_paid(backend: Backend) {
     let session = start(vec![("course", GUT)]).await;
     stripe.edit_session(&session, |s| s["amount_total"] = serde_json::json!(15_000));
     stripe.complete(&session);
-    assert_eq!(deliver(stripe.event_checkout_session_completed(&session)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(stripe.event_checkout_session_completed(&session)).await,
+        StatusCode::OK
+    );
     assert_eq!(count(&app.db, "SELECT amount_paid_cents FROM orders").await, 15_000);
 
     // $379 − $150 = $229.
     let dashboard = app.get_with(&fay, "/dashboard").await;
-    assert!(dashboard.text(".upgrade-note").contains("$229"), "{}", dashboard.text(".upgrade-note"));
+    assert!(
+        dashboard.text(".upgrade-note").contains("$229"),
+        "{}",
+        dashboard.text(".upgrade-note")
+    );
     let session = start(vec![("course", SKIN), ("upgrade", "1"), ("unit_amount", "1")]).await;
     let sent = &stripe.sessions_created()[1].params;
     assert_eq!(sent.array_len("line_items"), 1);
@@ -229,7 +269,10 @@ async fn stripe_upgrade_counts_what_stripe_says_was_paid(backend: Backend) {
         Some("Skin from Within")
     );
     stripe.complete(&session);
-    assert_eq!(deliver(stripe.event_checkout_session_completed(&session)).await, StatusCode::OK);
+    assert_eq!(
+        deliver(stripe.event_checkout_session_completed(&session)).await,
+        StatusCode::OK
+    );
     assert_eq!(app.get_with(&fay, SKIN_LESSON).await.status, StatusCode::OK);
     assert_eq!(
         count(&app.db, "SELECT COUNT(*) FROM enrollments WHERE status = 'active'").await,

@@ -3,10 +3,10 @@
 //! and the confirmation, so what is imported is exactly the file that was checked; the real run
 //! checks it again, in one transaction (see [`crate::imports`]).
 
+use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use minijinja::context;
 use minijinja::value::Serde;
 use serde::Deserialize;
@@ -205,10 +205,16 @@ fn upload_failed(state: &Ctx, user: &User, slug: &str, status: StatusCode) -> Re
     let (status, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
         (
             status,
-            format!("That file is larger than {} MB: split it into smaller files.", IMPORT_LIMIT / (1024 * 1024)),
+            format!(
+                "That file is larger than {} MB: split it into smaller files.",
+                IMPORT_LIMIT / (1024 * 1024)
+            ),
         )
     } else {
-        (StatusCode::BAD_REQUEST, "The upload did not arrive whole. Please try again.".to_owned())
+        (
+            StatusCode::BAD_REQUEST,
+            "The upload did not arrive whole. Please try again.".to_owned(),
+        )
     };
     render(
         state,
@@ -237,7 +243,9 @@ pub async fn confirm(
     program_title(&state, &slug)?;
     // Only an id this page made, and only the instructor's own upload.
     let Ok(id) = uuid::Uuid::try_parse(form.upload.trim()) else {
-        return Err(AppError::BadRequest("That upload is unknown. Please upload the file again.".into()));
+        return Err(AppError::BadRequest(
+            "That upload is unknown. Please upload the file again.".into(),
+        ));
     };
     let path = upload_path(&state, &user, &id);
     let read_path = path.clone();

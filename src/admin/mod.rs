@@ -115,9 +115,11 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
         (
             "/admin/courses/{slug}/import",
             true,
-            get(import_students::page).post(import_students::upload).layer(
-                axum::extract::DefaultBodyLimit::max(import_students::IMPORT_LIMIT + 64 * 1024),
-            ),
+            get(import_students::page)
+                .post(import_students::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    import_students::IMPORT_LIMIT + 64 * 1024,
+                )),
         ),
         (
             "/admin/courses/{slug}/import/confirm",

@@ -100,9 +100,17 @@ impl std::fmt::Display for Report {
             self.students,
             self.program,
             self.slug,
-            if self.dry_run { ", dry run: nothing was changed" } else { "" }
+            if self.dry_run {
+                ", dry run: nothing was changed"
+            } else {
+                ""
+            }
         )?;
-        writeln!(f, "  {} new accounts {verb} made and sent a welcome email", self.new_accounts)?;
+        writeln!(
+            f,
+            "  {} new accounts {verb} made and sent a welcome email",
+            self.new_accounts
+        )?;
         writeln!(f, "  {} existing accounts {verb} enrolled", self.existing_accounts)?;
         writeln!(f, "  {} already enrolled (unchanged)", self.already_enrolled)?;
         if self.seats_ended > 0 {
@@ -359,13 +367,22 @@ pub async fn import_students(
     report.welcome_emails = mails.len();
     let detail = format!(
         "{file}: {} rows; {} new accounts, {} existing enrolled, {} already enrolled, {} lessons completed",
-        report.students, report.new_accounts, report.existing_accounts, report.already_enrolled, report.lessons_completed
+        report.students,
+        report.new_accounts,
+        report.existing_accounts,
+        report.already_enrolled,
+        report.lessons_completed
     );
     crate::audit::record(&mut tx, actor, "students.import", slug, &detail, now).await?;
     tx.commit().await?;
     if !mails.is_empty() {
         ctx.mail_wakeup.notify_one();
     }
-    tracing::info!(program = slug, students = report.students, new = report.new_accounts, "students imported");
+    tracing::info!(
+        program = slug,
+        students = report.students,
+        new = report.new_accounts,
+        "students imported"
+    );
     Ok(report)
 }

@@ -73,9 +73,7 @@ impl Parsed {
 /// Why the file as a whole cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error(
-        "the file has no email column (accepted names: Email, Email Address, E-mail); its columns are: {0}"
-    )]
+    #[error("the file has no email column (accepted names: Email, Email Address, E-mail); its columns are: {0}")]
     NoEmailColumn(String),
     #[error("the file is empty: it needs a header row (Name, Email, ...) and a row per student")]
     Empty,
@@ -232,10 +230,7 @@ pub fn read(input: impl Read, tz: &TimeZone, now: OffsetDateTime) -> Result<Pars
             }
         };
         if let Some(first) = seen.get(email.as_str()) {
-            parsed.problem(
-                line,
-                format!("{email} is in the file twice (first on line {first})"),
-            );
+            parsed.problem(line, format!("{email} is in the file twice (first on line {first})"));
             continue;
         }
         seen.insert(email.as_str().to_owned(), line);
@@ -344,7 +339,11 @@ pub fn parse_date(text: &str, tz: &TimeZone) -> Option<OffsetDateTime> {
     let civil = t
         .parse::<jiff::civil::DateTime>()
         .ok()
-        .or_else(|| t.parse::<jiff::civil::Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())))
+        .or_else(|| {
+            t.parse::<jiff::civil::Date>()
+                .ok()
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        })
         .or_else(|| us_date(&t).map(|d| d.to_datetime(jiff::civil::Time::midnight())))?;
     let zoned = civil.to_zoned(tz.clone()).ok()?;
     to_time(zoned.timestamp())
@@ -454,7 +453,10 @@ mod tests {
     #[test]
     fn file_errors() {
         assert!(matches!(read(&b""[..], &utc(), now()), Err(FileError::Empty)));
-        assert!(matches!(read(&b"Name,Email\n"[..], &utc(), now()), Err(FileError::NoRows)));
+        assert!(matches!(
+            read(&b"Name,Email\n"[..], &utc(), now()),
+            Err(FileError::NoRows)
+        ));
         assert!(matches!(
             read(&b"Name,Mail\nA,a@example.com\n"[..], &utc(), now()),
             Err(FileError::NoEmailColumn(_))

@@ -271,12 +271,7 @@ pub async fn files_dir(db: &Db, course_id: i64) -> sqlx::Result<Option<String>> 
 
 /// Marks many (user, lesson) pairs of one program complete, in batches; a lesson already complete
 /// keeps its time. Returns how many were marked now.
-pub async fn complete_many(
-    tx: &mut Tx,
-    course_id: i64,
-    done: &[(i64, i64)],
-    now: OffsetDateTime,
-) -> sqlx::Result<u64> {
+pub async fn complete_many(tx: &mut Tx, course_id: i64, done: &[(i64, i64)], now: OffsetDateTime) -> sqlx::Result<u64> {
     let mut marked = 0;
     for chunk in done.chunks(crate::db::BATCH_ROWS) {
         let sql = format!(

@@ -91,7 +91,11 @@ pub async fn start(state: &Ctx, user: &User, courses: &[&CourseSummary], bundle:
     // The rest of the bundle, for someone who owns part of it: the upgrade price.
     let upgrade = match bundle {
         true => upgrade_for(state, user).await?.filter(|u| {
-            u.quote.lines.iter().map(|l| l.course_id).eq(courses.iter().map(|c| c.id))
+            u.quote
+                .lines
+                .iter()
+                .map(|l| l.course_id)
+                .eq(courses.iter().map(|c| c.id))
         }),
         false => None,
     };

@@ -186,7 +186,11 @@ pub fn upgrade_quote(catalog: &Catalog, bundle: &[&CourseSummary], owned: &[(i64
         },
         credit_cents,
         bundle_price_cents: site.bundle_price_cents,
-        owned: bundle.iter().filter(|c| is_owned(c.id)).map(|c| c.title.clone()).collect(),
+        owned: bundle
+            .iter()
+            .filter(|c| is_owned(c.id))
+            .map(|c| c.title.clone())
+            .collect(),
     })
 }
 
