@@ -19,6 +19,7 @@ pub mod domain;
 pub mod enrollment;
 pub mod error;
 pub mod files;
+pub mod imports;
 pub mod jobs;
 pub mod launch;
 pub mod learning;

@@ -45,6 +45,27 @@ enum Command {
         #[command(subcommand)]
         command: InstructorCommand,
     },
+    /// Move students in from another platform.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Enroll the students of FILE (a CSV exported by Teachable, Kajabi, ...; see the README for
+    /// its columns) in a program: new accounts are made and emailed a link to choose a password.
+    /// Safe to run again. Nothing is imported while any row has a problem.
+    Students {
+        file: PathBuf,
+        /// The program's slug (its address: /courses/SLUG).
+        #[arg(long)]
+        program: String,
+        /// Only say what would happen.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -186,6 +207,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Instructor {
             command: InstructorCommand::Add { email, name },
         } => return add_instructor(config, &email, &name).await,
+        Command::Import {
+            command: ImportCommand::Students { file, program, dry_run },
+        } => return import_students(config, &file, &program, dry_run).await,
         Command::Backup { file } => {
             learnwell::backup::backup(&config, &file).await?;
             println!("backed up to {}", file.display());
@@ -252,6 +276,82 @@ async fn add_instructor(config: Config, email: &str, name: &str) -> anyhow::Resu
         println!("{email} is now an instructor");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn import_students(
+    config: Config,
+    file: &std::path::Path,
+    program: &str,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    use learnwell::imports::{self, ImportError};
+    let input = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) => return Ok(usage_error(format!("cannot open {}: {e}", file.display()))),
+    };
+    let db = Db::connect(&config.database_url, &config.database_kind).await?;
+    db.migrate().await?;
+    let ctx = learnwell::Ctx::new(config, db).await?;
+    let tz = ctx.catalog().tz.clone();
+    let now = ctx.clock.now();
+    let parsed =
+        tokio::task::spawn_blocking(move || imports::parse::read(std::io::BufReader::new(input), &tz, now)).await?;
+    let actor = learnwell::audit::Actor {
+        user_id: None,
+        name: "command line",
+    };
+    let label = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let outcome = match parsed {
+        Ok(parsed) => imports::import_students(&ctx, program, &parsed, dry_run, actor, &label).await,
+        Err(e) => Err(ImportError::File(e)),
+    };
+    let mut stderr = std::io::stderr().lock();
+    match outcome {
+        Ok(report) => {
+            if dry_run {
+                for row in &report.rows {
+                    let mut line = format!("line {}: {} <{}>: {}", row.line, row.name, row.email, row.outcome_text);
+                    if row.matched > 0 {
+                        line.push_str(&format!(", {} completed lessons", row.matched));
+                    }
+                    if !row.unmatched.is_empty() {
+                        line.push_str(&format!(", not found: {}", row.unmatched.join("; ")));
+                    }
+                    println!("{line}");
+                }
+                if report.rows_not_listed > 0 {
+                    println!("({} more rows not listed)", report.rows_not_listed);
+                }
+            }
+            print!("{report}");
+            ctx.db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ImportError::Rows { problems, more }) => {
+            let _ = writeln!(
+                stderr,
+                "learnwell: nothing was imported: {} row(s) have problems:",
+                problems.len() + more
+            );
+            for p in &problems {
+                let _ = writeln!(stderr, "  line {}: {}", p.line, p.message);
+            }
+            if more > 0 {
+                let _ = writeln!(stderr, "  ... and {more} more");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(ImportError::NoProgram(slug)) => Ok(usage_error(format!(
+            "--program: there is no program '{slug}' (a draft program cannot take students yet)"
+        ))),
+        Err(ImportError::File(e)) => {
+            let _ = writeln!(stderr, "learnwell: nothing was imported: {}: {e}", file.display());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(ImportError::Failed(e)) => Err(e.into()),
+    }
 }
 
 /// On a terminal: asked twice, not echoed. Otherwise: the first line of standard input.

@@ -918,6 +918,14 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         click(c, Locator::XPath("//button[normalize-space()='Preview']")).await?;
         c.wait().for_element(Locator::Css(".preview-pane .lesson-body")).await?;
         walk.check_answer("lesson editor, preview").await?;
+        // Moving students in: the upload form, then the dry run of a file.
+        walk.visit("import students", &format!("/admin/courses/{GUT}/import")).await?;
+        let csv = app.dir.path().join("students.csv");
+        std::fs::write(&csv, "Name,Email,Enrolled At,Completed Lessons\nAda,ada.import@example.com,2024-03-31,Mouth and stomach; Old lesson\n")?;
+        c.find(Locator::Css("#f-import-file")).await?.send_keys(&csv.display().to_string()).await?;
+        click(c, Locator::XPath("//button[normalize-space()='Check the file']")).await?;
+        c.wait().for_element(Locator::Css(".import-summary")).await?;
+        walk.check_answer("import students, dry run").await?;
         walk.visit("announcements", "/admin/announcements").await?;
         c.find(Locator::Css("#a-course")).await?.select_by_value(GUT).await?;
         click(c, Locator::Css("#a-aud-students")).await?;

@@ -443,6 +443,7 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
     let acknowledgements = crate::learning::store::acknowledgements_of_user(&state.db, user.id).await?;
     let notes = crate::learning::store::notes_of_user(&state.db, user.id).await?;
     let quiz_answers = crate::quiz::store::answers_of_user(&state.db, user.id).await?;
+    let imported = crate::imports::store::welcome_of(&state.db, user.id).await?;
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
     Ok(json!({
         "exported_at": rfc3339(state.clock.now()),
@@ -459,6 +460,8 @@ pub async fn export(state: &Ctx, user: &User) -> Result<serde_json::Value, Error
         "quiz_answers": quiz_answers,
         "orders": orders,
         "checkins": checkins,
+        // An account made by a student import: for which program, and when its welcome went out.
+        "imported": imported.map(|(program, at)| json!({ "program": program, "welcome_email_queued_at": rfc3339(at) })),
         "marketing_email": marketing,
         "emails_sent_to_you": emails,
     }))

@@ -299,3 +299,78 @@ pub async fn retire_tokens(tx: &mut Tx, user_id: i64, purpose: &str, now: Offset
     const SQL: &str = "UPDATE user_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
     tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(purpose).bind(now).execute(conn).await.map(|_| ()))
 }
+
+// ---- accounts made in bulk (a student import) -----------------------------------------------------
+
+/// The password hash of an account made without a password: not a PHC string, so no password ever
+/// matches it; the owner sets one through an emailed link.
+pub const NO_PASSWORD: &str = "!none";
+
+/// The accounts of these addresses (already trimmed and lowercased): (id, email).
+pub async fn ids_by_emails(tx: &mut Tx, emails: &[&str]) -> sqlx::Result<Vec<(i64, String)>> {
+    let mut found = Vec::new();
+    for chunk in emails.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "SELECT id, email FROM users WHERE email IN ({})",
+            crate::db::values_list(chunk.len(), "{}", 1)
+        );
+        let rows = tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            for email in chunk {
+                q = q.bind(*email);
+            }
+            q.fetch_all(conn).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Creates student accounts without a password ([`NO_PASSWORD`]) and unconfirmed addresses, in
+/// batches: `people` are (email, name). Returns (id, email) of each.
+pub async fn insert_students_without_password(
+    tx: &mut Tx,
+    people: &[(&str, &str)],
+    now: OffsetDateTime,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    let mut made = Vec::with_capacity(people.len());
+    for chunk in people.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO users (email, name, password_hash, role, created_at, updated_at) VALUES {} RETURNING id, email",
+            crate::db::values_list(chunk.len(), "({}, {}, $1, 'student', $2, $2)", 3)
+        );
+        let rows = tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql).bind(NO_PASSWORD).bind(now);
+            for (email, name) in chunk {
+                q = q.bind(*email).bind(*name);
+            }
+            q.fetch_all(conn).await
+        })?;
+        made.extend(rows);
+    }
+    Ok(made)
+}
+
+/// Single-use links of one purpose for many accounts: (user id, token hash, email it goes to).
+pub async fn insert_tokens_many(
+    tx: &mut Tx,
+    purpose: &str,
+    tokens: &[(i64, String, String)],
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    for chunk in tokens.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO user_tokens (user_id, purpose, token_hash, email, expires_at, created_at) VALUES {}",
+            crate::db::values_list(chunk.len(), "({}, $1, {}, {}, $2, $3)", 4)
+        );
+        tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query(&sql).bind(purpose).bind(expires_at).bind(now);
+            for (user_id, hash, email) in chunk {
+                q = q.bind(*user_id).bind(hash.as_str()).bind(email.as_str());
+            }
+            q.execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}

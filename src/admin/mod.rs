@@ -8,6 +8,7 @@ pub mod csv;
 mod dashboard;
 mod editor;
 mod health;
+mod import_students;
 pub mod lessons;
 mod orders;
 mod preenrollments;
@@ -114,6 +115,20 @@ fn table() -> Vec<(&'static str, bool, MethodRouter<Ctx>)> {
         ("/admin/courses/{slug}/students", true, get(students::students)),
         ("/admin/courses/{slug}/checkins", true, get(crate::checkins::studio)),
         ("/admin/courses/{slug}/health", true, get(health::page)),
+        (
+            "/admin/courses/{slug}/import",
+            true,
+            get(import_students::page)
+                .post(import_students::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    import_students::IMPORT_LIMIT + 64 * 1024,
+                )),
+        ),
+        (
+            "/admin/courses/{slug}/import/confirm",
+            false,
+            post(import_students::confirm),
+        ),
         ("/admin/enrollments", false, post(programs::grant)),
         ("/admin/orders", true, get(orders::list)),
         ("/admin/orders.csv", true, get(orders::csv)),

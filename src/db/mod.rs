@@ -181,3 +181,39 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub fn json_column<T: serde::de::DeserializeOwned>(text: &str, column: &'static str) -> sqlx::Result<T> {
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(format!("column {column}: {e}").into()))
 }
+
+/// Rows per multi-row statement of a batch write (well under both backends' parameter limits).
+pub const BATCH_ROWS: usize = 500;
+
+/// `($k, $k+1, ...), (...)`: the VALUES list of a multi-row insert of `rows` rows of `per_row`
+/// parameters each, numbered from `$first`. `shape` places them: `{}` marks a row's next parameter,
+/// anything else (constants, shared `$1`) is copied, e.g. `({}, {}, $1, $1)`.
+pub fn values_list(rows: usize, shape: &str, first: usize) -> String {
+    let mut out = String::with_capacity(rows * (shape.len() + 8));
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        let mut parts = shape.split("{}");
+        if let Some(head) = parts.next() {
+            out.push_str(head);
+        }
+        for part in parts {
+            out.push('$');
+            out.push_str(&n.to_string());
+            n += 1;
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_lists() {
+        assert_eq!(super::values_list(2, "({}, {}, $1)", 2), "($2, $3, $1), ($4, $5, $1)");
+        assert_eq!(super::values_list(1, "({})", 1), "($1)");
+    }
+}

@@ -111,3 +111,58 @@ pub async fn is_active(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<bo
     const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_one(pool).await.map(|n| n > 0))
 }
+
+/// The seats these people have in a program: (user id, status), for those who have one.
+pub async fn seats_in(
+    tx: &mut Tx,
+    course_id: i64,
+    user_ids: &[i64],
+) -> sqlx::Result<Vec<(i64, crate::domain::SeatStatus)>> {
+    let mut found = Vec::new();
+    for chunk in user_ids.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "SELECT user_id, status FROM enrollments WHERE course_id = $1 AND user_id IN ({})",
+            crate::db::values_list(chunk.len(), "{}", 2)
+        );
+        let rows = tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql).bind(course_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(conn).await
+        })?;
+        for (user_id, status) in rows {
+            let status = crate::domain::SeatStatus::try_from(status).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            found.push((user_id, status));
+        }
+    }
+    Ok(found)
+}
+
+/// Seats for many people in one program, in batches, each dated (`created_at`: when they
+/// enrolled, which drip counts from). A person who has a seat (active or ended) keeps it as it is.
+/// Returns how many seats were made.
+pub async fn grant_many(
+    tx: &mut Tx,
+    course_id: i64,
+    source: &str,
+    seats: &[(i64, OffsetDateTime)],
+    now: OffsetDateTime,
+) -> sqlx::Result<u64> {
+    let mut made = 0;
+    for chunk in seats.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO enrollments (user_id, course_id, source, order_id, status, created_at, updated_at) VALUES {} \
+             ON CONFLICT (user_id, course_id) DO NOTHING",
+            crate::db::values_list(chunk.len(), "({}, $1, $2, NULL, 'active', {}, $3)", 4)
+        );
+        made += tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query(&sql).bind(course_id).bind(source).bind(now);
+            for (user_id, at) in chunk {
+                q = q.bind(*user_id).bind(*at);
+            }
+            q.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(made)
+}

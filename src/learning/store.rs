@@ -423,4 +423,44 @@ pub async fn notes_of_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OwnNote>> 
         JOIN courses c ON c.id = n.course_id JOIN lessons l ON l.id = n.lesson_id \
         WHERE n.user_id = $1 ORDER BY c.id, l.id";
     db_run!(db, pool => sqlx::query_as::<_, OwnNote>(SQL).bind(user_id).fetch_all(pool).await)
+/// Marks many (user, lesson) pairs of one program complete, in batches; a lesson already complete
+/// keeps its time. Returns how many were marked now.
+pub async fn complete_many(tx: &mut Tx, course_id: i64, done: &[(i64, i64)], now: OffsetDateTime) -> sqlx::Result<u64> {
+    let mut marked = 0;
+    for chunk in done.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO lesson_progress (user_id, lesson_id, course_id, first_opened_at, last_opened_at, completed_at) \
+             VALUES {} ON CONFLICT (user_id, lesson_id) DO UPDATE SET completed_at = excluded.completed_at \
+             WHERE lesson_progress.completed_at IS NULL",
+            crate::db::values_list(chunk.len(), "({}, {}, $1, $2, $2, $2)", 3)
+        );
+        marked += tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query(&sql).bind(course_id).bind(now);
+            for (user_id, lesson_id) in chunk {
+                q = q.bind(*user_id).bind(*lesson_id);
+            }
+            q.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(marked)
+}
+
+/// Notes many (user, module) pairs as told "the module is open" without an email (modules already
+/// open when a backdated seat was made: the drip job must not announce them).
+pub async fn note_unlocks_many(tx: &mut Tx, notes: &[(i64, i64)], now: OffsetDateTime) -> sqlx::Result<()> {
+    for chunk in notes.chunks(crate::db::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO module_unlock_notices (user_id, module_id, sent_at) VALUES {} \
+             ON CONFLICT (user_id, module_id) DO NOTHING",
+            crate::db::values_list(chunk.len(), "({}, {}, $1)", 2)
+        );
+        tx_run!(&mut *tx, conn => {
+            let mut q = sqlx::query(&sql).bind(now);
+            for (user_id, module_id) in chunk {
+                q = q.bind(*user_id).bind(*module_id);
+            }
+            q.execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
 }

@@ -38,6 +38,21 @@ pub async fn quote_for(state: &Ctx, user: &User, courses: &[&CourseSummary], bun
     ))
 }
 
+/// The bundle upgrade this buyer may make now (see [`pricing::upgrade_quote`]): credit for what
+/// they paid for the programs of the bundle they own, read from their paid orders.
+pub async fn upgrade_for(state: &Ctx, user: &User) -> Result<Option<pricing::Upgrade>, Error> {
+    let catalog = state.catalog();
+    let Some(bundle) = pricing::bundle_courses(&catalog) else {
+        return Ok(None);
+    };
+    let owned: Vec<(i64, i64)> = store::paid_seats(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|(course_id, line, total, paid)| (course_id, pricing::paid_share(line, total, paid)))
+        .collect();
+    Ok(pricing::upgrade_quote(&catalog, &bundle, &owned))
+}
+
 #[derive(Debug)]
 pub enum Started {
     /// Go here to pay (Stripe Checkout, or the built-in test checkout).
@@ -74,6 +89,7 @@ impl From<&StripeFailure> for ProviderProblem {
 /// Creates a pending order at the server's prices and a Checkout Session for it. With a `plan`
 /// (one the catalogue offers for these programs; the caller checked), the order is for the plan's
 /// total, paid in instalments: a subscription-mode session whose first payment opens the programs.
+/// An upgrade to the bundle (part of it owned by a paid order) is priced with credit, paid at once.
 pub async fn start(
     state: &Ctx,
     user: &User,
@@ -81,7 +97,31 @@ pub async fn start(
     bundle: bool,
     plan: Option<&super::plans::Plan>,
 ) -> Result<Started, Error> {
-    let mut quote = quote_for(state, user, courses, bundle).await?;
+    // The rest of the bundle, for someone who owns part of it: the upgrade price.
+    let upgrade = match bundle {
+        true => upgrade_for(state, user).await?.filter(|u| {
+            u.quote
+                .lines
+                .iter()
+                .map(|l| l.course_id)
+                .eq(courses.iter().map(|c| c.id))
+        }),
+        false => None,
+    };
+    let free_upgrade = upgrade.as_ref().is_some_and(|u| u.quote.total_cents == 0);
+    let whole_bundle = pricing::bundle_courses(&state.catalog())
+        .is_some_and(|all| all.iter().map(|c| c.id).eq(courses.iter().map(|c| c.id)));
+    let mut quote = match upgrade {
+        Some(u) => u.quote,
+        // Part of the bundle at the bundle price: only as an upgrade, which no longer applies
+        // (a refund came in between the page and the click).
+        None if bundle && !whole_bundle => {
+            return Err(Error::Refused(
+                "The upgrade to the bundle is no longer available for your account. Please reload the page.".into(),
+            ));
+        }
+        None => quote_for(state, user, courses, bundle).await?,
+    };
     if let Some(plan) = plan {
         super::plans::apply(&mut quote, plan);
     }
@@ -148,6 +188,11 @@ pub async fn start(
     }
     tx.commit().await?;
 
+    // Nothing to pay (an upgrade whose credit covers the bundle): no checkout, access now.
+    if free_upgrade {
+        fulfil(state, order_id, None, Some(0)).await?;
+        return Ok(Started::Redirect(format!("/checkout/success?order={order_id}")));
+    }
     let Some(gateway) = &state.stripe else {
         return Ok(Started::Redirect(format!("/checkout/test/{order_id}")));
     };

@@ -45,13 +45,18 @@ pub async fn enroll_page(
         }
         _ => None,
     };
+    // Owning part of the bundle: the rest of it, with credit for what they paid.
+    let upgrade = match &bundle {
+        Some(_) => None,
+        None => flows::upgrade_for(&state, &user).await?,
+    };
     page(
         &state,
         StatusCode::OK,
         "payments/enroll.html",
         context! { user => Serde(&user), course => Serde(course), quote => Serde(&quote), bundle => Serde(&bundle),
         verified => user.email_verified_at.is_some(), plans => Serde(&course.plans),
-        bundle_plans => Serde(&catalog.site.bundle_plans) },
+        bundle_plans => Serde(&catalog.site.bundle_plans), upgrade => Serde(&upgrade) },
     )
 }
 
@@ -63,7 +68,17 @@ pub async fn bundle_page(State(state): State<Ctx>, SignedIn(user): SignedIn) -> 
     };
     let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
     if all.iter().any(|c| enrolled.contains(&c.id)) {
-        return Ok(Redirect::to("/dashboard").into_response());
+        // The upgrade, when they bought part of it; otherwise there is nothing to offer here.
+        let Some(upgrade) = flows::upgrade_for(&state, &user).await? else {
+            return Ok(Redirect::to("/dashboard").into_response());
+        };
+        return page(
+            &state,
+            StatusCode::OK,
+            "payments/enroll.html",
+            context! { user => Serde(&user), quote => Serde(&upgrade.quote), bundle => (), only_bundle => true,
+            upgrade_only => Serde(&upgrade), verified => user.email_verified_at.is_some() },
+        );
     }
     let quote = flows::quote_for(&state, &user, &all, true).await?;
     page(
@@ -84,12 +99,16 @@ fn refuse(state: &Ctx, user: &User, status: StatusCode, message: String) -> Resu
     )
 }
 
-/// Starts a checkout. Only program slugs are read from the form: every amount comes from the
-/// database and `site.toml`.
+/// Starts a checkout. Only program slugs (and whether it is a bundle upgrade) are read from the
+/// form: every amount comes from the database and `site.toml`.
 pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: Bytes) -> Result<Response, AppError> {
     let mut slugs: Vec<String> = Vec::new();
     let mut plan_id: Option<String> = None;
+    let mut upgrade_asked = false;
     for (k, v) in url::form_urlencoded::parse(&body) {
+        if k == "upgrade" && !v.is_empty() {
+            upgrade_asked = true;
+        }
         if k == "course" && !slugs.iter().any(|s| *s == *v) {
             slugs.push(v.into_owned());
         } else if k == "plan" && !v.is_empty() {
@@ -128,8 +147,23 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
         }
     }
     courses.sort_by_key(|c| catalog.courses.iter().position(|x| x.id == c.id));
-    let bundle = courses.len() > 1;
-    if bundle {
+    let bundle = courses.len() > 1 || upgrade_asked;
+    if upgrade_asked {
+        // The rest of the bundle, exactly, for someone who owns the other part by a paid order.
+        let asked: Vec<i64> = courses.iter().map(|c| c.id).collect();
+        let offered: Option<Vec<i64>> = flows::upgrade_for(&state, &user)
+            .await?
+            .map(|u| u.quote.lines.iter().map(|l| l.course_id).collect());
+        if offered.as_ref() != Some(&asked) {
+            return refuse(
+                &state,
+                &user,
+                StatusCode::CONFLICT,
+                "The upgrade to the bundle is for the programs of it you do not have yet, after buying one of them."
+                    .into(),
+            );
+        }
+    } else if bundle {
         let offered: Vec<i64> = pricing::bundle_courses(&catalog)
             .unwrap_or_default()
             .iter()
@@ -163,6 +197,14 @@ pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: 
             }
         },
     };
+    if upgrade_asked && plan.is_some() {
+        return refuse(
+            &state,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Payment plans are for the full price; the upgrade to the bundle is paid at once.".into(),
+        );
+    }
     let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
     if let Some(c) = courses.iter().find(|c| enrolled.contains(&c.id)) {
         return refuse(

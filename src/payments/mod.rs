@@ -39,9 +39,11 @@ pub async fn offer_for(
 ) -> Result<minijinja::Value, crate::web::AppError> {
     use minijinja::value::Serde;
     let enrolled = crate::enrollment::store::active_course_ids(&state.db, user.id).await?;
+    // "Upgrade to the bundle for $X": when they bought part of the bundle.
+    let upgrade = flows::upgrade_for(state, user).await?;
     if enrolled.contains(&course.id) {
-        return Ok(minijinja::context! { enrolled => true });
+        return Ok(minijinja::context! { enrolled => true, upgrade => Serde(&upgrade) });
     }
     let quote = flows::quote_for(state, user, &[course], false).await?;
-    Ok(minijinja::context! { enrolled => false, quote => Serde(&quote) })
+    Ok(minijinja::context! { enrolled => false, quote => Serde(&quote), upgrade => Serde(&upgrade) })
 }

@@ -116,9 +116,107 @@ pub fn quote(
     }
 }
 
+/// Bundle upgrade credit: a buyer who owns part of the bundle (by paid orders) buys the rest of it
+/// at the bundle price less what they paid for the part they own, never below zero.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The programs still to buy, at their share of the upgrade price (`quote.total_cents`).
+    pub quote: Quote,
+    /// What they paid for the programs of the bundle they own.
+    pub credit_cents: i64,
+    pub bundle_price_cents: i64,
+    /// The titles of the programs they own.
+    pub owned: Vec<String>,
+}
+
+/// The upgrade offer for a buyer who owns `owned` (course id, what they paid for it, from paid and
+/// not refunded orders) of the bundle `bundle`. None when they own none of it (the plain bundle
+/// applies) or all of it, or when the upgrade would not cost less than the rest at its own prices.
+pub fn upgrade_quote(catalog: &Catalog, bundle: &[&CourseSummary], owned: &[(i64, i64)]) -> Option<Upgrade> {
+    let site = &catalog.site;
+    let is_owned = |course_id: i64| owned.iter().any(|(id, _)| *id == course_id);
+    let rest: Vec<&CourseSummary> = bundle.iter().copied().filter(|c| !is_owned(c.id)).collect();
+    if rest.is_empty() || rest.len() == bundle.len() {
+        return None;
+    }
+    let credit_cents: i64 = owned
+        .iter()
+        .filter(|(id, _)| bundle.iter().any(|c| c.id == *id))
+        .map(|(_, paid)| (*paid).max(0))
+        .sum();
+    let total = (site.bundle_price_cents - credit_cents).max(0);
+    let list_cents: i64 = rest.iter().map(|c| c.price_cents).sum();
+    if total >= list_cents {
+        return None;
+    }
+    // Shared out like the bundle price: in proportion to the programs' prices, the last line
+    // taking the rounding, so the lines add up to the total exactly.
+    let mut given = 0;
+    let lines: Vec<Line> = rest
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let share = if i + 1 == rest.len() {
+                total - given
+            } else if list_cents > 0 {
+                total * c.price_cents / list_cents
+            } else {
+                0
+            };
+            given += share;
+            Line {
+                course_id: c.id,
+                slug: c.slug.clone(),
+                title: c.title.clone(),
+                list_cents: c.price_cents,
+                price_cents: share,
+                early_bird: false,
+            }
+        })
+        .collect();
+    Some(Upgrade {
+        quote: Quote {
+            lines,
+            bundle: true,
+            early_bird: false,
+            early_bird_until: None,
+            list_cents,
+            total_cents: total,
+            currency: site.currency.clone(),
+        },
+        credit_cents,
+        bundle_price_cents: site.bundle_price_cents,
+        owned: bundle
+            .iter()
+            .filter(|c| is_owned(c.id))
+            .map(|c| c.title.clone())
+            .collect(),
+    })
+}
+
+/// What a paid order line really brought in: its share of what was paid for the whole order
+/// (a promotion code at Stripe may have taken the order below what we asked).
+pub fn paid_share(line_cents: i64, order_total_cents: i64, order_paid_cents: i64) -> i64 {
+    if order_total_cents <= 0 {
+        return 0;
+    }
+    let paid = order_paid_cents.clamp(0, order_total_cents);
+    line_cents * paid / order_total_cents
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paid_shares() {
+        assert_eq!(paid_share(19_700, 19_700, 19_700), 19_700);
+        assert_eq!(paid_share(15_760, 37_900, 0), 0);
+        assert_eq!(paid_share(10_000, 20_000, 10_000), 5_000);
+        assert_eq!(paid_share(10_000, 0, 0), 0);
+        // Never more than the line asked for.
+        assert_eq!(paid_share(10_000, 20_000, 90_000), 10_000);
+    }
 
     #[test]
     fn discounts_round_to_the_nearest_cent() {

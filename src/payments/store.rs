@@ -483,3 +483,14 @@ pub async fn fill_payment_intent(tx: &mut Tx, invoice_id: &str, pi: Option<&str>
         WHERE stripe_invoice_id = $1 AND payment_intent_id IS NULL";
     tx_run!(tx, conn => sqlx::query(SQL).bind(invoice_id).bind(pi).execute(conn).await.map(|_| ()))
 }
+
+/// Bundle upgrade credit: for each program the person studies by a paid (not refunded) order of
+/// theirs, that order line's price, the order's total and what was paid for the whole order
+/// (course id, line, total, paid). Seats given by hand or by an import come from no order: none.
+pub async fn paid_seats(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, i64, i64, i64)>> {
+    const SQL: &str = "SELECT i.course_id, i.price_cents, o.total_cents, COALESCE(o.amount_paid_cents, o.total_cents) \
+        FROM orders o JOIN order_items i ON i.order_id = o.id \
+        JOIN enrollments e ON e.user_id = o.user_id AND e.course_id = i.course_id AND e.order_id = o.id \
+        WHERE o.user_id = $1 AND o.status = 'paid' AND e.status = 'active'";
+    db_run!(db, pool => sqlx::query_as::<_, (i64, i64, i64, i64)>(SQL).bind(user_id).fetch_all(pool).await)
+}

@@ -161,7 +161,9 @@ pub async fn timeout(req: Request, next: Next) -> Response {
 }
 
 fn is_upload(path: &str) -> bool {
-    path.starts_with("/admin/") && path.ends_with("/downloads")
+    // A lesson's download, and a student import (a CSV up to 8 MB, then the import itself).
+    path.starts_with("/admin/")
+        && (path.ends_with("/downloads") || path.ends_with("/import") || path.ends_with("/import/confirm"))
 }
 
 fn time_limit_for(path: &str) -> std::time::Duration {
