@@ -349,7 +349,11 @@ async fn a_worksheet_csv_follows_its_sheet(backend: Backend) {
         app.get("/courses/alpha/worksheets/red-flags/csv").await.status,
         StatusCode::NOT_FOUND
     );
-    // A CSV removed from the folder after the import: 404, not an error page.
+    // The import copied the CSV into the database: removed from the folder, it is still served.
     std::fs::remove_file(fx.file("alpha/downloads/diary.csv")).unwrap();
+    assert_eq!(app.get_with(&ada, csv).await.status, StatusCode::OK);
+    // One the database does not hold: 404, not an error page.
+    learnwell::db_run!(&app.db, pool => sqlx::query("DELETE FROM stored_files").execute(pool).await.map(|_| ()))
+        .unwrap();
     assert_eq!(app.get_with(&ada, csv).await.status, StatusCode::NOT_FOUND);
 }
