@@ -3,15 +3,14 @@
 
 -- SQLite cannot change a CHECK constraint: the table is rebuilt, keeping every row and id. No table
 -- refers to enrollments; sqlx runs this file in one transaction.
--- MERGE NOTE: a migration before this one that rebuilds enrollments too (another status) must have
--- its column list and CHECKs carried over here.
+-- The statuses are 0017's (a plan's paused seat included).
 CREATE TABLE enrollments_new (
     id             INTEGER PRIMARY KEY,
     user_id        BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     course_id      BIGINT NOT NULL REFERENCES courses (id),
     source         TEXT NOT NULL CHECK (source IN ('order', 'grant', 'import')),
     order_id       BIGINT,
-    status         TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    status         TEXT NOT NULL CHECK (status IN ('active', 'revoked', 'paused')),
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
     last_lesson_id BIGINT,
