@@ -106,6 +106,37 @@ text_enum! {
     }
 }
 
+/// The status rules: which changes the studio makes, and what a change sets off.
+impl CourseStatus {
+    /// The changes the Programs page makes directly (`launch::set_status`): back to
+    /// pre-enrollment, close, reopen a closed program. Opening a pre-enrollment program is a launch
+    /// (it emails people), and draft is set in the program editor.
+    pub fn can_become(self, to: CourseStatus) -> bool {
+        use CourseStatus::*;
+        matches!(
+            (self, to),
+            (Open | Closed, Preenrollment) | (Open | Preenrollment, Closed) | (Closed, Open)
+        )
+    }
+
+    /// Opening a program people pre-enrolled in is done by Launch (which emails them), never by a
+    /// plain edit.
+    pub fn opens_by_launch_only(self, to: CourseStatus) -> bool {
+        self == CourseStatus::Preenrollment && to == CourseStatus::Open
+    }
+
+    /// Going back to draft hides the program from everyone, enrolled students included: refused
+    /// while it has any.
+    pub fn hides_from_students(self, to: CourseStatus) -> bool {
+        to == CourseStatus::Draft && self != CourseStatus::Draft
+    }
+
+    /// Leaving pre-enrollment by an edit: a launch scheduled for it must not fire any more.
+    pub fn cancels_launch(self, to: CourseStatus) -> bool {
+        self == CourseStatus::Preenrollment && to != self
+    }
+}
+
 text_enum! {
     /// What an account may do: study, or also run the studio.
     Role {

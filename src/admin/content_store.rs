@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db::{Db, Tx};
+use crate::domain::ModuleStatus;
 use crate::{db_run, tx_run};
 
 #[derive(sqlx::FromRow, Serialize, Clone, Debug)]
@@ -235,7 +236,7 @@ pub async fn update_module(tx: &mut Tx, m: &ModuleRow, now: OffsetDateTime) -> s
 pub async fn set_module_publishing(
     tx: &mut Tx,
     id: i64,
-    status: &str,
+    status: ModuleStatus,
     publish_at: Option<OffsetDateTime>,
     notify: bool,
     now: OffsetDateTime,
@@ -244,7 +245,7 @@ pub async fn set_module_publishing(
         published_at = CASE WHEN $2 = 'published' THEN $5 ELSE published_at END WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(publish_at)
         .bind(notify)
         .bind(now)

@@ -14,6 +14,7 @@ use crate::accounts::Instructor;
 use crate::audit::{self, Actor};
 use crate::context::Ctx;
 use crate::db::Tx;
+use crate::domain::ModuleStatus;
 use crate::mail::{self, Category, Outgoing};
 use crate::web::AppError;
 
@@ -36,8 +37,8 @@ pub async fn publish(
     match f.get("action").as_str() {
         "publish" => {
             let mut tx = store::begin(&state.db).await?;
-            store::set_module_publishing(&mut tx, id, "published", None, false, now).await?;
-            let told = if module.status != crate::domain::ModuleStatus::Published {
+            store::set_module_publishing(&mut tx, id, ModuleStatus::Published, None, false, now).await?;
+            let told = if module.status != ModuleStatus::Published {
                 tell_students(&mut tx, &state, course.id, id, notify, now).await?
             } else {
                 0
@@ -61,7 +62,7 @@ pub async fn publish(
                 Ok(at) if at <= now => Some("Choose a time in the future.".to_owned()),
                 Ok(at) => {
                     let mut tx = store::begin(&state.db).await?;
-                    store::set_module_publishing(&mut tx, id, "scheduled", Some(at), notify, now).await?;
+                    store::set_module_publishing(&mut tx, id, ModuleStatus::Scheduled, Some(at), notify, now).await?;
                     let detail = crate::local_time::format_local(at, &tz);
                     finish(&state, tx, course.id, &user, "module.schedule", &subject, &detail).await?;
                     state.jobs_wakeup.notify_one();
@@ -81,7 +82,7 @@ pub async fn publish(
         }
         "draft" => {
             let mut tx = store::begin(&state.db).await?;
-            store::set_module_publishing(&mut tx, id, "draft", None, false, now).await?;
+            store::set_module_publishing(&mut tx, id, ModuleStatus::Draft, None, false, now).await?;
             finish(&state, tx, course.id, &user, "module.unpublish", &subject, "").await?;
             Ok(Redirect::to(&format!("/admin/courses/{slug}/content?notice=draft#module-{id}")).into_response())
         }

@@ -211,12 +211,7 @@ pub async fn set_status(state: &Ctx, slug: &str, to: CourseStatus) -> Result<Mov
     let Some(course) = store::course(&mut tx, slug).await? else {
         return Ok(Moved::NotFound);
     };
-    let allowed = matches!(
-        (course.status.as_str(), to),
-        ("open" | "closed", CourseStatus::Preenrollment)
-            | ("open" | "preenrollment", CourseStatus::Closed)
-            | ("closed", CourseStatus::Open)
-    );
+    let allowed = course.status.can_become(to);
     if !allowed || !store::move_status(&mut tx, course.id, course.status.as_str(), to.as_str(), now).await? {
         return Ok(Moved::NotAllowed);
     }
