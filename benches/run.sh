@@ -59,6 +59,12 @@ curl -fs -o /dev/null -c "$work/cookies" -H "Origin: http://127.0.0.1:$PORT" \
 cookie="$(awk '$6 ~ /learnwell_session$/ {print $6 "=" $7}' "$work/cookies")"
 if [ -z "$cookie" ]; then echo "bench: could not log in"; tail -20 "$work/server.log"; exit 1; fi
 lesson="/courses/gut-foundations/lessons/what-your-microbes-do"
+# The health acknowledgement comes before a student's first lesson: confirm it, as a student would.
+version="$(curl -fs -H "Cookie: $cookie" "http://127.0.0.1:$PORT/learn/gut-foundations/acknowledge" \
+  | sed -n 's/.*name="version" value="\([^"]*\)".*/\1/p' | head -n1)"
+curl -fs -o /dev/null -H "Cookie: $cookie" -H "Origin: http://127.0.0.1:$PORT" \
+  --data-urlencode "version=$version" --data-urlencode "confirm=yes" \
+  "http://127.0.0.1:$PORT/learn/gut-foundations/acknowledge"
 status="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$PORT$lesson")"
 if [ "$status" != 200 ]; then echo "bench: the lesson page answered $status, not 200"; exit 1; fi
 

@@ -38,7 +38,11 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
         DatabaseKind::Postgres => {
             let (url, password) = without_password(&config.database_url)?;
             let mut args: Vec<String> = vec!["--format=custom".into(), "--file".into()];
-            args.push(file.to_str().ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?.into());
+            args.push(
+                file.to_str()
+                    .ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?
+                    .into(),
+            );
             args.push("--dbname".into());
             args.push(url);
             run_tool("pg_dump", &args, password).await
@@ -63,7 +67,9 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<()> {
                 "--exit-on-error".into(),
                 "--dbname".into(),
                 url,
-                file.to_str().ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?.into(),
+                file.to_str()
+                    .ok_or_else(|| anyhow::anyhow!("the backup path is not UTF-8"))?
+                    .into(),
             ];
             run_tool("pg_restore", &args, password).await
         }
@@ -76,7 +82,10 @@ async fn restore_sqlite(config: &Config, file: &Path) -> anyhow::Result<()> {
         use std::io::Read;
         let mut f = std::fs::File::open(file)?;
         if f.read_exact(&mut head).is_err() || &head != b"SQLite format 3\0" {
-            anyhow::bail!("{} is not a SQLite database (a backup made by `learnwell backup`)", file.display());
+            anyhow::bail!(
+                "{} is not a SQLite database (a backup made by `learnwell backup`)",
+                file.display()
+            );
         }
     }
     // Check it opens and is whole before it replaces anything.
@@ -84,12 +93,17 @@ async fn restore_sqlite(config: &Config, file: &Path) -> anyhow::Result<()> {
         use sqlx::Connection;
         let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).read_only(true);
         let mut check = sqlx::SqliteConnection::connect_with(&options).await?;
-        let verdict = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut check).await?;
+        let verdict = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut check)
+            .await?;
         check.close().await?;
         verdict
     };
     if verdict != "ok" {
-        anyhow::bail!("{} is damaged (integrity check: {verdict}); nothing was changed", file.display());
+        anyhow::bail!(
+            "{} is damaged (integrity check: {verdict}); nothing was changed",
+            file.display()
+        );
     }
     let target = sqlite_path(&config.database_url);
     let dir = match target.parent() {

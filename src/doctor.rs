@@ -104,7 +104,10 @@ pub fn all_pass(checks: &[Check]) -> bool {
 }
 
 fn host_of(url: &str) -> Option<String> {
-    url::Url::parse(url).ok()?.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+    url::Url::parse(url)
+        .ok()?
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
 }
 
 fn is_local(host: &str) -> bool {
@@ -178,12 +181,19 @@ async fn database(config: &Config) -> Check {
 async fn base_url(config: &Config) -> Vec<Check> {
     const NAME: &str = "BASE_URL";
     let Some(host) = host_of(&config.base_url) else {
-        return vec![Check::fail(NAME, "has no host", "set BASE_URL=https://learn.example.com")];
+        return vec![Check::fail(
+            NAME,
+            "has no host",
+            "set BASE_URL=https://learn.example.com",
+        )];
     };
     if is_local(&host) {
         return vec![Check::pass(
             NAME,
-            format!("{} is this machine (development; a public site needs https)", config.base_url),
+            format!(
+                "{} is this machine (development; a public site needs https)",
+                config.base_url
+            ),
         )];
     }
     let mut checks = Vec::new();
@@ -230,7 +240,10 @@ async fn smtp(config: &Config) -> Check {
                 "set SMTP_URL=smtp://USER:PASSWORD@smtp.provider.example:587?tls=required (your provider's details)",
             )
         } else {
-            Check::pass(NAME, "not set: emails are written to files in DATA_DIR/outbox (development)")
+            Check::pass(
+                NAME,
+                "not set: emails are written to files in DATA_DIR/outbox (development)",
+            )
         };
     };
     use lettre::{AsyncSmtpTransport, Tokio1Executor};
@@ -314,7 +327,11 @@ async fn stripe(config: &Config) -> Vec<Check> {
     ) {
         Ok(g) => g,
         Err(e) => {
-            checks.push(Check::fail(NAME, format!("cannot set up the client: {e}"), "check STRIPE_API_BASE"));
+            checks.push(Check::fail(
+                NAME,
+                format!("cannot set up the client: {e}"),
+                "check STRIPE_API_BASE",
+            ));
             return checks;
         }
     };
@@ -384,7 +401,11 @@ async fn content(config: &Config) -> Check {
     match loaded {
         Ok(Ok(tree)) => Check::pass(
             NAME,
-            format!("{} is valid ({} programs)", config.content_dir.display(), tree.programs.len()),
+            format!(
+                "{} is valid ({} programs)",
+                config.content_dir.display(),
+                tree.programs.len()
+            ),
         ),
         Ok(Err(e)) => Check::fail(
             NAME,
@@ -419,7 +440,11 @@ fn disk(data_dir: &Path) -> Check {
         }
     };
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    let shown = format!("{:.1} GiB free for {}", free as f64 / (1u64 << 30) as f64, data_dir.display());
+    let shown = format!(
+        "{:.1} GiB free for {}",
+        free as f64 / (1u64 << 30) as f64,
+        data_dir.display()
+    );
     if free < MIN_FREE_BYTES {
         Check::fail(
             NAME,

@@ -47,7 +47,10 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Db> {
     // Files a Learnwell that kept uploads on disk left there: into the database, once.
     let adopted = crate::files::adopt_from_disk(&db, &config.content_dir, crate::clock::Clock::default().now()).await?;
     if adopted > 0 {
-        tracing::info!("copied {adopted} program files from {} into the database", config.content_dir.display());
+        tracing::info!(
+            "copied {adopted} program files from {} into the database",
+            config.content_dir.display()
+        );
     }
     Ok(db)
 }

@@ -54,7 +54,10 @@ fn describe() {
         "Time to answer an HTTP request, by method, route and status"
     );
     metrics::describe_counter!(SIGNUPS, "Accounts signed up");
-    metrics::describe_counter!(LOGIN_FAILURES, "Log-in attempts refused (wrong password, unknown address, backing off)");
+    metrics::describe_counter!(
+        LOGIN_FAILURES,
+        "Log-in attempts refused (wrong password, unknown address, backing off)"
+    );
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit (429), by route");
     metrics::describe_gauge!(OUTBOX_DEPTH, "Emails waiting in the outbox");
     metrics::describe_gauge!(OUTBOX_OLDEST, metrics::Unit::Seconds, "Age of the oldest email waiting");

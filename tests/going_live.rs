@@ -138,7 +138,9 @@ fn learnwell(app: &TestApp) -> Command {
 }
 
 async fn run(mut cmd: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -194,7 +196,10 @@ async fn backup_and_restore_bring_back_the_data_and_the_files(backend: Backend) 
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("stop the service first"), "{}", text(&out));
-    assert_eq!(count(&a.db, "SELECT COUNT(*) FROM users WHERE email = 'late@example.com'").await, 1);
+    assert_eq!(
+        count(&a.db, "SELECT COUNT(*) FROM users WHERE email = 'late@example.com'").await,
+        1
+    );
 
     // The service is stopped (its connections closed), then the backup comes back.
     a.db.close().await;
@@ -207,10 +212,20 @@ async fn backup_and_restore_bring_back_the_data_and_the_files(backend: Backend) 
     assert!(out.status.success(), "{}", text(&out));
 
     let (b, _content) = second_instance(&a, &backend, false).await;
-    assert_eq!(count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'late@example.com'").await, 0);
-    assert_eq!(count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'maya@example.com'").await, 1);
     assert_eq!(
-        count(&b.db, "SELECT COUNT(*) FROM stored_files WHERE key = 'alpha/downloads/later.pdf'").await,
+        count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'late@example.com'").await,
+        0
+    );
+    assert_eq!(
+        count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'maya@example.com'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &b.db,
+            "SELECT COUNT(*) FROM stored_files WHERE key = 'alpha/downloads/later.pdf'"
+        )
+        .await,
         0
     );
     let maya_b = b.login("maya@example.com", PW).await;
@@ -227,7 +242,10 @@ async fn backup_and_restore_bring_back_the_data_and_the_files(backend: Backend) 
     })
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!(count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'maya@example.com'").await, 1);
+    assert_eq!(
+        count(&b.db, "SELECT COUNT(*) FROM users WHERE email = 'maya@example.com'").await,
+        1
+    );
 }
 
 async fn get_text(url: &str) -> (StatusCode, String) {
@@ -284,7 +302,11 @@ async fn metrics_are_served_on_their_own_address_only(backend: Backend) {
     let mut limited = false;
     for _ in 0..6 {
         let page = app
-            .post_form(&browser, "/login", &[("email", "ada@example.com"), ("password", "wrong wrong wrong")])
+            .post_form(
+                &browser,
+                "/login",
+                &[("email", "ada@example.com"), ("password", "wrong wrong wrong")],
+            )
             .await;
         if page.status == StatusCode::TOO_MANY_REQUESTS {
             limited = true;
@@ -310,11 +332,17 @@ async fn metrics_are_served_on_their_own_address_only(backend: Backend) {
         "{body}"
     );
     assert!(
-        has("learnwell_http_requests_total{", &["route=\"unmatched\"", "status=\"404\""]),
+        has(
+            "learnwell_http_requests_total{",
+            &["route=\"unmatched\"", "status=\"404\""]
+        ),
         "{body}"
     );
     assert!(
-        has("learnwell_http_request_duration_seconds_bucket{", &["route=\"/\"", "le=\""]),
+        has(
+            "learnwell_http_request_duration_seconds_bucket{",
+            &["route=\"/\"", "le=\""]
+        ),
         "{body}"
     );
     assert!(
@@ -330,18 +358,20 @@ async fn metrics_are_served_on_their_own_address_only(backend: Backend) {
     assert!(has("learnwell_outbox_pending", &[]), "{body}");
     assert!(has("learnwell_outbox_oldest_pending_age_seconds", &[]), "{body}");
     assert!(has("learnwell_orders{", &["state=\"paid\""]), "{body}");
-    assert!(has("learnwell_job_lag_seconds{", &["job=\"scheduled launches\""]) || {
-        // The scheduler's first pass may not have finished yet: wait for it, then scrape again.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, again) = get_text(&format!("{metrics}/metrics")).await;
-            if again.contains("learnwell_job_lag_seconds{job=\"scheduled launches\"}") {
-                break true;
+    assert!(
+        has("learnwell_job_lag_seconds{", &["job=\"scheduled launches\""]) || {
+            // The scheduler's first pass may not have finished yet: wait for it, then scrape again.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, again) = get_text(&format!("{metrics}/metrics")).await;
+                if again.contains("learnwell_job_lag_seconds{job=\"scheduled launches\"}") {
+                    break true;
+                }
+                assert!(Instant::now() < deadline, "no job lag: {again}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            assert!(Instant::now() < deadline, "no job lag: {again}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    });
+    );
 }
 
 // ---- the binary: logs and doctor -----------------------------------------------------------
@@ -382,7 +412,11 @@ fn serve_and_collect_stderr(env: &[(&str, &str)]) -> Vec<String> {
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while client.get(format!("http://{addr}/healthz")).send().is_err() {
-        assert!(Instant::now() < deadline, "the server did not start: {:?}", lines.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {:?}",
+            lines.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     for path in ["/courses/gut-foundations", "/no/such/page"] {
@@ -411,7 +445,10 @@ fn json_logs_are_one_object_per_line_with_the_request_fields() {
         .find(|o| o["span"]["route"] == "/courses/{slug}" && o.get("status").is_some())
         .unwrap_or_else(|| panic!("no finished-request line for the program page: {lines:?}"));
     assert!(finished["status"].to_string().contains("200"), "{finished}");
-    assert!(finished["latency"].as_str().is_some_and(|l| l.ends_with("ms")), "{finished}");
+    assert!(
+        finished["latency"].as_str().is_some_and(|l| l.ends_with("ms")),
+        "{finished}"
+    );
     assert_eq!(finished["span"]["client"], "127.0.0.1");
     assert_eq!(finished["span"]["path"], "/courses/gut-foundations");
     assert_eq!(
@@ -425,7 +462,11 @@ fn json_logs_are_one_object_per_line_with_the_request_fields() {
         .unwrap_or_else(|| panic!("no line for the 404: {lines:?}"));
     assert!(missing["status"].to_string().contains("404"), "{missing}");
     assert_eq!(missing["span"]["route"], "unmatched");
-    assert!(objects.iter().any(|o| o["level"] == "INFO" && o["message"] == "stopped"));
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["level"] == "INFO" && o["message"] == "stopped")
+    );
 }
 
 #[test]
@@ -469,8 +510,14 @@ async fn doctor_passes_a_good_setup_and_names_each_fix() {
     // No database yet: that is the first thing it says.
     let (code, out) = doctor(dir.path(), &[]).await;
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("✗ database: there is no database at data/learnwell.db"), "{out}");
-    assert!(out.contains("fix: start the service once, or run `learnwell migrate`"), "{out}");
+    assert!(
+        out.contains("✗ database: there is no database at data/learnwell.db"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: start the service once, or run `learnwell migrate`"),
+        "{out}"
+    );
 
     let mut migrate = Command::new(env!("CARGO_BIN_EXE_learnwell"));
     migrate
@@ -551,11 +598,7 @@ async fn doctor_passes_a_good_setup_and_names_each_fix() {
     // A content folder that does not import.
     let broken = tempfile::tempdir().unwrap();
     std::fs::write(broken.path().join("site.toml"), "name = ").unwrap();
-    let (code, out) = doctor(
-        dir.path(),
-        &[("CONTENT_DIR", broken.path().display().to_string())],
-    )
-    .await;
+    let (code, out) = doctor(dir.path(), &[("CONTENT_DIR", broken.path().display().to_string())]).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("✗ content: "), "{out}");
 }

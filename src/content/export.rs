@@ -108,13 +108,16 @@ pub async fn export(db: &Db, content_dir: &Path, out: &Path) -> Result<ExportRep
     // The files the programs offer, from the database (where uploads and imports keep them).
     let mut stored: HashMap<String, Vec<u8>> = HashMap::new();
     for p in &programs {
-        let lesson_files = p
-            .modules
-            .iter()
-            .flat_map(|m| m.lessons.iter().flat_map(|l| l.front.downloads.iter().map(|d| d.file.clone())));
+        let lesson_files = p.modules.iter().flat_map(|m| {
+            m.lessons
+                .iter()
+                .flat_map(|l| l.front.downloads.iter().map(|d| d.file.clone()))
+        });
         let page_files = p.pages.iter().filter_map(|page| page.front.csv.clone());
         for file in lesson_files.chain(page_files) {
-            let Some(file) = source::safe_relative(&file) else { continue };
+            let Some(file) = source::safe_relative(&file) else {
+                continue;
+            };
             let key = crate::files::key(&p.files_dir, &file);
             if !stored.contains_key(&key)
                 && let Some(data) = crate::files::read_all(db, &key).await?

@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use crate::db::{Db, Tx};
 pub use export::{ExportError, ExportReport, check_export_target, export};
 pub use markdown::{ProgramLinks, render_lesson_body};
-pub use source::{ContentError, ContentTree, Download, PageKind};
 pub(crate) use source::safe_relative;
+pub use source::{ContentError, ContentTree, Download, PageKind};
 
 /// What an import did, line by line, for the person who ran it.
 #[derive(Debug, Default)]
@@ -247,7 +247,11 @@ fn program_files(program: &source::ProgramSource) -> Vec<String> {
     let mut files: Vec<String> = program
         .modules
         .iter()
-        .flat_map(|m| m.lessons.iter().flat_map(|l| l.downloads.iter().map(|d| d.file.clone())))
+        .flat_map(|m| {
+            m.lessons
+                .iter()
+                .flat_map(|l| l.downloads.iter().map(|d| d.file.clone()))
+        })
         .chain(program.pages.iter().filter_map(|p| p.csv.clone()))
         .collect();
     files.sort();

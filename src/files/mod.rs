@@ -34,7 +34,10 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 fn content_type(key: &str) -> String {
-    mime_guess::from_path(key).first_or_octet_stream().essence_str().to_owned()
+    mime_guess::from_path(key)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
 }
 
 async fn write_content(tx: &mut Tx, id: i64, data: &[u8]) -> sqlx::Result<()> {
@@ -100,7 +103,12 @@ pub async fn read_all(db: &Db, key: &str) -> sqlx::Result<Option<Vec<u8>>> {
 }
 
 /// Serves the stored file `key` (200, 206 for one byte range, 416); `None` when there is none.
-pub async fn serve(db: &Db, request: &HeaderMap, key: &str, headers: FileHeaders<'_>) -> sqlx::Result<Option<Response>> {
+pub async fn serve(
+    db: &Db,
+    request: &HeaderMap,
+    key: &str,
+    headers: FileHeaders<'_>,
+) -> sqlx::Result<Option<Response>> {
     let Some(file) = store::find(db, key).await? else {
         return Ok(None);
     };
@@ -112,9 +120,12 @@ pub async fn serve(db: &Db, request: &HeaderMap, key: &str, headers: FileHeaders
     };
     let db = db.clone();
     let id = file.id;
-    Ok(Some(crate::web::files::respond(request, &meta, headers, move |start, len| {
-        stream(db, id, start, len)
-    })))
+    Ok(Some(crate::web::files::respond(
+        request,
+        &meta,
+        headers,
+        move |start, len| stream(db, id, start, len),
+    )))
 }
 
 fn httpdate_of(t: OffsetDateTime) -> Option<String> {

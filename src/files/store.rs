@@ -75,8 +75,7 @@ pub async fn referenced(db: &Db) -> sqlx::Result<(Vec<(String, String)>, Vec<(St
         JOIN courses c ON c.id = l.course_id WHERE l.archived = FALSE AND l.downloads <> '[]'";
     const PAGES: &str = "SELECT COALESCE(c.files_dir, c.slug), p.csv FROM program_pages p \
         JOIN courses c ON c.id = p.course_id WHERE p.archived = FALSE AND p.csv IS NOT NULL";
-    let lessons =
-        db_run!(db, pool => sqlx::query_as::<_, (String, String)>(LESSONS).fetch_all(pool).await)?;
+    let lessons = db_run!(db, pool => sqlx::query_as::<_, (String, String)>(LESSONS).fetch_all(pool).await)?;
     let pages = db_run!(db, pool => sqlx::query_as::<_, (String, String)>(PAGES).fetch_all(pool).await)?;
     Ok((lessons, pages))
 }

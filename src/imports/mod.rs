@@ -210,7 +210,8 @@ pub async fn import_students(
             None => Outcome::NewAccount,
             Some(id) => match seats.get(id) {
                 None => Outcome::ExistingAccount,
-                Some(SeatStatus::Active) => Outcome::AlreadyEnrolled,
+                // A seat paused by an unpaid plan stays as it is: an import never lifts the pause.
+                Some(SeatStatus::Active | SeatStatus::Paused) => Outcome::AlreadyEnrolled,
                 Some(SeatStatus::Revoked) => Outcome::SeatEnded,
             },
         };

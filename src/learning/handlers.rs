@@ -146,7 +146,11 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
     // "Upgrade to the bundle for $X", for someone who bought part of it.
     // Asked only of someone who studies part of the bundle, not all of it.
     let bundle = crate::payments::pricing::bundle_courses(&catalog).unwrap_or_default();
-    let studies = |id: i64| learning.iter().any(|p| catalog.program_by_id(id).is_some_and(|c| c.slug == p.slug));
+    let studies = |id: i64| {
+        learning
+            .iter()
+            .any(|p| catalog.program_by_id(id).is_some_and(|c| c.slug == p.slug))
+    };
     let part_of_bundle = bundle.iter().any(|c| studies(c.id)) && !bundle.iter().all(|c| studies(c.id));
     let upgrade = if part_of_bundle {
         crate::payments::flows::upgrade_for(&state, &user).await?

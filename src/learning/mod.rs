@@ -76,7 +76,10 @@ pub(crate) async fn on_the_list(state: &Ctx, user: &User) -> sqlx::Result<Vec<cr
 }
 
 /// The list entries of programs the person does not study yet.
-pub(crate) fn not_studied(mut on_list: Vec<crate::preenroll::store::OnList>, studied: &[&str]) -> Vec<crate::preenroll::store::OnList> {
+pub(crate) fn not_studied(
+    mut on_list: Vec<crate::preenroll::store::OnList>,
+    studied: &[&str],
+) -> Vec<crate::preenroll::store::OnList> {
     on_list.retain(|p| !studied.contains(&p.slug.as_str()));
     on_list
 }

@@ -93,7 +93,10 @@ pub async fn user_and_seat(
 
 /// Ids from a comma-separated `string_agg`.
 fn ids(list: Option<&str>) -> Vec<i64> {
-    list.unwrap_or_default().split(',').filter_map(|id| id.parse().ok()).collect()
+    list.unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.parse().ok())
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -138,6 +141,8 @@ pub async fn standings(db: &Db, user_id: i64) -> sqlx::Result<Vec<Standing>> {
             certificate: r.certificate,
         })
         .collect())
+}
+
 // ---- the health acknowledgement ----------------------------------------------------------------
 
 /// Records a confirmation (again confirming the same version changes nothing).
@@ -423,6 +428,8 @@ pub async fn notes_of_user(db: &Db, user_id: i64) -> sqlx::Result<Vec<OwnNote>> 
         JOIN courses c ON c.id = n.course_id JOIN lessons l ON l.id = n.lesson_id \
         WHERE n.user_id = $1 ORDER BY c.id, l.id";
     db_run!(db, pool => sqlx::query_as::<_, OwnNote>(SQL).bind(user_id).fetch_all(pool).await)
+}
+
 /// Marks many (user, lesson) pairs of one program complete, in batches; a lesson already complete
 /// keeps its time. Returns how many were marked now.
 pub async fn complete_many(tx: &mut Tx, course_id: i64, done: &[(i64, i64)], now: OffsetDateTime) -> sqlx::Result<u64> {

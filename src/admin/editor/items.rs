@@ -346,11 +346,7 @@ async fn archive_item(
         &item.title,
     )
     .await?;
-    Ok(back_to_content(
-        slug,
-        if restore { "restored" } else { "archived" },
-        "",
-    ))
+    Ok(back_to_content(slug, if restore { "restored" } else { "archived" }, ""))
 }
 
 #[cfg(test)]

@@ -169,7 +169,14 @@ pub async fn save_module(
     if store::module_slug_taken(&mut tx, course.id, &module.slug, module.id).await? {
         let message = format!("Another module of this program already uses “{}”.", module.slug);
         return refuse_in(tx, errors, "slug", message, |errors| {
-            std::future::ready(render_module_form(&state, &user, &course, &module, StatusCode::CONFLICT, &errors))
+            std::future::ready(render_module_form(
+                &state,
+                &user,
+                &course,
+                &module,
+                StatusCode::CONFLICT,
+                &errors,
+            ))
         })
         .await;
     }

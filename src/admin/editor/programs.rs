@@ -220,7 +220,15 @@ pub async fn create_program(
     if store::slug_owner(&mut tx, &p.slug).await?.is_some() {
         let message = format!("Another program already uses “{}”. Choose another web address.", p.slug);
         return refuse_in(tx, errors, "slug", message, |errors| {
-            std::future::ready(render_program_form(&state, &user, StatusCode::CONFLICT, None, &form, &errors, None))
+            std::future::ready(render_program_form(
+                &state,
+                &user,
+                StatusCode::CONFLICT,
+                None,
+                &form,
+                &errors,
+                None,
+            ))
         })
         .await;
     }

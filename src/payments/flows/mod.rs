@@ -190,7 +190,7 @@ pub async fn start(
 
     // Nothing to pay (an upgrade whose credit covers the bundle): no checkout, access now.
     if free_upgrade {
-        fulfil(state, order_id, None, Some(0)).await?;
+        fulfil(state, order_id, None, Some(0), None).await?;
         return Ok(Started::Redirect(format!("/checkout/success?order={order_id}")));
     }
     let Some(gateway) = &state.stripe else {
