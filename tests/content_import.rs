@@ -1009,7 +1009,7 @@ async fn glossary_and_worksheets_are_imported_kept_and_archived(backend: Backend
     assert!(
         report
             .to_string()
-            .ends_with("0 added, 0 changed, 0 archived, 15 unchanged"),
+            .ends_with("0 added, 0 changed, 0 archived, 16 unchanged"),
         "{report}"
     );
     assert_eq!(pages(&app.db).await, rows);

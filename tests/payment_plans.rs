@@ -127,6 +127,7 @@ fn sub_of(stripe: &StripeDouble, session: &str) -> String {
 async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend) {
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
 
     // The program page and the enroll page offer the plan besides paying in full.
     let program = app.get_with(&ada, &format!("/courses/{GUT}")).await;
@@ -264,6 +265,7 @@ async fn a_plan_with_stripe_from_the_first_payment_to_the_last(backend: Backend)
 async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Backend) {
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     stripe.complete(&session);
     let first = stripe.session(&session).unwrap()["invoice"]
@@ -289,6 +291,7 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
     // Another buyer: an instalment whose subscription we cannot place (no order id in it) is kept
     // until checkout.session.completed links the subscription, and counted once.
     let bo = app.signup("Bo", "bo@example.com", PW).await;
+    app.acknowledged("bo@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &bo, &[GUT], "3-monthly").await;
     stripe.complete(&session);
     let sub = sub_of(&stripe, &session);
@@ -336,6 +339,7 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
 async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backend) {
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     stripe.complete(&session);
     deliver(&app, &stripe.event_checkout_session_completed(&session)).await;
@@ -433,6 +437,7 @@ async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backen
 async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     for (courses, plan) in [
         (vec![GUT], "12-weekly"),
         (vec![GUT], "4-monthly"),       // the bundle's plan, for one program
@@ -454,6 +459,7 @@ async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
 
     // The bundle's own plan is accepted, for the bundle: 4 × $99.
     let bo = app.signup("Bo", "bo@example.com", PW).await;
+    app.acknowledged("bo@example.com", GUT).await;
     let (_, _) = plan_checkout(&app, &stripe, &bo, &[GUT, SKIN], "4-monthly").await;
     let sent = &stripe.sessions_created()[0].params;
     assert_eq!(sent.get("line_items[0][price_data][unit_amount]"), Some("9900"));
@@ -490,6 +496,7 @@ async fn tampered_plans_and_a_second_plan_are_refused(backend: Backend) {
 async fn refunding_a_plan_cancels_it_and_refunds_what_was_paid(backend: Backend) {
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "3-monthly").await;
     stripe.complete(&session);
     // Only invoice.paid events here: the first payment's PaymentIntent comes from its invoice.
@@ -557,6 +564,7 @@ async fn the_test_checkout_simulates_plans(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     open_all(&app).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     let enroll = app.get_with(&ada, &format!("/courses/{GUT}/enroll")).await;
     assert!(enroll.text("#offer .plan-offer").contains("3 monthly payments"));
     let res = app
@@ -611,6 +619,7 @@ async fn automatic_tax_and_the_invoice_on_the_receipt(backend: Backend) {
     // Without STRIPE_AUTOMATIC_TAX: no tax parameters, but an invoice for a one-time purchase.
     let (app, stripe) = with_stripe(&backend, &[]).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &ada, &[GUT], "").await;
     let sent = &stripe.sessions_created()[0].params;
     assert_eq!(sent.get("mode"), Some("payment"));
@@ -632,6 +641,7 @@ async fn automatic_tax_and_the_invoice_on_the_receipt(backend: Backend) {
 
     let (app, stripe) = with_stripe(&backend, &[("STRIPE_AUTOMATIC_TAX", "true")]).await;
     let bo = app.signup("Bo", "bo@example.com", PW).await;
+    app.acknowledged("bo@example.com", GUT).await;
     let (session, order) = plan_checkout(&app, &stripe, &bo, &[GUT], "").await;
     let sent = &stripe.sessions_created()[0].params;
     assert_eq!(sent.get("automatic_tax[enabled]"), Some("true"));

@@ -55,6 +55,9 @@ async fn test_checkout_upgrade_is_the_bundle_less_what_was_paid(backend: Backend
     let app = TestApp::spawn(&backend).await;
     open_all(&app).await;
     let ada = app.signup("Ada", "ada@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("ada@example.com", program).await;
+    }
     // Before owning anything: the plain bundle, no upgrade.
     assert!(app.get_with(&ada, "/dashboard").await.texts(".upgrade-note").is_empty());
     let first = buy_test(&app, &ada, &[("course", GUT)]).await;
@@ -113,6 +116,9 @@ async fn tampered_upgrade_forms_are_refused_or_ignored(backend: Backend) {
     open_all(&app).await;
     // Owning nothing: an upgrade is refused, whatever the form says.
     let bo = app.signup("Bo", "bo@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("bo@example.com", program).await;
+    }
     let page = app
         .post_form(&bo, "/checkout", &[("course", SKIN), ("upgrade", "1")])
         .await;
@@ -151,6 +157,9 @@ async fn refunded_granted_and_imported_seats_give_no_credit(backend: Backend) {
 
     // Bought, then refunded: no credit.
     let cy = app.signup("Cy", "cy@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("cy@example.com", program).await;
+    }
     let order = buy_test(&app, &cy, &[("course", GUT)]).await;
     assert!(!app.get_with(&cy, "/dashboard").await.texts(".upgrade-note").is_empty());
     let refund = app
@@ -159,6 +168,9 @@ async fn refunded_granted_and_imported_seats_give_no_credit(backend: Backend) {
     assert_eq!(refund.status, StatusCode::SEE_OTHER);
     // Given by hand: no order, no credit.
     let di = app.signup("Di", "di@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("di@example.com", program).await;
+    }
     let grant = app
         .post_form(
             &maya,
@@ -169,6 +181,9 @@ async fn refunded_granted_and_imported_seats_give_no_credit(backend: Backend) {
     assert_eq!(grant.status, StatusCode::SEE_OTHER);
     // Imported: no payment, no credit.
     let ed = app.signup("Ed", "ed@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("ed@example.com", program).await;
+    }
     let parsed = learnwell::imports::parse::read(
         &b"Name,Email\nEd,ed@example.com\n"[..],
         &jiff::tz::TimeZone::UTC,
@@ -221,6 +236,9 @@ async fn stripe_upgrade_counts_what_stripe_says_was_paid(backend: Backend) {
     .await;
     open_all(&app).await;
     let fay = app.signup("Fay", "fay@example.com", PW).await;
+    for program in [GUT, SKIN] {
+        app.acknowledged("fay@example.com", program).await;
+    }
     let deliver = |payload: String| {
         let app = &app;
         async move {

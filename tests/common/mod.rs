@@ -430,6 +430,10 @@ pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // The server closes a keep-alive connection that sends nothing for its header-read
+        // timeout (10 s); a client that reuses one at that moment gets a dropped request (a
+        // browser would retry it). Idle connections are let go well before that.
+        .pool_idle_timeout(std::time::Duration::from_secs(4))
         .build()
         .expect("client")
 }
