@@ -428,8 +428,7 @@ fn serve_and_collect_stderr(env: &[(&str, &str)]) -> Vec<String> {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
     reader.join().unwrap();
-    let lines = lines.lock().unwrap().clone();
-    lines
+    lines.lock().unwrap().clone()
 }
 
 #[test]

@@ -117,9 +117,6 @@ pub(super) fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Ends a content write: re-hashes the program for `content import`, bumps the content version,
-/// records the audit entry, commits, and reloads the catalogue.
-
 #[cfg(test)]
 mod tests {
     use super::*;
