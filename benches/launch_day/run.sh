@@ -19,9 +19,13 @@ if [ ! -x "$LEARNWELL_BIN" ]; then
   fi
 fi
 
+setups="${SETUPS:-}"
+if [ -z "$setups" ]; then
+  case "${SMOKE:-}" in ""|0) setups=sqlite,postgres ;; *) setups=sqlite ;; esac
+fi
 need_apt=()
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
-if [[ ",${SETUPS:-sqlite,postgres}," == *,postgres,* ]] && [ -z "${SMOKE:-}" ] || [[ ",${SETUPS:-}," == *,postgres,* ]]; then
+if [[ ",$setups," == *,postgres,* ]]; then
   command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
