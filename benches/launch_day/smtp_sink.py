@@ -34,6 +34,7 @@ class Sink:
     waiters: dict = field(default_factory=dict)
     connections: int = 0
     server: object = None
+    writers: set = field(default_factory=set)
 
     async def start(self, host="127.0.0.1", port=0):
         self.server = await asyncio.start_server(self._session, host, port, backlog=256)
@@ -42,6 +43,9 @@ class Sink:
     async def stop(self):
         if self.server:
             self.server.close()
+            for w in list(self.writers):
+                w.close()
+            await asyncio.sleep(0.1)  # let the sessions see their end
             await self.server.wait_closed()
 
     def _store(self, rcpts, data: bytes):
@@ -79,6 +83,7 @@ class Sink:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.connections += 1
+        self.writers.add(writer)
 
         async def say(line: str):
             writer.write(line.encode() + b"\r\n")
@@ -127,9 +132,10 @@ class Sink:
                     break
                 else:
                     await say("502 not implemented")
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
+            self.writers.discard(writer)
             writer.close()
 
 
