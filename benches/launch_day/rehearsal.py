@@ -6,6 +6,7 @@ anonymous visitors browse, every one of them from its own 127.x.y.z address.
 Started by run.sh (which checks the tools); see README.md beside this file for the settings.
 """
 import asyncio
+import html
 import html.parser
 import json
 import os
@@ -480,7 +481,7 @@ localhost:{self.port} {{
                                       text)
                 pages += sorted(set(previews))
             self.visitor_pages = pages
-            self.assets = sorted(set(re.findall(r'(?:href|src)="(/static/[^"]+)"', home)))
+            self.assets = sorted(set(re.findall(r'(?:href|src)="(/static/[^"]+)"', html.unescape(home))))
         print(f"  visitors read {len(pages)} pages: {' '.join(pages)}; assets: {' '.join(self.assets)}", flush=True)
         self.stats.requests = 0
         self.stats.steps.clear()
@@ -802,7 +803,7 @@ def report(all_stats):
                 w(f"{s.name}, {label}: {n} WARN/ERROR log lines, e.g.:")
                 for l in sample[:3]:
                     plain = re.sub("\x1b\\[[0-9;]*m", "", l)
-                w(f"    {plain[:300]}")
+                    w(f"    {plain[:300]}")
         for n in s.notes:
             w(f"- note: {n}")
     return "\n".join(out)
