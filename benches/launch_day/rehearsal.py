@@ -61,6 +61,9 @@ RECEIPT_SUBJECT = r"^Your receipt"
 # Steps whose work is a password hash by design (argon2id on a fixed pool): reported, but the
 # 100 ms page goal is about the other steps.
 HASH_STEPS = {"sign up (POST)", "log in (POST)", "instructor log in"}
+# The instructor's steps happen once (Launch writes every launch email in one transaction): shown,
+# but not part of the crowd's page goal either.
+ONE_OFF_STEPS = {"instructor log-in page", "studio", "press Launch"}
 
 WORDS = ("amber harbor lantern meadow quartz violet walnut cobalt fennel juniper marble orchid pepper "
          "saffron thistle willow falcon glacier hollow kettle lagoon mosaic nectar otter pebble quiver "
@@ -765,16 +768,22 @@ def report(all_stats):
                 steps.append(k)
     w("| step: p50 / p99 (count) | " + " | ".join(cols) + " |")
     w("|---|" + "---|" * len(cols))
+    def cell(s, k):
+        if k not in s.steps:
+            return "–"
+        p99 = pct(s.steps[k], 99)
+        over = p99 > 0.1 and k not in HASH_STEPS | ONE_OFF_STEPS  # a page step over the goal: bold
+        p99_text = f"**{ms(p99)}**" if over else ms(p99)
+        return f"{ms(pct(s.steps[k], 50))} / {p99_text} ({len(s.steps[k])})"
+
     for k in steps:
-        mark = " (hashing)" if k in HASH_STEPS else ""
-        w(f"| {k}{mark} | " + " | ".join(
-            (f"{ms(pct(s.steps[k], 50))} / {'**' if pct(s.steps[k], 99) > 0.1 and k not in HASH_STEPS else ''}"
-             f"{ms(pct(s.steps[k], 99))}{'**' if pct(s.steps[k], 99) > 0.1 and k not in HASH_STEPS else ''} "
-             f"({len(s.steps[k])})") if k in s.steps else "–" for s in all_stats) + " |")
+        mark = " (hashing)" if k in HASH_STEPS else " (once)" if k in ONE_OFF_STEPS else ""
+        w(f"| {k}{mark} | " + " | ".join(cell(s, k) for s in all_stats) + " |")
     w("")
     goals = []
     for s in all_stats:
-        page_p99 = max((pct(v, 99) for k, v in s.steps.items() if k not in HASH_STEPS), default=0)
+        page_p99 = max((pct(v, 99) for k, v in s.steps.items() if k not in HASH_STEPS | ONE_OFF_STEPS),
+                       default=0)
         peak = max((v for k, v in s.rss.items() if k != "caddy"), default=0) / 1024
         ok = {
             "0 errors": not s.errors,
