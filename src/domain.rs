@@ -37,6 +37,42 @@ impl fmt::Display for Slug {
     }
 }
 
+/// Typed ids for the rows whose ids travel together (a student, a program, a module, a lesson):
+/// a function that takes a student and a lesson cannot be handed them the other way round. Read
+/// and written as the plain integer (`sqlx(transparent)`, `serde(transparent)`).
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// `users.id`
+    UserId,
+    /// `courses.id`
+    CourseId,
+    /// `modules.id`
+    ModuleId,
+    /// `lessons.id`
+    LessonId,
+);
+
 /// A closed set of values kept as text in the database: decoded once, at the row edge
 /// (`#[sqlx(try_from = "String")]` on the field), compared as Rust values everywhere else, and
 /// serialised (for templates) and bound (for SQL) as their text.

@@ -3,7 +3,7 @@
 
 mod announcements;
 mod audit_page;
-mod content_store;
+use crate::content::studio_store as content_store;
 pub mod csv;
 mod dashboard;
 mod editor;

@@ -113,6 +113,10 @@ pub async fn csv(
             "Price",
             "Paid",
             "Note",
+            "Plan",
+            "Plan payments made",
+            "Plan state",
+            "Tax",
         ],
         rows.iter().map(|r: &OrderLine| {
             vec![
@@ -126,6 +130,15 @@ pub async fn csv(
                 money(r.total_cents),
                 r.amount_paid_cents.map(money).unwrap_or_default(),
                 r.failure.clone().unwrap_or_default(),
+                match (r.plan_instalments, r.plan_amount_cents, &r.plan_interval) {
+                    (Some(n), Some(each), Some(every)) => format!("{n} × {} every {every}", money(each)),
+                    _ => String::new(),
+                },
+                r.plan_instalments
+                    .map(|n| format!("{} of {n}", r.payments_made))
+                    .unwrap_or_default(),
+                r.plan_state.clone().unwrap_or_default(),
+                r.tax_cents.map(money).unwrap_or_default(),
             ]
         }),
     )

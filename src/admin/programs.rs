@@ -15,6 +15,7 @@ use super::store;
 use crate::accounts::Instructor;
 use crate::audit;
 use crate::context::Ctx;
+use crate::domain::{CourseId, UserId};
 use crate::domain::{CourseStatus, Email};
 use crate::launch::{self, Moved, Outcome, Scheduled};
 use crate::web::AppError;
@@ -297,7 +298,9 @@ pub async fn grant(
             Some(student) => {
                 let now = state.clock.now();
                 let mut tx = state.db.begin().await?;
-                let new = crate::enrollment::store::grant(&mut tx, student, course.id, "grant", None, now).await?;
+                let new =
+                    crate::enrollment::store::grant(&mut tx, UserId(student), CourseId(course.id), "grant", None, now)
+                        .await?;
                 if new {
                     audit::record(
                         &mut tx,

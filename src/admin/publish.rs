@@ -1,28 +1,37 @@
 //! Publishing a module: now, on a schedule (a job publishes it when due), or back to draft; and
 //! optionally telling the enrolled students that it is open.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use minijinja::context;
 use time::OffsetDateTime;
 
 use super::content_store as store;
-use super::editor::{FormData, finish, module_or_404, render_content};
+use super::editor::{finish, module_or_404, render_content};
 use crate::accounts::Instructor;
 use crate::audit::{self, Actor};
 use crate::context::Ctx;
 use crate::db::Tx;
 use crate::domain::ModuleStatus;
-use crate::mail::{self, Category, Outgoing};
+use crate::domain::{ModuleId, UserId};
+use crate::learning::{ModuleOpened, OpenedBy};
 use crate::web::AppError;
+use crate::web::form::Form;
+
+/// Publish now or at a time, with or without telling the students.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct PublishPost {
+    action: String,
+    notify: String,
+    at: String,
+}
 
 pub async fn publish(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
-    body: Bytes,
+    Form(f): Form<PublishPost>,
 ) -> Result<Response, AppError> {
     let (course, module) = module_or_404(&state, &slug, id).await?;
     if module.archived {
@@ -30,11 +39,10 @@ pub async fn publish(
             "That module is archived: restore it first.".into(),
         ));
     }
-    let f = FormData::parse(&body);
-    let notify = !f.get("notify").is_empty();
+    let notify = !f.notify.is_empty();
     let now = state.clock.now();
     let subject = format!("{slug}/{}", module.slug);
-    match f.get("action").as_str() {
+    match f.action.as_str() {
         "publish" => {
             let mut tx = store::begin(&state.db).await?;
             store::set_module_publishing(&mut tx, id, ModuleStatus::Published, None, false, now).await?;
@@ -57,7 +65,7 @@ pub async fn publish(
         }
         "schedule" => {
             let tz = state.catalog().tz.clone();
-            let error = match crate::local_time::parse_local(&f.get("at"), &tz) {
+            let error = match crate::local_time::parse_local(&f.at, &tz) {
                 Err(e) => Some(e.to_owned()),
                 Ok(at) if at <= now => Some("Choose a time in the future.".to_owned()),
                 Ok(at) => {
@@ -127,29 +135,25 @@ async fn tell_students(
     for seat in store::seats(tx, course_id).await? {
         let open_now = crate::learning::view::opens_at(&row, seat.enrolled_at, &tz).is_none_or(|at| at <= now);
         // Noted either way: the drip job must not announce what the instructor chose not to.
-        if !open_now || !crate::learning::store::note_unlock(tx, seat.user_id, module_id, now).await? || !send {
+        if !open_now
+            || !crate::learning::store::note_unlock(tx, UserId(seat.user_id), ModuleId(module_id), now).await?
+            || !send
+        {
             continue;
         }
-        mail::enqueue(
-            tx,
-            state,
-            Outgoing {
-                to: &seat.email,
-                to_name: &seat.name,
-                subject: format!("A new module of {} is open", info.course_title),
-                template: "module_open",
-                ctx: context! {
-                    course_title => info.course_title.clone(),
-                    module_title => info.module_title.clone(),
-                    number,
-                    link => format!("{}/courses/{}/lessons/{}", state.config.base_url, info.course_slug, first_lesson),
-                },
-                category: Category::Transactional,
-                dedupe_key: Some(format!("module-open:{}:{}", seat.user_id, module_id)),
-                campaign: None,
-            },
-        )
-        .await?;
+        let opened = ModuleOpened {
+            user_id: seat.user_id,
+            email: &seat.email,
+            name: &seat.name,
+            course_title: &info.course_title,
+            course_slug: &info.course_slug,
+            module_id,
+            module_title: &info.module_title,
+            number,
+            first_lesson: &first_lesson,
+            why: OpenedBy::Published,
+        };
+        crate::learning::tell_module_open(tx, state, &opened).await?;
         told += 1;
     }
     Ok(told)

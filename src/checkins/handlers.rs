@@ -20,6 +20,7 @@ use crate::accounts::store::User;
 use crate::accounts::{Instructor, SignedIn};
 use crate::catalog::Catalog;
 use crate::context::Ctx;
+use crate::domain::{CourseId, UserId};
 use crate::learning::store::Seat;
 use crate::web::AppError;
 
@@ -86,7 +87,7 @@ async fn place(ctx: &Ctx, user: &User, slug: &str) -> Result<Place, AppError> {
     let program = catalog.program(slug).ok_or(AppError::NotFound)?;
     let (course_id, slug, title) = (program.course_id, program.slug.clone(), program.title.clone());
     let (seat, consent) = tokio::try_join!(
-        crate::learning::store::seat(&ctx.db, user.id, course_id),
+        crate::learning::store::seat(&ctx.db, UserId(user.id), CourseId(course_id)),
         store::consent(&ctx.db, user.id, course_id),
     )?;
     if seat.is_none() && consent.is_none() {

@@ -158,7 +158,7 @@ fn program_files(
         who_for: list(&course.who_for, "courses.who_for")?,
         not_for: list(&course.not_for, "courses.not_for")?,
         faq: faq.into_iter().map(|e| FaqFile { q: e.q, a: e.a }).collect(),
-        plan: crate::db::json_column(&course.plans, "courses.plans")?,
+        plan: course.plans.0.clone(),
     };
 
     // The layout first: where each lesson's file goes, so links between lessons can follow.

@@ -11,6 +11,9 @@ mod from_db;
 pub mod markdown;
 pub mod source;
 mod store;
+pub mod studio_store;
+
+pub use store::{COURSE_SELECT, CourseRow};
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -531,13 +534,17 @@ async fn apply(db: &Db, dir: &Path, tree: &ContentTree, force: bool) -> Result<I
             return Err(ImportError::StudioEdits(conflicts.iter().map(Conflict::line).collect()));
         }
         for conflict in &conflicts {
-            store::audit(
+            let actor = crate::audit::Actor {
+                user_id: None,
+                name: "content import --force",
+            };
+            crate::audit::record(
                 &mut tx,
-                now,
-                "content import --force",
+                actor,
                 "content.import.force",
                 &conflict.subject,
                 &conflict.line(),
+                now,
             )
             .await?;
         }

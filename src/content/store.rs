@@ -220,27 +220,6 @@ pub async fn studio_edits_inside(tx: &mut Tx, course_id: i64) -> sqlx::Result<i6
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(course_id).fetch_one(conn).await)
 }
 
-pub async fn audit(
-    tx: &mut Tx,
-    at: OffsetDateTime,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &str,
-) -> sqlx::Result<()> {
-    const SQL: &str =
-        "INSERT INTO audit_log (at, user_id, actor, action, subject, detail) VALUES ($1, NULL, $2, $3, $4, $5)";
-    tx_run!(tx, conn => sqlx::query(SQL)
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(detail)
-        .execute(conn)
-        .await
-        .map(|_| ()))
-}
-
 pub async fn modules_of(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Existing>> {
     const SQL: &str =
         "SELECT id, slug, source_hash, archived, studio_edited, updated_at FROM modules WHERE course_id = $1";

@@ -4,13 +4,14 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db::{Db, Tx};
+use crate::domain::{CourseId, LessonId, UserId};
 use crate::{db_run, tx_run};
 
 /// Grants access (again, if it was revoked). Returns false when it was already active.
 pub async fn grant(
     tx: &mut Tx,
-    user_id: i64,
-    course_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
     source: &str,
     order_id: Option<i64>,
     now: OffsetDateTime,
@@ -87,13 +88,13 @@ pub async fn lock_seats_of(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
 }
 
 /// Inside a transaction: does this person have access to this program now?
-pub async fn is_active_in(tx: &mut Tx, user_id: i64, course_id: i64) -> sqlx::Result<bool> {
+pub async fn is_active_in(tx: &mut Tx, user_id: UserId, course_id: CourseId) -> sqlx::Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_one(conn).await.map(|n| n > 0))
 }
 
 /// The order whose payment plan paused this person's seat in this program, if it is paused.
-pub async fn paused_order(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<i64>> {
+pub async fn paused_order(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<Option<i64>> {
     const SQL: &str = "SELECT order_id FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'paused' \
         AND order_id IS NOT NULL";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
@@ -107,7 +108,7 @@ pub async fn paused_of(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
 }
 
 /// May this person read this program's lessons?
-pub async fn is_active(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<bool> {
+pub async fn is_active(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_one(pool).await.map(|n| n > 0))
 }
@@ -165,4 +166,52 @@ pub async fn grant_many(
         })?;
     }
     Ok(made)
+}
+
+/// Ends the access an order gave (kept as rows, so progress survives a return); a paused seat too.
+pub async fn revoke_by_order(tx: &mut Tx, order_id: i64, now: OffsetDateTime) -> sqlx::Result<u64> {
+    const SQL: &str = "UPDATE enrollments SET status = 'revoked', updated_at = $2 WHERE order_id = $1 \
+        AND status IN ('active', 'paused')";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))
+}
+
+/// Pauses (or resumes) the seats a plan order gave: progress is kept.
+pub async fn move_by_order(tx: &mut Tx, order_id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<u64> {
+    const SQL: &str = "UPDATE enrollments SET status = $3, updated_at = $4 WHERE order_id = $1 AND status = $2";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(from).bind(to).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected()))
+}
+
+/// Where a student resumes a program: the lesson they opened last.
+pub async fn set_reading_position(
+    tx: &mut Tx,
+    user_id: UserId,
+    course_id: CourseId,
+    lesson_id: LessonId,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE enrollments SET last_lesson_id = $3 WHERE user_id = $1 AND course_id = $2";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(course_id).bind(lesson_id).execute(conn).await.map(|_| ()))
+}
+
+/// A lesson (or every lesson of a module) is being deleted: nobody resumes there any more.
+pub async fn forget_reading_position(tx: &mut Tx, gone: Gone) -> sqlx::Result<()> {
+    let (sql, id) = match gone {
+        Gone::Lesson(id) => (
+            "UPDATE enrollments SET last_lesson_id = NULL WHERE last_lesson_id = $1",
+            id,
+        ),
+        Gone::Module(id) => (
+            "UPDATE enrollments SET last_lesson_id = NULL \
+             WHERE last_lesson_id IN (SELECT id FROM lessons WHERE module_id = $1)",
+            id,
+        ),
+    };
+    tx_run!(tx, conn => sqlx::query(sql).bind(id).execute(conn).await.map(|_| ()))
+}
+
+/// What is being deleted, for [`forget_reading_position`].
+#[derive(Clone, Copy, Debug)]
+pub enum Gone {
+    Lesson(i64),
+    Module(i64),
 }

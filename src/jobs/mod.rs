@@ -21,6 +21,8 @@ use crate::error::Error;
 pub const TICK: Duration = Duration::from_secs(20);
 /// How often unconfirmed pre-enrollments are purged.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How long an instalment of a subscription we cannot place is kept for its order to turn up.
+pub const STASH_DAYS: i64 = 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Job {
@@ -46,7 +48,7 @@ impl Job {
             Job::ModulePublishing => "scheduled modules",
             Job::ModuleOpenEmails => "module-open emails",
             Job::Reconciliation => "order reconciliation",
-            Job::Purge => "purge of unconfirmed pre-enrollments and expired device lists",
+            Job::Purge => "purge of unconfirmed pre-enrollments, expired device lists and unplaced instalments",
         }
     }
 
@@ -77,7 +79,16 @@ impl Job {
             Job::Purge => {
                 let since = state.clock.now() - time::Duration::days(crate::web::sessions::SESSION_DAYS);
                 let devices = crate::accounts::store::purge_sessions(&state.db, since).await?;
-                return Ok(crate::preenroll::flows::purge_unconfirmed(state).await? + devices);
+                // Checkout links a subscription within a day; a month on, it never will.
+                let month_ago = state.clock.now() - time::Duration::days(STASH_DAYS);
+                let stashed = crate::payments::store::purge_stashed(&state.db, month_ago).await?;
+                if stashed > 0 {
+                    tracing::warn!(
+                        instalments = stashed,
+                        "forgot instalments of Stripe subscriptions that never matched an order"
+                    );
+                }
+                return Ok(crate::preenroll::flows::purge_unconfirmed(state).await? + devices + stashed);
             }
         };
         Ok(u64::try_from(n).unwrap_or(u64::MAX))

@@ -6,35 +6,19 @@ use time::OffsetDateTime;
 use crate::db::{Db, Tx};
 use crate::{db_run, tx_run};
 
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct CourseRow {
-    pub id: i64,
-    pub slug: String,
-    pub title: String,
-    #[sqlx(try_from = "String")]
-    pub status: crate::domain::CourseStatus,
-}
+pub use crate::content::{COURSE_SELECT, CourseRow};
 
 pub async fn course(tx: &mut Tx, slug: &str) -> sqlx::Result<Option<CourseRow>> {
-    const SQL: &str = "SELECT id, slug, title, status FROM courses WHERE slug = $1 AND archived = FALSE";
-    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(SQL).bind(slug).fetch_optional(conn).await)
+    let sql = format!("{COURSE_SELECT} WHERE slug = $1 AND archived = FALSE");
+    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).bind(slug).fetch_optional(conn).await)
 }
 
 pub async fn course_by_id(tx: &mut Tx, id: i64) -> sqlx::Result<Option<CourseRow>> {
-    const SQL: &str = "SELECT id, slug, title, status FROM courses WHERE id = $1 AND archived = FALSE";
-    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(SQL).bind(id).fetch_optional(conn).await)
+    let sql = format!("{COURSE_SELECT} WHERE id = $1 AND archived = FALSE");
+    tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).bind(id).fetch_optional(conn).await)
 }
 
-/// Moves a program from one status to another. False when it was not in `from` any more (someone
-/// else moved it first): the caller then does nothing else.
-pub async fn move_status(tx: &mut Tx, id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
-    const SQL: &str = "UPDATE courses SET status = $3, updated_at = $4, \
-        launched_at = CASE WHEN $3 = 'open' AND $2 = 'preenrollment' THEN COALESCE(launched_at, $4) \
-            ELSE launched_at END \
-        WHERE id = $1 AND status = $2";
-    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(from).bind(to).bind(now)
-        .execute(conn).await.map(|r| r.rows_affected() == 1))
-}
+pub use crate::content::studio_store::move_course_status as move_status;
 
 pub async fn insert_launch(
     tx: &mut Tx,

@@ -18,6 +18,7 @@ use crate::accounts::SignedIn;
 use crate::accounts::store::User;
 use crate::catalog::snapshot::Program;
 use crate::context::Ctx;
+use crate::domain::{CourseId, UserId};
 use crate::web::AppError;
 use crate::web::auth::safe_next;
 
@@ -109,7 +110,10 @@ async fn student_program(
     if user.is_instructor() {
         return Ok(None);
     }
-    if store::seat(&ctx.db, user.id, program.course_id).await?.is_none() {
+    if store::seat(&ctx.db, UserId(user.id), CourseId(program.course_id))
+        .await?
+        .is_none()
+    {
         return Err(AppError::Forbidden);
     }
     Ok(Some(catalog))
@@ -161,8 +165,8 @@ pub async fn confirm(
     }
     store::acknowledge(
         &ctx.db,
-        user.id,
-        program.course_id,
+        UserId(user.id),
+        CourseId(program.course_id),
         &text.version,
         &text.snapshot(),
         ctx.clock.now(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{locked_module, store, view};
 use crate::accounts::store::User;
+use crate::domain::{CourseId, LessonId, UserId};
 
 use crate::accounts::SignedIn;
 use crate::context::Ctx;
@@ -179,7 +180,7 @@ async fn lesson_for(
     let catalog = state.catalog();
     let program = catalog.program(slug).ok_or(AppError::NotFound)?;
     program.lesson(lesson_slug).ok_or(AppError::NotFound)?;
-    let seat = store::seat(&state.db, user.id, program.course_id).await?;
+    let seat = store::seat(&state.db, UserId(user.id), CourseId(program.course_id)).await?;
     if seat.is_none() && !user.is_instructor() {
         return Err(AppError::Forbidden);
     }
@@ -208,7 +209,7 @@ pub async fn complete(
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
     let now = state.clock.now();
-    let completed = store::completed_in(&state.db, user.id, program.course_id).await?;
+    let completed = store::completed_in(&state.db, UserId(user.id), CourseId(program.course_id)).await?;
     let progress = view::progress(
         &program.rows,
         &completed,
@@ -225,12 +226,20 @@ pub async fn complete(
         return Err(AppError::BadRequest(message));
     }
     let mut tx = state.db.begin().await?;
-    store::set_complete(&mut tx, user.id, program.course_id, lesson.lesson.id, done, now).await?;
+    store::set_complete(
+        &mut tx,
+        UserId(user.id),
+        CourseId(program.course_id),
+        LessonId(lesson.lesson.id),
+        done,
+        now,
+    )
+    .await?;
     let all: Vec<i64> = program.rows.iter().map(|r| r.lesson_id).collect();
     let finished = done && store::count_completed(&mut tx, user.id, &all).await? == all.len() as i64;
     if finished {
         let code = crate::accounts::tokens::new_token().0[..20].to_owned();
-        store::complete_course(&mut tx, user.id, program.course_id, &code, now).await?;
+        store::complete_course(&mut tx, UserId(user.id), CourseId(program.course_id), &code, now).await?;
     }
     tx.commit().await?;
     Ok(Redirect::to(&format!("/courses/{slug}/lessons/{lesson_slug}#progress")).into_response())

@@ -16,6 +16,7 @@ use crate::accounts::store::User;
 use crate::catalog::Catalog;
 use crate::catalog::snapshot::{LessonPage, Program};
 use crate::context::Ctx;
+use crate::domain::{CourseId, LessonId, UserId};
 use crate::web::AppError;
 use crate::web::auth::Visitor;
 
@@ -49,7 +50,7 @@ pub async fn reader_asking(
     let Some(claim) = session::claim(session).await? else {
         return Ok(None);
     };
-    let row = store::user_and_seat(&ctx.db, claim.user_id, course_id, ask).await?;
+    let row = store::user_and_seat(&ctx.db, UserId(claim.user_id), CourseId(course_id), ask).await?;
     let (found, rest) = match row {
         Some(r) => (Some(r.user), Some((r.seat, r.acknowledged, r.note))),
         None => (None, None),
@@ -132,10 +133,17 @@ pub async fn view_for(
     }
     // Reading position: only a different lesson than last time is a write.
     if seat.last_lesson_id != Some(lesson.lesson.id) {
-        store::record_open(&ctx.db, user.id, program.course_id, lesson.lesson.id, now).await?;
+        store::record_open(
+            &ctx.db,
+            UserId(user.id),
+            CourseId(program.course_id),
+            LessonId(lesson.lesson.id),
+            now,
+        )
+        .await?;
     }
     let certificate = if progress.finished {
-        store::certificate_for(&ctx.db, user.id, program.course_id).await?
+        store::certificate_for(&ctx.db, UserId(user.id), CourseId(program.course_id)).await?
     } else {
         None
     };
@@ -221,7 +229,8 @@ pub async fn page(
                 // A seat paused by a failed plan payment: the page that says how to resume it.
                 if let Some(u) = &user
                     && let Some(order) =
-                        crate::enrollment::store::paused_order(&ctx.db, u.id, program.course_id).await?
+                        crate::enrollment::store::paused_order(&ctx.db, UserId(u.id), CourseId(program.course_id))
+                            .await?
                 {
                     return Ok(axum::response::Redirect::to(&format!("/plans/{order}")).into_response());
                 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::accounts::store::User;
 use crate::catalog::snapshot::{LessonPage, Program};
 use crate::context::Ctx;
+use crate::domain::{ModuleId, UserId};
 use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
 
@@ -115,6 +116,59 @@ fn module_number(program: &Program, module_id: i64) -> usize {
     seen.iter().position(|m| *m == module_id).map_or(1, |i| i + 1)
 }
 
+/// Why a module opened for a student: their drip schedule reached it, or the instructor
+/// published it for everyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenedBy {
+    Drip,
+    Published,
+}
+
+/// A module that opened for one student, as the email tells it.
+pub struct ModuleOpened<'a> {
+    pub user_id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub course_title: &'a str,
+    pub course_slug: &'a str,
+    pub module_id: i64,
+    pub module_title: &'a str,
+    /// The module's number in its program (1-based).
+    pub number: i64,
+    /// The slug of its first lesson, where the email's link goes.
+    pub first_lesson: &'a str,
+    pub why: OpenedBy,
+}
+
+/// The one "a module is open" email, queued in the caller's transaction; at most once per student
+/// and module, whichever of the drip job and a publication tells it first.
+pub async fn tell_module_open(tx: &mut crate::db::Tx, state: &Ctx, m: &ModuleOpened<'_>) -> Result<bool, Error> {
+    let subject = match m.why {
+        OpenedBy::Drip => format!("Module {} of {} is open", m.number, m.course_title),
+        OpenedBy::Published => format!("A new module of {} is open", m.course_title),
+    };
+    mail::enqueue(
+        tx,
+        state,
+        Outgoing {
+            to: m.email,
+            to_name: m.name,
+            subject,
+            template: "module_open",
+            ctx: context! {
+                course_title => m.course_title,
+                module_title => m.module_title,
+                number => m.number,
+                link => format!("{}/courses/{}/lessons/{}", state.config.base_url, m.course_slug, m.first_lesson),
+            },
+            category: Category::Transactional,
+            dedupe_key: Some(format!("module-open:{}:{}", m.user_id, m.module_id)),
+            campaign: None,
+        },
+    )
+    .await
+}
+
 /// The drip job: tells each student, once, when a module of theirs opens. Modules already open
 /// when they enrolled are noted without an email.
 pub async fn notify_unlocked_modules(state: &Ctx) -> Result<usize, Error> {
@@ -135,28 +189,20 @@ pub async fn notify_unlocked_modules(state: &Ctx) -> Result<usize, Error> {
             None => false,
         };
         let mut tx = state.db.begin().await?;
-        if store::note_unlock(&mut tx, c.user_id, c.module_id, now).await? && tell {
-            let number = module_number(program, c.module_id);
-            mail::enqueue(
-                &mut tx,
-                state,
-                Outgoing {
-                    to: &c.email,
-                    to_name: &c.name,
-                    subject: format!("Module {number} of {} is open", program.title),
-                    template: "module_open",
-                    ctx: context! {
-                        course_title => program.title.clone(),
-                        module_title => row.module_title.clone(),
-                        number,
-                        link => format!("{}/courses/{}/lessons/{}", state.config.base_url, program.slug, row.lesson_slug),
-                    },
-                    category: Category::Transactional,
-                    dedupe_key: Some(format!("module-open:{}:{}", c.user_id, c.module_id)),
-                    campaign: None,
-                },
-            )
-            .await?;
+        if store::note_unlock(&mut tx, UserId(c.user_id), ModuleId(c.module_id), now).await? && tell {
+            let opened = ModuleOpened {
+                user_id: c.user_id,
+                email: &c.email,
+                name: &c.name,
+                course_title: &program.title,
+                course_slug: &program.slug,
+                module_id: c.module_id,
+                module_title: &row.module_title,
+                number: i64::try_from(module_number(program, c.module_id)).unwrap_or(1),
+                first_lesson: &row.lesson_slug,
+                why: OpenedBy::Drip,
+            };
+            tell_module_open(&mut tx, state, &opened).await?;
             sent += 1;
         }
         tx.commit().await?;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::store;
 use crate::accounts::SignedIn;
 use crate::context::Ctx;
+use crate::domain::{CourseId, LessonId, UserId};
 use crate::web::AppError;
 
 /// The longest note, in characters.
@@ -33,7 +34,10 @@ pub async fn save(
     let catalog = ctx.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
     let lesson = program.lesson(&lesson_slug).ok_or(AppError::NotFound)?;
-    if store::seat(&ctx.db, user.id, program.course_id).await?.is_none() {
+    if store::seat(&ctx.db, UserId(user.id), CourseId(program.course_id))
+        .await?
+        .is_none()
+    {
         return Err(AppError::Forbidden);
     }
     let chars = form.body.chars().count();
@@ -45,13 +49,13 @@ pub async fn save(
     }
     let body = form.body.replace("\r\n", "\n");
     if body.trim().is_empty() {
-        store::delete_note(&ctx.db, user.id, lesson.lesson.id).await?;
+        store::delete_note(&ctx.db, UserId(user.id), LessonId(lesson.lesson.id)).await?;
     } else {
         store::save_note(
             &ctx.db,
-            user.id,
-            program.course_id,
-            lesson.lesson.id,
+            UserId(user.id),
+            CourseId(program.course_id),
+            LessonId(lesson.lesson.id),
             &body,
             ctx.clock.now(),
         )
@@ -77,8 +81,13 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let catalog = ctx.catalog();
     let program = catalog.program(&slug).ok_or(AppError::NotFound)?;
-    let notes = store::notes_in(&ctx.db, user.id, program.course_id).await?;
-    if notes.is_empty() && !user.is_instructor() && store::seat(&ctx.db, user.id, program.course_id).await?.is_none() {
+    let notes = store::notes_in(&ctx.db, UserId(user.id), CourseId(program.course_id)).await?;
+    if notes.is_empty()
+        && !user.is_instructor()
+        && store::seat(&ctx.db, UserId(user.id), CourseId(program.course_id))
+            .await?
+            .is_none()
+    {
         return Err(AppError::Forbidden);
     }
     let items: Vec<NoteItem> = program

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::accounts::store::User;
 use crate::db::{Db, Tx};
+use crate::domain::{CourseId, LessonId, ModuleId, UserId};
 use crate::{db_run, tx_run};
 
 /// A student's enrollment in one program, if active: when it started and where they were.
@@ -14,7 +15,7 @@ pub struct Seat {
     pub last_lesson_id: Option<i64>,
 }
 
-pub async fn seat(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<Seat>> {
+pub async fn seat(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<Option<Seat>> {
     const SQL: &str = "SELECT created_at, last_lesson_id FROM enrollments \
         WHERE user_id = $1 AND course_id = $2 AND status = 'active'";
     db_run!(db, pool => sqlx::query_as::<_, Seat>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
@@ -56,8 +57,8 @@ struct UserSeatRow {
 /// current version and their note on the lesson. `None` when the account is gone.
 pub async fn user_and_seat(
     db: &Db,
-    user_id: i64,
-    course_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
     ask: LessonAsk<'_>,
 ) -> sqlx::Result<Option<ReaderRow>> {
     const SQL: &str = "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.session_epoch, u.created_at, \
@@ -148,8 +149,8 @@ pub async fn standings(db: &Db, user_id: i64) -> sqlx::Result<Vec<Standing>> {
 /// Records a confirmation (again confirming the same version changes nothing).
 pub async fn acknowledge(
     db: &Db,
-    user_id: i64,
-    course_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
     version: &str,
     text: &str,
     now: OffsetDateTime,
@@ -203,13 +204,13 @@ pub async fn delete_personal(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
 }
 
 /// The student's certificate code for a program, if they finished it.
-pub async fn certificate_for(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Option<String>> {
+pub async fn certificate_for(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<Option<String>> {
     const SQL: &str = "SELECT code FROM completions WHERE user_id = $1 AND course_id = $2";
     db_run!(db, pool => sqlx::query_scalar::<_, String>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
 }
 
 /// The lessons a student completed in a program (ids).
-pub async fn completed_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Vec<i64>> {
+pub async fn completed_in(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<Vec<i64>> {
     const SQL: &str = "SELECT lesson_id FROM lesson_progress \
         WHERE user_id = $1 AND course_id = $2 AND completed_at IS NOT NULL";
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_all(pool).await)
@@ -218,28 +219,26 @@ pub async fn completed_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result
 /// Opening a lesson: first and last opened times, and the program's resume point.
 pub async fn record_open(
     db: &Db,
-    user_id: i64,
-    course_id: i64,
-    lesson_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
+    lesson_id: LessonId,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO lesson_progress (user_id, lesson_id, course_id, first_opened_at, last_opened_at) \
+        VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, lesson_id) DO UPDATE SET last_opened_at = excluded.last_opened_at";
     let mut tx = db.begin().await?;
-    tx_run!(&mut tx, conn => {
-        sqlx::query("INSERT INTO lesson_progress (user_id, lesson_id, course_id, first_opened_at, last_opened_at) \
-            VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, lesson_id) DO UPDATE SET last_opened_at = excluded.last_opened_at")
-            .bind(user_id).bind(lesson_id).bind(course_id).bind(now).execute(&mut *conn).await?;
-        sqlx::query("UPDATE enrollments SET last_lesson_id = $3 WHERE user_id = $1 AND course_id = $2")
-            .bind(user_id).bind(course_id).bind(lesson_id).execute(&mut *conn).await.map(|_| ())
-    })?;
+    tx_run!(&mut tx, conn => sqlx::query(SQL)
+        .bind(user_id).bind(lesson_id).bind(course_id).bind(now).execute(conn).await.map(|_| ()))?;
+    crate::enrollment::store::set_reading_position(&mut tx, user_id, course_id, lesson_id).await?;
     tx.commit().await
 }
 
 /// Marks a lesson complete (or not). Returns whether anything changed.
 pub async fn set_complete(
     tx: &mut Tx,
-    user_id: i64,
-    course_id: i64,
-    lesson_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
+    lesson_id: LessonId,
     done: bool,
     now: OffsetDateTime,
 ) -> sqlx::Result<bool> {
@@ -274,8 +273,8 @@ pub async fn count_completed(tx: &mut Tx, user_id: i64, lesson_ids: &[i64]) -> s
 /// Records a finished program once; returns the certificate code.
 pub async fn complete_course(
     tx: &mut Tx,
-    user_id: i64,
-    course_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
     code: &str,
     now: OffsetDateTime,
 ) -> sqlx::Result<String> {
@@ -365,7 +364,7 @@ pub async fn drip_candidates(db: &Db) -> sqlx::Result<Vec<DripCandidate>> {
 }
 
 /// Notes that a student was told (or needs no telling) about a module; false if already noted.
-pub async fn note_unlock(tx: &mut Tx, user_id: i64, module_id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+pub async fn note_unlock(tx: &mut Tx, user_id: UserId, module_id: ModuleId, now: OffsetDateTime) -> sqlx::Result<bool> {
     const SQL: &str = "INSERT INTO module_unlock_notices (user_id, module_id, sent_at) VALUES ($1, $2, $3) \
         ON CONFLICT (user_id, module_id) DO NOTHING";
     tx_run!(tx, conn => sqlx::query(SQL).bind(user_id).bind(module_id).bind(now)
@@ -382,9 +381,9 @@ pub async fn files_dir(db: &Db, course_id: i64) -> sqlx::Result<Option<String>> 
 
 pub async fn save_note(
     db: &Db,
-    user_id: i64,
-    course_id: i64,
-    lesson_id: i64,
+    user_id: UserId,
+    course_id: CourseId,
+    lesson_id: LessonId,
     body: &str,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
@@ -395,7 +394,7 @@ pub async fn save_note(
         .execute(pool).await.map(|_| ()))
 }
 
-pub async fn delete_note(db: &Db, user_id: i64, lesson_id: i64) -> sqlx::Result<()> {
+pub async fn delete_note(db: &Db, user_id: UserId, lesson_id: LessonId) -> sqlx::Result<()> {
     const SQL: &str = "DELETE FROM lesson_notes WHERE user_id = $1 AND lesson_id = $2";
     db_run!(db, pool => sqlx::query(SQL).bind(user_id).bind(lesson_id).execute(pool).await.map(|_| ()))
 }
@@ -408,7 +407,7 @@ pub struct Note {
 }
 
 /// A student's notes in one program.
-pub async fn notes_in(db: &Db, user_id: i64, course_id: i64) -> sqlx::Result<Vec<Note>> {
+pub async fn notes_in(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<Vec<Note>> {
     const SQL: &str = "SELECT lesson_id, body, updated_at FROM lesson_notes WHERE user_id = $1 AND course_id = $2";
     db_run!(db, pool => sqlx::query_as::<_, Note>(SQL).bind(user_id).bind(course_id).fetch_all(pool).await)
 }
@@ -470,4 +469,10 @@ pub async fn note_unlocks_many(tx: &mut Tx, notes: &[(i64, i64)], now: OffsetDat
         })?;
     }
     Ok(())
+}
+
+/// A module is being deleted: the notes of whom it was announced to go with it.
+pub async fn forget_unlock_notices(tx: &mut Tx, module_id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM module_unlock_notices WHERE module_id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(module_id).execute(conn).await.map(|_| ()))
 }

@@ -103,10 +103,7 @@ async fn unsubscribe(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let token = if q.token.is_empty() {
-        url::form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        crate::web::form::lenient::<TokenQuery>(&body).token
     } else {
         q.token
     };

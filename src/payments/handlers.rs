@@ -16,6 +16,7 @@ use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
 use crate::context::Ctx;
 use crate::web::AppError;
+use crate::web::form::Form;
 
 fn page(state: &Ctx, status: StatusCode, template: &str, ctx: minijinja::Value) -> Result<Response, AppError> {
     Ok((status, state.render(template, ctx)?).into_response())
@@ -101,20 +102,30 @@ fn refuse(state: &Ctx, user: &User, status: StatusCode, message: String) -> Resu
 
 /// Starts a checkout. Only program slugs (and whether it is a bundle upgrade) are read from the
 /// form: every amount comes from the database and `site.toml`.
-pub async fn checkout(State(state): State<Ctx>, SignedIn(user): SignedIn, body: Bytes) -> Result<Response, AppError> {
+/// The checkout form: the programs (one `course` per program; the bundle has two), the payment
+/// plan chosen, if any, and whether the bundle upgrade credit was asked for. Nothing else is read.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CheckoutForm {
+    #[serde(rename = "course")]
+    courses: Vec<String>,
+    plan: String,
+    upgrade: String,
+}
+
+pub async fn checkout(
+    State(state): State<Ctx>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<CheckoutForm>,
+) -> Result<Response, AppError> {
     let mut slugs: Vec<String> = Vec::new();
-    let mut plan_id: Option<String> = None;
-    let mut upgrade_asked = false;
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        if k == "upgrade" && !v.is_empty() {
-            upgrade_asked = true;
-        }
-        if k == "course" && !slugs.iter().any(|s| *s == *v) {
-            slugs.push(v.into_owned());
-        } else if k == "plan" && !v.is_empty() {
-            plan_id = Some(v.into_owned());
+    for slug in form.courses {
+        if !slugs.contains(&slug) {
+            slugs.push(slug);
         }
     }
+    let plan_id = Some(form.plan).filter(|p| !p.is_empty());
+    let upgrade_asked = !form.upgrade.is_empty();
     let catalog = state.catalog();
     if slugs.is_empty() || slugs.len() > catalog.courses.len() {
         return refuse(

@@ -166,7 +166,7 @@ pub async fn apply_payment(
     };
     if order.plan_state() == Some(PlanState::Paused) {
         store::move_plan(tx, order_id, &["paused"], "active", now).await?;
-        let resumed = store::set_seats(tx, order_id, "paused", "active", now).await?;
+        let resumed = crate::enrollment::store::move_by_order(tx, order_id, "paused", "active", now).await?;
         tracing::info!(order_id, resumed, "plan paid again: access resumed");
     }
     let paid = store::payment_count(tx, order_id).await?;
@@ -333,7 +333,7 @@ pub async fn pause(tx: &mut Tx, state: &Ctx, order: &Order, paid: i64) -> Result
     if !store::move_plan(tx, order.id, &["active"], "paused", now).await? {
         return Ok(false);
     }
-    let paused = store::set_seats(tx, order.id, "active", "paused", now).await?;
+    let paused = crate::enrollment::store::move_by_order(tx, order.id, "active", "paused", now).await?;
     tracing::warn!(
         order_id = order.id,
         paused,

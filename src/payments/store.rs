@@ -223,13 +223,6 @@ pub async fn has_early_refund(tx: &mut Tx, pi: &str) -> sqlx::Result<bool> {
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL).bind(pi).fetch_one(conn).await.map(|n| n > 0))
 }
 
-/// Ends the access an order gave (kept as rows, so progress survives a return); a paused seat too.
-pub async fn revoke_enrollments(tx: &mut Tx, order_id: i64, now: OffsetDateTime) -> sqlx::Result<u64> {
-    const SQL: &str = "UPDATE enrollments SET status = 'revoked', updated_at = $2 WHERE order_id = $1 \
-        AND status IN ('active', 'paused')";
-    tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))
-}
-
 /// Stripe orders still pending after `before`, for the reconciliation job.
 /// Each is checked at most once per period (`updated_at` is bumped by [`checked`]), least recently
 /// checked first, so abandoned checkouts do not crowd out the rest.
@@ -289,6 +282,8 @@ pub struct OrderLine {
     pub name: Option<String>,
     pub failure: Option<String>,
     pub plan_instalments: Option<i64>,
+    pub plan_amount_cents: Option<i64>,
+    pub plan_interval: Option<String>,
     pub plan_state: Option<String>,
     /// Instalments received (plans).
     pub payments_made: i64,
@@ -298,7 +293,7 @@ pub struct OrderLine {
 const ORDER_LINES: &str = "SELECT o.id, o.status, o.currency, o.total_cents, o.amount_paid_cents, \
     (SELECT STRING_AGG(c.title, ' + ') FROM (SELECT c2.title FROM order_items i JOIN courses c2 ON c2.id = i.course_id \
      WHERE i.order_id = o.id ORDER BY c2.position) AS c) AS programs, o.created_at, o.email, o.name, o.failure, \
-     o.plan_instalments, o.plan_state, \
+     o.plan_instalments, o.plan_amount_cents, o.plan_interval, o.plan_state, \
      (SELECT COUNT(*) FROM order_payments p WHERE p.order_id = o.id) AS payments_made, o.tax_cents \
      FROM orders o";
 
@@ -416,13 +411,6 @@ pub async fn move_plan(tx: &mut Tx, id: i64, from: &[&str], to: &str, now: Offse
         .execute(conn).await.map(|r| r.rows_affected() == 1))
 }
 
-/// Pauses (or resumes) the seats a plan order gave: progress is kept.
-pub async fn set_seats(tx: &mut Tx, order_id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<u64> {
-    const SQL: &str = "UPDATE enrollments SET status = $3, updated_at = $4 WHERE order_id = $1 AND status = $2";
-    tx_run!(tx, conn => sqlx::query(SQL).bind(order_id).bind(from).bind(to).bind(now)
-        .execute(conn).await.map(|r| r.rows_affected()))
-}
-
 /// An instalment paid for a subscription we cannot place yet (events in any order).
 pub async fn stash_invoice(
     tx: &mut Tx,
@@ -452,6 +440,13 @@ pub async fn take_stashed(
     Ok(rows)
 }
 
+/// Forgets instalments kept for subscriptions that never became an order of ours (another product
+/// on the same Stripe account, say) once they are older than `before`; how many.
+pub async fn purge_stashed(db: &Db, before: OffsetDateTime) -> sqlx::Result<u64> {
+    const SQL: &str = "DELETE FROM early_invoices WHERE paid_at < $1";
+    db_run!(db, pool => sqlx::query(SQL).bind(before).execute(pool).await.map(|r| r.rows_affected()))
+}
+
 /// The buyer's plan that is still running (collecting or paused) for any of these programs.
 pub async fn running_plan_for(db: &Db, user_id: i64, course_ids: &[i64]) -> sqlx::Result<Option<i64>> {
     const SQL: &str = "SELECT o.id, i.course_id FROM orders o JOIN order_items i ON i.order_id = o.id \
@@ -470,11 +465,6 @@ pub async fn set_tax_and_invoice(
     const SQL: &str = "UPDATE orders SET tax_cents = COALESCE($2, tax_cents), \
         invoice_url = COALESCE($3, invoice_url) WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(tax_cents).bind(invoice_url).execute(conn).await.map(|_| ()))
-}
-
-/// The order a one-time purchase's invoice belongs to: by its checkout session's payment.
-pub async fn order_by_invoice_payment(tx: &mut Tx, payment_intent: &str) -> sqlx::Result<Option<Order>> {
-    order_by_payment_intent(tx, payment_intent).await
 }
 
 /// Fills in the payment of an instalment recorded without it (from its Checkout Session).

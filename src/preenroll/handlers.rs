@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use crate::catalog::store::CourseSummary;
 use crate::context::Ctx;
 use crate::domain::{Email, PersonName};
 use crate::web::AppError;
+use crate::web::form::Form;
 
 /// More program values than this in one form is not a person ticking boxes.
 const MAX_COURSE_VALUES: usize = 20;
@@ -69,32 +69,21 @@ pub async fn form_page(
     form(&state, user.as_ref(), StatusCode::OK, &ticked, values, BTreeMap::new())
 }
 
-/// The form's fields. `course` repeats (one per ticked box), so the body is parsed by hand.
-struct Fields {
+/// The form's fields; `course` repeats, one per ticked box.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct Fields {
     name: String,
     email: String,
+    #[serde(rename = "course")]
     courses: Vec<String>,
 }
 
-fn parse_fields(body: &[u8]) -> Fields {
-    let mut f = Fields {
-        name: String::new(),
-        email: String::new(),
-        courses: Vec::new(),
-    };
-    for (k, v) in url::form_urlencoded::parse(body) {
-        match &*k {
-            "name" => f.name = v.into_owned(),
-            "email" => f.email = v.into_owned(),
-            "course" => f.courses.push(v.into_owned()),
-            _ => {}
-        }
-    }
-    f
-}
-
-pub async fn submit(State(state): State<Ctx>, MaybeUser(user): MaybeUser, body: Bytes) -> Result<Response, AppError> {
-    let fields = parse_fields(&body);
+pub async fn submit(
+    State(state): State<Ctx>,
+    MaybeUser(user): MaybeUser,
+    Form(fields): Form<Fields>,
+) -> Result<Response, AppError> {
     let mut errors = BTreeMap::new();
     let name = PersonName::parse(&fields.name)
         .map_err(|e| errors.insert("name", e.to_owned()))

@@ -18,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::catalog::snapshot::Program;
 use crate::catalog::store::SyllabusRow;
 use crate::context::Ctx;
+use crate::domain::{CourseId, UserId};
 use crate::web::AppError;
 
 /// The module of the URL with its quiz, for a student who may read the module now (an active
@@ -45,7 +46,7 @@ async fn taking(ctx: &Ctx, user: &User, slug: &str, module_slug: &str) -> Result
             student: false,
         });
     }
-    let seat = crate::learning::store::seat(&ctx.db, user.id, program.course_id)
+    let seat = crate::learning::store::seat(&ctx.db, UserId(user.id), CourseId(program.course_id))
         .await?
         .ok_or(AppError::Forbidden)?;
     let progress = crate::learning::view::progress(

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 mod error;
 pub mod files;
+pub mod form;
 pub(crate) mod health;
 pub(crate) mod layers;
 pub mod rate_limit;

@@ -1,46 +1,9 @@
-//! The studio's form helpers: the urlencoded body as its pairs, and the checks every editor shares
-//! (titles, web addresses, prices, one-item-per-line lists).
-
-use axum::body::Bytes;
+//! The checks every studio editor shares: titles, web addresses, prices, one-item-per-line lists.
+//! (Bodies decode with `web::form::Form` into each editor's own struct.)
 
 use crate::domain::Slug;
 
 pub const MAX_TITLE: usize = 200;
-
-/// A urlencoded form body as its pairs, in order (repeated names kept: FAQ rows).
-pub struct FormData(Vec<(String, String)>);
-
-impl FormData {
-    pub fn parse(body: &Bytes) -> FormData {
-        FormData(
-            url::form_urlencoded::parse(body)
-                // NUL is never meaningful in text and PostgreSQL refuses it: dropped at the edge.
-                .map(|(k, v)| (k.into_owned(), v.replace('\0', "")))
-                .collect(),
-        )
-    }
-
-    /// The first value of `name`, with Windows line ends made plain; "" when absent.
-    pub fn get(&self, name: &str) -> String {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.replace("\r\n", "\n"))
-            .unwrap_or_default()
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.replace("\r\n", "\n"))
-            .collect()
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
-}
 
 /// A title: trimmed, required, at most [`MAX_TITLE`] characters, no control characters.
 pub fn title(text: &str, what: &str) -> Result<String, String> {

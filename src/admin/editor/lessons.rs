@@ -1,35 +1,44 @@
 //! Adding a lesson to a module (a web address made from its title, unique in the program); the
 //! lesson editor itself is in `admin/lessons.rs`.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::content::refuse;
-use super::forms::{FormData, slug_from, title};
+use super::forms::{slug_from, title};
 use super::{course_or_404, finish, store};
 use crate::accounts::Instructor;
 use crate::context::Ctx;
 use crate::web::AppError;
+use crate::web::form::{Form, text};
+use serde::Deserialize;
+
+/// "Add a lesson" under a module: its title, and the module.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AddLesson {
+    module: String,
+    #[serde(deserialize_with = "text")]
+    title: String,
+}
 
 pub async fn add_lesson(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
-    body: Bytes,
+    Form(f): Form<AddLesson>,
 ) -> Result<Response, AppError> {
     let course = course_or_404(&state, &slug).await?;
-    let f = FormData::parse(&body);
     let module_id: i64 = f
-        .get("module")
+        .module
         .parse()
         .map_err(|_| AppError::BadRequest("Choose a module.".into()))?;
     let module = store::module(&state.db, course.id, module_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let key = format!("add-lesson-{module_id}");
-    let t = match title(&f.get("title"), "lesson") {
+    let t = match title(&f.title, "lesson") {
         Ok(t) => t,
         Err(e) => return refuse(&state, &user, &course, StatusCode::UNPROCESSABLE_ENTITY, key, e).await,
     };

@@ -21,7 +21,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 pub use content::{content_page, render_content};
-pub use forms::{FormData, slug_from, title};
+pub use forms::{slug_from, title};
 pub use items::{archive_lesson, archive_module, delete_lesson, delete_module, move_lesson, move_module};
 pub use lessons::add_lesson;
 pub use modules::{add_module, edit_module, save_module};

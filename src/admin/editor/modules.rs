@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,23 +10,39 @@ use minijinja::context;
 use minijinja::value::Serde;
 
 use super::content::{back_to_content, refuse};
-use super::forms::{FormData, slug_from, title};
+use super::forms::{slug_from, title};
 use super::{course_or_404, finish, module_or_404, refuse_in, store};
 use crate::accounts::Instructor;
 use crate::accounts::store::User;
 use crate::admin::content_store::{CourseRow, ModuleRow};
 use crate::context::Ctx;
 use crate::web::AppError;
+use crate::web::form::{Form, text};
+use serde::Deserialize;
+
+/// The module form as posted ("Add a module" posts only its title).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ModulePost {
+    #[serde(deserialize_with = "text")]
+    title: String,
+    #[serde(deserialize_with = "text")]
+    summary: String,
+    #[serde(deserialize_with = "text")]
+    slug: String,
+    drip: String,
+    unlock_after_days: String,
+    unlock_on: String,
+}
 
 pub async fn add_module(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
-    body: Bytes,
+    Form(f): Form<ModulePost>,
 ) -> Result<Response, AppError> {
     let course = course_or_404(&state, &slug).await?;
-    let f = FormData::parse(&body);
-    let t = match title(&f.get("title"), "module") {
+    let t = match title(&f.title, "module") {
         Ok(t) => t,
         Err(e) => {
             return refuse(
@@ -112,15 +127,14 @@ pub async fn save_module(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path((slug, id)): Path<(String, i64)>,
-    body: Bytes,
+    Form(f): Form<ModulePost>,
 ) -> Result<Response, AppError> {
     let (course, old) = module_or_404(&state, &slug, id).await?;
-    let f = FormData::parse(&body);
     let mut errors: HashMap<&'static str, String> = HashMap::new();
     let mut module = old.clone();
-    module.title = f.get("title");
-    module.summary = f.get("summary").split_whitespace().collect::<Vec<_>>().join(" ");
-    module.slug = f.get("slug");
+    module.title = f.title.clone();
+    module.summary = f.summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    module.slug = f.slug.clone();
     match title(&module.title, "module") {
         Ok(t) => {
             module.title = t;
@@ -140,14 +154,14 @@ pub async fn save_module(
     }
     module.unlock_after_days = None;
     module.unlock_on = None;
-    match f.get("drip").as_str() {
-        "days" => match f.get("unlock_after_days").trim().parse::<i64>() {
+    match f.drip.as_str() {
+        "days" => match f.unlock_after_days.trim().parse::<i64>() {
             Ok(d) if (0..=3650).contains(&d) => module.unlock_after_days = Some(d),
             _ => {
                 errors.insert("drip", "Enter a number of days from 0 to 3650.".into());
             }
         },
-        "date" => match f.get("unlock_on").trim().parse::<jiff::civil::Date>() {
+        "date" => match f.unlock_on.trim().parse::<jiff::civil::Date>() {
             Ok(d) => module.unlock_on = Some(d.to_string()),
             Err(_) => {
                 errors.insert("drip", "Enter a date like 2027-01-15.".into());

@@ -3,15 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::forms::{FormData, lines, parse_price, price_input, slug_from, title};
+use super::forms::{lines, parse_price, price_input, slug_from, title};
 use super::{NoticeQuery, course_or_404, finish, refuse_in, store};
 use crate::accounts::Instructor;
 use crate::accounts::store::User;
@@ -19,7 +18,45 @@ use crate::admin::content_store::{CourseFields, CourseRow};
 use crate::content::source::FaqEntry;
 use crate::context::Ctx;
 use crate::domain::CourseStatus;
+use crate::payments::plans::{MAX_INSTALMENTS, Plan, Plans};
 use crate::web::AppError;
+use crate::web::form::{Form, text, texts};
+
+/// The program form as posted: FAQ rows and payment plan rows repeat their fields.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ProgramPost {
+    #[serde(deserialize_with = "text")]
+    title: String,
+    #[serde(deserialize_with = "text")]
+    slug: String,
+    #[serde(deserialize_with = "text")]
+    promise: String,
+    #[serde(deserialize_with = "text")]
+    description: String,
+    #[serde(deserialize_with = "text")]
+    who_for: String,
+    #[serde(deserialize_with = "text")]
+    not_for: String,
+    #[serde(deserialize_with = "texts")]
+    faq_q: Vec<String>,
+    #[serde(deserialize_with = "texts")]
+    faq_a: Vec<String>,
+    #[serde(deserialize_with = "text")]
+    price: String,
+    #[serde(deserialize_with = "texts")]
+    plan_id: Vec<String>,
+    #[serde(deserialize_with = "texts")]
+    plan_instalments: Vec<String>,
+    #[serde(deserialize_with = "texts")]
+    plan_amount: Vec<String>,
+    #[serde(deserialize_with = "texts")]
+    plan_interval: Vec<String>,
+    #[serde(deserialize_with = "text")]
+    status: String,
+    #[serde(deserialize_with = "text")]
+    status_was: String,
+}
 
 #[derive(Serialize, Default)]
 struct ProgramForm {
@@ -31,6 +68,12 @@ struct ProgramForm {
     not_for: String,
     faq: Vec<FaqEntry>,
     price: String,
+    /// Payment plans, one row each (see [`PlanRow`]).
+    plans: Vec<PlanRow>,
+    /// Whether the post carried the plan rows at all: a post without them (a form from before
+    /// plans were editable) leaves the program's plans as they are.
+    #[serde(skip)]
+    plans_posted: bool,
     status: String,
     /// The status the form was shown with: a save changes the status only if the instructor did.
     status_was: String,
@@ -49,14 +92,16 @@ impl ProgramForm {
             not_for: not.join("\n"),
             faq: crate::db::json_column(&c.faq, "courses.faq")?,
             price: price_input(c.price_cents),
+            plans: c.plans.0.iter().map(PlanRow::from_plan).collect(),
+            plans_posted: true,
             status: c.status.to_string(),
             status_was: c.status.to_string(),
         })
     }
 
-    fn from_post(f: &FormData) -> ProgramForm {
-        let questions = f.all("faq_q");
-        let answers = f.all("faq_a");
+    fn from_post(f: &ProgramPost) -> ProgramForm {
+        let questions = &f.faq_q;
+        let answers = &f.faq_a;
         let faq = questions
             .iter()
             .zip(answers.iter().chain(std::iter::repeat(&String::new())))
@@ -68,16 +113,18 @@ impl ProgramForm {
             })
             .collect();
         ProgramForm {
-            title: f.get("title"),
-            slug: f.get("slug"),
-            promise: f.get("promise"),
-            description: f.get("description"),
-            who_for: f.get("who_for"),
-            not_for: f.get("not_for"),
+            title: f.title.clone(),
+            slug: f.slug.clone(),
+            promise: f.promise.clone(),
+            description: f.description.clone(),
+            who_for: f.who_for.clone(),
+            not_for: f.not_for.clone(),
             faq,
-            price: f.get("price"),
-            status: f.get("status"),
-            status_was: f.get("status_was"),
+            price: f.price.clone(),
+            plans: PlanRow::from_post(f),
+            plans_posted: !f.plan_instalments.is_empty(),
+            status: f.status.clone(),
+            status_was: f.status_was.clone(),
         }
     }
 }
@@ -92,7 +139,122 @@ struct CheckedProgram {
     not_for: String,
     faq: String,
     price_cents: i64,
+    plans: Plans,
     status: CourseStatus,
+}
+
+/// The most payment plans a program offers: a choice, not a menu.
+const MAX_PLANS: usize = 4;
+
+/// One payment plan as the form shows it: its id (kept as it was, so a plan keeps its name across
+/// edits; made from the terms for a new one), how many payments, each payment, and how often.
+#[derive(Serialize, Default, Clone)]
+struct PlanRow {
+    id: String,
+    instalments: String,
+    amount: String,
+    interval: String,
+}
+
+impl PlanRow {
+    fn from_plan(p: &Plan) -> PlanRow {
+        PlanRow {
+            id: p.id.clone(),
+            instalments: p.instalments.to_string(),
+            amount: price_input(p.amount),
+            interval: p.interval.clone(),
+        }
+    }
+
+    /// The rows posted, in order; rows left empty (no payments, no amount) are dropped.
+    fn from_post(f: &ProgramPost) -> Vec<PlanRow> {
+        let (ids, counts, amounts, intervals) = (&f.plan_id, &f.plan_instalments, &f.plan_amount, &f.plan_interval);
+        let at = |v: &[String], i: usize| v.get(i).map(|s| s.trim().to_owned()).unwrap_or_default();
+        (0..counts.len().max(amounts.len()))
+            .map(|i| PlanRow {
+                id: at(ids, i),
+                instalments: at(counts, i),
+                amount: at(amounts, i),
+                interval: at(intervals, i),
+            })
+            .filter(|r| !r.instalments.is_empty() || !r.amount.is_empty())
+            .collect()
+    }
+}
+
+/// "3-monthly", "6-weekly": a new plan's id, from its terms (unique among `taken`).
+fn plan_id(instalments: i64, interval: &str, taken: &[Plan]) -> String {
+    let every = match interval {
+        "day" => "daily".to_owned(),
+        other => format!("{other}ly"),
+    };
+    let base = format!("{instalments}-{every}");
+    let mut id = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|p| p.id == id) {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+/// The plans as entered, checked as `course.toml`'s `[[plan]]` are (`Plan::check`), or the reason
+/// in words. A free program offers none.
+fn check_plans(rows: &[PlanRow], price: Option<i64>) -> Result<Plans, String> {
+    if rows.len() > MAX_PLANS {
+        return Err(format!("Offer at most {MAX_PLANS} payment plans."));
+    }
+    if !rows.is_empty() && price == Some(0) {
+        return Err("A free program has no payment plans: remove them, or set a price.".to_owned());
+    }
+    let mut plans: Vec<Plan> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let n = i + 1;
+        let instalments: i64 = row
+            .instalments
+            .parse()
+            .map_err(|_| format!("Plan {n}: enter the number of payments, 2 to {MAX_INSTALMENTS}."))?;
+        let amount = parse_price(&row.amount).map_err(|e| format!("Plan {n}: {e}"))?;
+        if !["day", "week", "month", "year"].contains(&row.interval.as_str()) {
+            return Err(format!("Plan {n}: choose how often the payments fall."));
+        }
+        let kept = crate::domain::Slug::parse(&row.id).is_ok() && !plans.iter().any(|p| p.id == row.id);
+        let id = if kept {
+            row.id.clone()
+        } else {
+            plan_id(instalments, &row.interval, &plans)
+        };
+        let plan = Plan {
+            id,
+            instalments,
+            amount,
+            interval: row.interval.clone(),
+        };
+        plan.check().map_err(|_| {
+            if amount <= 0 {
+                format!("Plan {n}: each payment must be more than 0.")
+            } else {
+                format!("Plan {n}: the number of payments must be 2 to {MAX_INSTALMENTS}.")
+            }
+        })?;
+        plans.push(plan);
+    }
+    // Ids kept from the form must not collide with one made for a later row.
+    crate::payments::plans::check_all(&plans)?;
+    Ok(Plans(plans))
+}
+
+/// "3 × 69.00 monthly, 6 × 36.00 monthly": a plan list for the audit trail.
+fn describe_plans(plans: &Plans) -> String {
+    if plans.is_empty() {
+        return "none".to_owned();
+    }
+    plans
+        .0
+        .iter()
+        .map(|p| format!("{} × {} every {}", p.instalments, price_input(p.amount), p.interval))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_program(form: &ProgramForm, errors: &mut HashMap<&'static str, String>) -> Option<CheckedProgram> {
@@ -133,6 +295,9 @@ fn check_program(form: &ProgramForm, errors: &mut HashMap<&'static str, String>)
         }
     }
     let price = parse_price(&form.price).map_err(|e| errors.insert("price", e)).ok();
+    let plans = check_plans(&form.plans, price)
+        .map_err(|e| errors.insert("plans", e))
+        .ok();
     let status = CourseStatus::parse(&form.status);
     if status.is_none() {
         errors.insert("status", "Choose a status.".into());
@@ -150,6 +315,7 @@ fn check_program(form: &ProgramForm, errors: &mut HashMap<&'static str, String>)
         not_for: serde_json::to_string(&lines(&form.not_for)).unwrap_or_else(|_| "[]".into()),
         faq: serde_json::to_string(&faq).unwrap_or_else(|_| "[]".into()),
         price_cents: price?,
+        plans: plans?,
         status: status?,
     })
 }
@@ -163,6 +329,14 @@ fn render_program_form(
     errors: &HashMap<&'static str, String>,
     notice: Option<&str>,
 ) -> Result<Response, AppError> {
+    // The plans entered, and one empty row for a new one (up to the most a program offers).
+    let mut plans = form.plans.clone();
+    if plans.len() < MAX_PLANS {
+        plans.push(PlanRow {
+            interval: "month".into(),
+            ..PlanRow::default()
+        });
+    }
     let mut faq: Vec<&FaqEntry> = form.faq.iter().collect();
     let blank = FaqEntry {
         q: String::new(),
@@ -176,6 +350,8 @@ fn render_program_form(
         course => Serde(&course),
         form => Serde(form),
         faq => Serde(&faq),
+        plans => Serde(&plans),
+        intervals => vec![("day", "Every day"), ("week", "Every week"), ("month", "Every month"), ("year", "Every year")],
         errors => Serde(errors),
         notice,
         statuses => vec![
@@ -200,9 +376,9 @@ pub async fn new_program(State(state): State<Ctx>, Instructor(user): Instructor)
 pub async fn create_program(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
-    body: Bytes,
+    Form(post): Form<ProgramPost>,
 ) -> Result<Response, AppError> {
-    let form = ProgramForm::from_post(&FormData::parse(&body));
+    let form = ProgramForm::from_post(&post);
     let mut errors = HashMap::new();
     let Some(p) = check_program(&form, &mut errors) else {
         return render_program_form(
@@ -250,6 +426,7 @@ fn fields_of(p: &CheckedProgram) -> CourseFields<'_> {
         not_for: &p.not_for,
         faq: &p.faq,
         price_cents: p.price_cents,
+        plans: p.plans.to_json(),
         status: p.status.as_str(),
     }
 }
@@ -278,10 +455,10 @@ pub async fn save_program(
     State(state): State<Ctx>,
     Instructor(user): Instructor,
     Path(slug): Path<String>,
-    body: Bytes,
+    Form(post): Form<ProgramPost>,
 ) -> Result<Response, AppError> {
     let course = course_or_404(&state, &slug).await?;
-    let form = ProgramForm::from_post(&FormData::parse(&body));
+    let form = ProgramForm::from_post(&post);
     let mut errors = HashMap::new();
     let Some(p) = check_program(&form, &mut errors) else {
         return render_program_form(
@@ -298,6 +475,9 @@ pub async fn save_program(
     // changes only when the instructor changed it, and only from what it still is.
     let from = course.status;
     let mut p = p;
+    if !form.plans_posted {
+        p.plans = course.plans.clone();
+    }
     let was = if form.status_was.is_empty() {
         from.as_str()
     } else {
@@ -366,6 +546,13 @@ pub async fn save_program(
     }
     if p.price_cents != course.price_cents {
         detail.push(format!("price {} → {}", course.price_cents, p.price_cents));
+    }
+    if p.plans != course.plans {
+        detail.push(format!(
+            "payment plans {} → {}",
+            describe_plans(&course.plans),
+            describe_plans(&p.plans)
+        ));
     }
     finish(
         &state,

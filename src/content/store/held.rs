@@ -1,10 +1,14 @@
 //! The content as the database holds it, for export and rehashing.
 
+use serde::Serialize;
+
 use super::*;
 
 // ---- the content as the database holds it (export, rehash) -------------------------------------
 
-#[derive(sqlx::FromRow, Debug)]
+/// A program as its row holds it: the one declaration of the `courses` table's content, read by
+/// the studio, launches, export and rehashing alike ([`COURSE_SELECT`]).
+#[derive(sqlx::FromRow, Serialize, Debug, Clone)]
 pub struct CourseRow {
     pub id: i64,
     pub slug: String,
@@ -21,7 +25,16 @@ pub struct CourseRow {
     pub position: i64,
     pub files_dir: Option<String>,
     pub source_hash: String,
-    pub plans: String,
+    /// Its payment plans (`[[plan]]` in `course.toml`).
+    #[sqlx(try_from = "String")]
+    pub plans: crate::payments::plans::Plans,
+}
+
+impl CourseRow {
+    /// The folder under CONTENT_DIR holding this program's files.
+    pub fn files_dir(&self) -> &str {
+        self.files_dir.as_deref().unwrap_or(&self.slug)
+    }
 }
 
 #[derive(sqlx::FromRow, Debug)]
@@ -115,17 +128,18 @@ pub async fn site_row(tx: &mut Tx) -> sqlx::Result<Option<SiteSource>> {
     tx_run!(tx, conn => sqlx::query_as::<_, SiteSource>(SQL).fetch_optional(conn).await)
 }
 
-pub(super) const COURSE_COLUMNS: &str = "SELECT id, slug, title, promise, description_md, description_html, who_for, not_for, \
+/// Reads [`CourseRow`]s: append the `WHERE`.
+pub const COURSE_SELECT: &str = "SELECT id, slug, title, promise, description_md, description_html, who_for, not_for, \
     faq, price_cents, status, position, files_dir, source_hash, plans FROM courses";
 
 /// Every program that is not archived, in catalogue order.
 pub async fn live_courses(tx: &mut Tx) -> sqlx::Result<Vec<CourseRow>> {
-    let sql = format!("{COURSE_COLUMNS} WHERE NOT archived ORDER BY position, slug");
+    let sql = format!("{COURSE_SELECT} WHERE NOT archived ORDER BY position, slug");
     tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).fetch_all(conn).await)
 }
 
 pub async fn live_course(tx: &mut Tx, id: i64) -> sqlx::Result<Option<CourseRow>> {
-    let sql = format!("{COURSE_COLUMNS} WHERE id = $1 AND NOT archived");
+    let sql = format!("{COURSE_SELECT} WHERE id = $1 AND NOT archived");
     tx_run!(tx, conn => sqlx::query_as::<_, CourseRow>(&sql).bind(id).fetch_optional(conn).await)
 }
 

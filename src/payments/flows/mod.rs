@@ -12,6 +12,7 @@ use crate::accounts::store::User;
 use crate::catalog::store::CourseSummary;
 use crate::context::Ctx;
 use crate::db::Tx;
+use crate::domain::{CourseId, UserId};
 use crate::error::Error;
 use crate::mail::{self, Category, Outgoing};
 
@@ -286,7 +287,7 @@ pub enum Fulfilled {
 async fn unfulfillable(tx: &mut Tx, order: &Order, items: &[store::Item]) -> Result<Option<String>, Error> {
     for item in items {
         if let Some(user_id) = order.user_id
-            && crate::enrollment::store::is_active_in(tx, user_id, item.course_id).await?
+            && crate::enrollment::store::is_active_in(tx, UserId(user_id), CourseId(item.course_id)).await?
         {
             return Ok(Some(format!(
                 "You were already enrolled in {} when this payment arrived.",
@@ -376,7 +377,16 @@ pub(super) async fn fulfil_in(
             // Checked above under the buyer's seat lock, so this cannot find the seat taken; should
             // it anyway, fail the whole transaction (nothing is written) rather than grant twice:
             // Stripe retries a webhook that failed, and the success page and the job ask again.
-            if !crate::enrollment::store::grant(tx, user_id, item.course_id, "order", Some(order.id), now).await? {
+            if !crate::enrollment::store::grant(
+                tx,
+                UserId(user_id),
+                CourseId(item.course_id),
+                "order",
+                Some(order.id),
+                now,
+            )
+            .await?
+            {
                 return Err(Error::Internal(anyhow::anyhow!(
                     "order {order_id}: program {} was granted by another order meanwhile; rolled back",
                     item.course_id

@@ -70,7 +70,7 @@ pub(in crate::payments) async fn mark_refunded(tx: &mut Tx, state: &Ctx, order: 
     if order.is_plan() {
         store::move_plan(tx, order.id, &["active", "paused", "complete"], "cancelled", now).await?;
     }
-    let revoked = store::revoke_enrollments(tx, order.id, now).await?;
+    let revoked = crate::enrollment::store::revoke_by_order(tx, order.id, now).await?;
     tracing::info!(order_id = order.id, revoked, "order refunded: access ended");
     if let (Some(why), Some(email), Some(name)) = (&order.failure, &order.email, &order.name) {
         let items = store::items(tx, order.id).await?;

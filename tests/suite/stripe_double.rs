@@ -1,7 +1,7 @@
 //! The Stripe test double (`tests/common/stripe.rs`) against the real async-stripe client and
 //! webhook verifier: if these pass, what the double says is what async-stripe understands.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

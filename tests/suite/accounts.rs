@@ -1,7 +1,7 @@
 //! Accounts as people use them: sign up, confirm, log in and out, reset, change, export, delete;
 //! and what must be refused. Both backends; emails over a real SMTP conversation.
 
-mod common;
+use crate::common;
 
 use common::{AppOptions, Backend, TestApp, new_client};
 use learnwell::db::Db;

@@ -5,7 +5,7 @@
 //!
 //! The checks read the files with plain TOML and pulldown-cmark, not with the importer.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};

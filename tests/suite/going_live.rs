@@ -1,7 +1,7 @@
 //! Going live (issue 15): files shared by two instances on one database, backup and restore with
 //! files, `/metrics` on its own address, `/readyz`, JSON logs and plain piped logs, `doctor`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Learning: the dashboard, lessons with progress, resume, drip, downloads, certificates and the
 //! instructor's view. Time is moved with the injected clock, never slept through.
 
-mod common;
+use crate::common;
 
 use common::fixture::{Fixture, lesson};
 use common::{AppOptions, Backend, TestApp, new_client};

@@ -121,6 +121,29 @@ impl SmtpSink {
             .collect()
     }
 
+    /// Waits (polling, with a deadline) for a message to `address` with a link containing
+    /// `needle`, whatever else reached them first (the mail worker's lanes send in parallel, so
+    /// two messages queued a moment apart may arrive in either order); the link.
+    pub async fn wait_for_link(&self, address: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self.to(address).into_iter().find_map(|m| {
+                m.text()
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http") && w.contains(needle))
+                    .map(str::to_owned)
+            });
+            if let Some(link) = found {
+                return link;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for a '{needle}' link to {address}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (polling, with a deadline) until `count` messages have reached `address`.
     pub async fn wait_for(&self, address: &str, count: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(15);

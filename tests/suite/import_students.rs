@@ -2,7 +2,7 @@
 //! Dry run first, then one transaction for the whole file, idempotent, one welcome email per new
 //! account ever; bad rows reported by line with nothing imported.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -410,8 +410,8 @@ impl TestApp {
         };
         learnwell::learning::store::acknowledge(
             &self.db,
-            user_id,
-            program.course_id,
+            learnwell::domain::UserId(user_id),
+            learnwell::domain::CourseId(program.course_id),
             &text.version,
             &text.snapshot(),
             self.state.clock.now(),

@@ -1,4 +1,5 @@
-//! Every SQL statement of the studio's content editor: programs, modules, lessons, redirects.
+//! Every SQL statement of the studio's content editor (programs, modules, lessons, redirects): the
+//! content feature owns these tables, and the studio (`admin`) edits them only through here.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -7,29 +8,7 @@ use crate::db::{Db, Tx};
 use crate::domain::ModuleStatus;
 use crate::{db_run, tx_run};
 
-#[derive(sqlx::FromRow, Serialize, Clone, Debug)]
-pub struct CourseRow {
-    pub id: i64,
-    pub slug: String,
-    pub title: String,
-    pub promise: String,
-    pub description_md: String,
-    pub who_for: String,
-    pub not_for: String,
-    pub faq: String,
-    pub price_cents: i64,
-    #[sqlx(try_from = "String")]
-    pub status: crate::domain::CourseStatus,
-    pub position: i64,
-    pub files_dir: Option<String>,
-}
-
-impl CourseRow {
-    /// The folder under CONTENT_DIR holding this program's files.
-    pub fn files_dir(&self) -> &str {
-        self.files_dir.as_deref().unwrap_or(&self.slug)
-    }
-}
+pub use crate::content::CourseRow;
 
 /// A studio write's transaction. On PostgreSQL it shares the lock `content import` takes
 /// exclusively, so an import never reads the studio flags while a studio edit is half done (and
@@ -44,11 +23,8 @@ pub async fn begin(db: &Db) -> sqlx::Result<Tx> {
     Ok(tx)
 }
 
-const COURSE_COLUMNS: &str = "id, slug, title, promise, description_md, who_for, not_for, faq, price_cents, status, \
-    position, files_dir";
-
 pub async fn course_by_slug(db: &Db, slug: &str) -> sqlx::Result<Option<CourseRow>> {
-    let sql = format!("SELECT {COURSE_COLUMNS} FROM courses WHERE slug = $1 AND archived = FALSE");
+    let sql = format!("{} WHERE slug = $1 AND archived = FALSE", crate::content::COURSE_SELECT);
     db_run!(db, pool => sqlx::query_as::<_, CourseRow>(&sql).bind(slug).fetch_optional(pool).await)
 }
 
@@ -67,6 +43,8 @@ pub struct CourseFields<'a> {
     pub not_for: &'a str,
     pub faq: &'a str,
     pub price_cents: i64,
+    /// The payment plans, as their JSON column holds them.
+    pub plans: String,
     pub status: &'a str,
 }
 
@@ -74,9 +52,9 @@ pub struct CourseFields<'a> {
 /// importer skips (a program folder there without a course.toml would stop every import).
 pub async fn insert_course(tx: &mut Tx, f: &CourseFields<'_>, now: OffsetDateTime) -> sqlx::Result<i64> {
     const SQL: &str = "INSERT INTO courses (slug, title, promise, description_md, description_html, who_for, \
-        not_for, faq, price_cents, status, position, source_hash, created_at, updated_at, studio_edited, files_dir) \
+        not_for, faq, price_cents, status, position, source_hash, created_at, updated_at, studio_edited, files_dir, plans) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-        (SELECT COALESCE(MAX(position), 0) + 1 FROM courses), '', $11, $11, TRUE, '_studio/' || $1) RETURNING id";
+        (SELECT COALESCE(MAX(position), 0) + 1 FROM courses), '', $11, $11, TRUE, '_studio/' || $1, $12) RETURNING id";
     tx_run!(tx, conn => sqlx::query_scalar::<_, i64>(SQL)
         .bind(f.slug)
         .bind(f.title)
@@ -89,6 +67,7 @@ pub async fn insert_course(tx: &mut Tx, f: &CourseFields<'_>, now: OffsetDateTim
         .bind(f.price_cents)
         .bind(f.status)
         .bind(now)
+        .bind(&f.plans)
         .fetch_one(conn)
         .await)
 }
@@ -97,7 +76,7 @@ pub async fn update_course(tx: &mut Tx, id: i64, f: &CourseFields<'_>, now: Offs
     // The files stay where they are when the slug changes.
     const SQL: &str = "UPDATE courses SET files_dir = COALESCE(files_dir, slug), slug = $2, title = $3, \
         promise = $4, description_md = $5, description_html = $6, who_for = $7, not_for = $8, faq = $9, \
-        price_cents = $10, status = $11, updated_at = $12 WHERE id = $1";
+        price_cents = $10, status = $11, updated_at = $12, plans = $13 WHERE id = $1";
     tx_run!(tx, conn => sqlx::query(SQL)
         .bind(id)
         .bind(f.slug)
@@ -111,6 +90,7 @@ pub async fn update_course(tx: &mut Tx, id: i64, f: &CourseFields<'_>, now: Offs
         .bind(f.price_cents)
         .bind(f.status)
         .bind(now)
+        .bind(&f.plans)
         .execute(conn)
         .await
         .map(|_| ()))
@@ -307,9 +287,9 @@ pub async fn lesson_progress(tx: &mut Tx, lesson_id: i64) -> sqlx::Result<i64> {
 }
 
 pub async fn delete_module(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    crate::enrollment::store::forget_reading_position(tx, crate::enrollment::store::Gone::Module(id)).await?;
+    crate::learning::store::forget_unlock_notices(tx, id).await?;
     for sql in [
-        "DELETE FROM module_unlock_notices WHERE module_id = $1",
-        "UPDATE enrollments SET last_lesson_id = NULL WHERE last_lesson_id IN (SELECT id FROM lessons WHERE module_id = $1)",
         "DELETE FROM lessons WHERE module_id = $1",
         "DELETE FROM modules WHERE id = $1",
     ] {
@@ -319,13 +299,9 @@ pub async fn delete_module(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
 }
 
 pub async fn delete_lesson(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
-    for sql in [
-        "UPDATE enrollments SET last_lesson_id = NULL WHERE last_lesson_id = $1",
-        "DELETE FROM lessons WHERE id = $1",
-    ] {
-        tx_run!(tx, conn => sqlx::query(sql).bind(id).execute(conn).await.map(|_| ()))?;
-    }
-    Ok(())
+    crate::enrollment::store::forget_reading_position(tx, crate::enrollment::store::Gone::Lesson(id)).await?;
+    const SQL: &str = "DELETE FROM lessons WHERE id = $1";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).execute(conn).await.map(|_| ()))
 }
 
 /// The ids of a program's active modules, in order.
@@ -539,4 +515,15 @@ pub async fn publish_info(tx: &mut Tx, module_id: i64) -> sqlx::Result<Option<Pu
             ORDER BY l.position, l.id LIMIT 1) AS first_lesson \
         FROM modules m JOIN courses c ON c.id = m.course_id WHERE m.id = $1";
     tx_run!(tx, conn => sqlx::query_as::<_, PublishInfo>(SQL).bind(module_id).fetch_optional(conn).await)
+}
+
+/// Moves a program from one status to another. False when it was not in `from` any more (someone
+/// else moved it first): the caller then does nothing else.
+pub async fn move_course_status(tx: &mut Tx, id: i64, from: &str, to: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE courses SET status = $3, updated_at = $4, \
+        launched_at = CASE WHEN $3 = 'open' AND $2 = 'preenrollment' THEN COALESCE(launched_at, $4) \
+            ELSE launched_at END \
+        WHERE id = $1 AND status = $2";
+    tx_run!(tx, conn => sqlx::query(SQL).bind(id).bind(from).bind(to).bind(now)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
 }

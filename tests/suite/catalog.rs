@@ -1,6 +1,6 @@
 //! The public pages, as a visitor sees them, on both backends.
 
-mod common;
+use crate::common;
 
 use common::fixture::{Fixture, lesson};
 use common::{Backend, TestApp, files, fold};

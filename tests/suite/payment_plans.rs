@@ -3,7 +3,7 @@
 //! checkout's simulation, refunds of a plan, revenue as money received, automatic tax and the
 //! invoice link on the receipt.
 
-mod common;
+use crate::common;
 
 use common::stripe::{StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, sign_now};
 use common::{AppOptions, Backend, TestApp};
@@ -25,6 +25,7 @@ both_backends!(
     refunding_a_plan_cancels_it_and_refunds_what_was_paid,
     the_test_checkout_simulates_plans,
     automatic_tax_and_the_invoice_on_the_receipt,
+    the_studio_edits_a_programs_plans,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -334,6 +335,36 @@ async fn the_first_instalment_may_arrive_before_the_checkout_event(backend: Back
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(plan_state(&app.db, order).await.as_deref(), Some("active"));
+
+    // An instalment of a subscription that never becomes an order of ours (another product on the
+    // same Stripe account): kept for a month in case its checkout turns up, then forgotten.
+    let third = stripe.pay_next_invoice(&sub);
+    let mut orphan: serde_json::Value = serde_json::from_str(&stripe.event_invoice_paid(&third)).unwrap();
+    let details = &mut orphan["data"]["object"]["parent"]["subscription_details"];
+    details["metadata"] = serde_json::json!({});
+    details["subscription"] = serde_json::json!("sub_someone_elses");
+    orphan["data"]["object"]["customer"] = serde_json::json!("cus_someone_else");
+    orphan["data"]["object"]["subscription"] = serde_json::json!("sub_someone_elses");
+    orphan["data"]["object"]["metadata"] = serde_json::json!({});
+    assert_eq!(deliver(&app, &orphan.to_string()).await, StatusCode::OK);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM early_invoices").await, 1);
+    app.state
+        .clock
+        .advance(time::Duration::days(learnwell::jobs::STASH_DAYS - 1));
+    learnwell::jobs::Job::Purge.run_once(&app.state).await.unwrap();
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM early_invoices").await,
+        1,
+        "kept within the month"
+    );
+    app.state.clock.advance(time::Duration::days(2));
+    learnwell::jobs::Job::Purge.run_once(&app.state).await.unwrap();
+    assert_eq!(
+        count(&app.db, "SELECT COUNT(*) FROM early_invoices").await,
+        0,
+        "forgotten after it"
+    );
+    assert_eq!(payments_of(&app.db, order).await, 2, "nothing counted for it");
 }
 
 async fn a_failed_instalment_pauses_access_and_paying_resumes_it(backend: Backend) {
@@ -666,4 +697,185 @@ async fn automatic_tax_and_the_invoice_on_the_receipt(backend: Backend) {
     assert_eq!(sent.get("mode"), Some("subscription"));
     assert_eq!(sent.get("automatic_tax[enabled]"), Some("true"));
     assert!(!sent.has("invoice_creation"));
+}
+
+/// Every field of the studio's program form as the page holds it, in order (a select's chosen
+/// option, a textarea's text), as a browser would post it.
+fn form_fields(page: &common::Page) -> Vec<(String, String)> {
+    let html = page.html();
+    let fields =
+        scraper::Selector::parse(".program-form input[name], .program-form textarea, .program-form select").unwrap();
+    let chosen = scraper::Selector::parse("option[selected]").unwrap();
+    html.select(&fields)
+        .map(|e| {
+            let name = e.value().attr("name").unwrap_or_default().to_owned();
+            let value = match e.value().name() {
+                "textarea" => e.text().collect(),
+                "select" => e
+                    .select(&chosen)
+                    .next()
+                    .and_then(|o| o.value().attr("value"))
+                    .unwrap_or_default()
+                    .to_owned(),
+                _ => e.value().attr("value").unwrap_or_default().to_owned(),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// The `n`-th (from 0) value of `name` in `fields`, set to `value`.
+fn set_nth(fields: &mut [(String, String)], name: &str, n: usize, value: &str) {
+    let slot = fields
+        .iter_mut()
+        .filter(|(k, _)| k == name)
+        .nth(n)
+        .unwrap_or_else(|| panic!("no {name} number {n} in the form"));
+    slot.1 = value.to_owned();
+}
+
+async fn post_fields(app: &TestApp, client: &reqwest::Client, path: &str, fields: &[(String, String)]) -> common::Page {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.post_form(client, path, &pairs).await
+}
+
+async fn the_studio_edits_a_programs_plans(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    open_all(&app).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let edit_path = format!("/admin/courses/{GUT}/edit");
+    let plans_json = || text(&app.db, "SELECT plans FROM courses WHERE slug = 'gut-foundations'");
+
+    // The plan from course.toml shows, with an empty row for another.
+    let edit = app.get_with(&maya, &edit_path).await;
+    assert_eq!(edit.attr("#f-plan-n-1", "value"), "3");
+    assert_eq!(edit.attr("#f-plan-amount-1", "value"), "69.00");
+    assert_eq!(edit.attr("#f-plan-interval-1 option[selected]", "value"), "month");
+    assert_eq!(edit.attr("#f-plan-n-2", "value"), "");
+    let before = plans_json().await;
+
+    // Bad plans are refused with the reason, and nothing is saved.
+    let fields = form_fields(&edit);
+    for (count, amount, why) in [
+        ("1", "100", "2 to 24"),
+        ("25", "10", "2 to 24"),
+        ("six", "36", "2 to 24"),
+        ("6", "0", "more than 0"),
+        ("6", "=1+1", "number"),
+        ("6", "", "price"),
+    ] {
+        let mut bad = fields.clone();
+        set_nth(&mut bad, "plan_instalments", 1, count);
+        set_nth(&mut bad, "plan_amount", 1, amount);
+        let res = post_fields(&app, &maya, &edit_path, &bad).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{count} × {amount}");
+        let error = res.text(".plan-editor .error");
+        assert!(
+            error.contains("Plan 2") && error.contains(why),
+            "{count} × {amount}: {error}"
+        );
+        assert_eq!(res.attr("#f-plan-n-2", "value"), count, "what was typed is kept");
+    }
+    let mut interval = fields.clone();
+    set_nth(&mut interval, "plan_instalments", 1, "6");
+    set_nth(&mut interval, "plan_amount", 1, "36");
+    set_nth(&mut interval, "plan_interval", 1, "fortnight");
+    let res = post_fields(&app, &maya, &edit_path, &interval).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text(".plan-editor .error").contains("how often"));
+    // A free program offers no plans.
+    let mut free = fields.clone();
+    set_nth(&mut free, "price", 0, "0");
+    let res = post_fields(&app, &maya, &edit_path, &free).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text(".plan-editor .error").contains("free program"));
+    assert_eq!(plans_json().await, before, "nothing saved");
+
+    // A student cannot change them.
+    let ada = app.signup("Ada", "ada@example.com", PW).await;
+    app.acknowledged("ada@example.com", GUT).await;
+    let mut more = fields.clone();
+    set_nth(&mut more, "plan_instalments", 1, "6");
+    set_nth(&mut more, "plan_amount", 1, "36.00");
+    assert_eq!(
+        post_fields(&app, &ada, &edit_path, &more).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(plans_json().await, before);
+
+    // A second plan: six monthly payments of $36, offered at once and bought on those terms.
+    let saved = post_fields(&app, &maya, &edit_path, &more).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text(".error"));
+    let plans: serde_json::Value = serde_json::from_str(&plans_json().await.unwrap()).unwrap();
+    assert_eq!(plans[0]["id"], "3-monthly", "an existing plan keeps its id");
+    assert_eq!(plans[1]["id"], "6-monthly");
+    assert_eq!(plans[1]["instalments"], 6);
+    assert_eq!(plans[1]["amount"], 3600);
+    let enroll = app.get_with(&ada, &format!("/courses/{GUT}/enroll")).await;
+    assert!(
+        enroll.text("#offer").contains("6 monthly payments"),
+        "{}",
+        enroll.text("#offer")
+    );
+    let res = app
+        .post_form(&ada, "/checkout", &[("course", GUT), ("plan", "6-monthly")])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text("main"));
+    let order = count(&app.db, "SELECT id FROM orders").await;
+    assert_eq!(
+        count(&app.db, "SELECT plan_instalments * plan_amount_cents FROM orders").await,
+        21600
+    );
+    let audit = app.get_with(&maya, "/admin/audit").await.visible_text();
+    assert!(
+        audit.contains("payment plans 3 × 69.00 every month → 3 × 69.00 every month, 6 × 36.00 every month"),
+        "{audit}"
+    );
+
+    // The first plan removed (its row cleared): no longer offered, no longer accepted; the order
+    // already placed keeps its terms.
+    let edit = app.get_with(&maya, &edit_path).await;
+    let mut fewer = form_fields(&edit);
+    set_nth(&mut fewer, "plan_instalments", 0, "");
+    set_nth(&mut fewer, "plan_amount", 0, "");
+    let saved = post_fields(&app, &maya, &edit_path, &fewer).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text(".error"));
+    let plans: serde_json::Value = serde_json::from_str(&plans_json().await.unwrap()).unwrap();
+    assert_eq!(plans.as_array().unwrap().len(), 1);
+    assert_eq!(plans[0]["id"], "6-monthly");
+    let bo = app.signup("Bo", "bo@example.com", PW).await;
+    app.acknowledged("bo@example.com", GUT).await;
+    let enroll = app.get_with(&bo, &format!("/courses/{GUT}/enroll")).await;
+    assert!(!enroll.text("#offer").contains("3 monthly payments"));
+    let res = app
+        .post_form(&bo, "/checkout", &[("course", GUT), ("plan", "3-monthly")])
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        count(
+            &app.db,
+            &format!("SELECT plan_instalments FROM orders WHERE id = {order}")
+        )
+        .await,
+        6
+    );
+
+    // A post without any plan rows (a form from before plans were editable) leaves them alone.
+    let old_form: Vec<(String, String)> = fewer.into_iter().filter(|(k, _)| !k.starts_with("plan_")).collect();
+    let saved = post_fields(&app, &maya, &edit_path, &old_form).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text(".error"));
+    assert!(plans_json().await.unwrap().contains("6-monthly"));
+
+    // The orders CSV carries the plan.
+    let csv = maya
+        .get(app.url("/admin/orders.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with("Plan,Plan payments made,Plan state,Tax"), "{header}");
+    assert!(csv.contains("6 × 36.00 every month"), "{csv}");
 }

@@ -1,6 +1,6 @@
 //! The `learnwell` binary as an operator runs it: configuration errors, import, serve, stop, backup.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

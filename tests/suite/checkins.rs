@@ -2,7 +2,7 @@
 //! (another student's entry, the instructor only when shared, each view audited), patterns with
 //! charts and tables, the CSV, export and deletion, and content imports that change a check-in.
 
-mod common;
+use crate::common;
 
 use common::fixture::Fixture;
 use common::{AppOptions, Backend, Page, TestApp};

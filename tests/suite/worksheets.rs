@@ -1,7 +1,7 @@
 //! A program's glossary and worksheets: their pages, who may open them (the lesson rules, without
 //! drip), their CSVs, the links to them from lessons, and how they print.
 
-mod common;
+use crate::common;
 
 use common::fixture::Fixture;
 use common::{AppOptions, Backend, TestApp, new_client};

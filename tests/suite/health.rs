@@ -1,6 +1,6 @@
 //! `/healthz` and the migration folders.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp};
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! Enrollment and payment: Stripe Checkout against a local Stripe double (form-encoded requests,
 //! Stripe's JSON, webhooks signed as Stripe signs them), and the built-in test checkout.
 
-mod common;
+use crate::common;
 
 use common::blackhole::{BlackHole, http_header};
 use common::stripe::{Failure, StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, now, sign, sign_now};

@@ -1,6 +1,6 @@
 //! The edge: cross-site posts, rate limits, the studio's door, and where passwords never go.
 
-mod common;
+use crate::common;
 
 use common::{AppOptions, Backend, TestApp, new_client};
 use learnwell::db_run;

@@ -1,7 +1,7 @@
 //! The edge on launch day: the client's address behind trusted proxies (and a real Caddy), request
 //! ids, byte-range downloads, hostile Markdown, and the webhook's body limit.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! fantoccini). Locally, without Chromium, these tests say so and skip; in CI (`CI=true`) they must
 //! run. A failing step saves a screenshot to `target/browser-screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -640,10 +640,10 @@ async fn every_page_passes_axe_and_the_nu_checker(backend: Backend) {
         .expect("a certificate");
     // Sam confirms his address and pre-enrolls in Skin from Within (his dashboard lists it), and
     // Bo, with an account and nothing else, sees an empty dashboard but for that list.
-    let verify = app.smtp.wait_for("sam@example.com", 1).await[0].link("/verify-email");
+    let verify = app.smtp.wait_for_link("sam@example.com", "/verify-email").await;
     app.get_with(&sam, verify.trim_start_matches(&app.base)).await;
     let bo = app.signup("Bo Browser", "bo@example.com", PW).await;
-    let verify = app.smtp.wait_for("bo@example.com", 1).await[0].link("/verify-email");
+    let verify = app.smtp.wait_for_link("bo@example.com", "/verify-email").await;
     app.get_with(&bo, verify.trim_start_matches(&app.base)).await;
     for (name, email) in [("Sam Student", "sam@example.com"), ("Bo Browser", "bo@example.com")] {
         app.post_form(

@@ -1,6 +1,6 @@
 //! The email outbox and its worker: leases, retries, giving up, and never sending twice.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

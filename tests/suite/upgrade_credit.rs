@@ -2,7 +2,7 @@
 //! bundle price less what they really paid, priced on the server, with the Stripe double and the
 //! built-in test checkout. Refunded, hand-given and imported seats give no credit.
 
-mod common;
+use crate::common;
 
 use common::stripe::{StripeDouble, TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, sign_now};
 use common::{AppOptions, Backend, TestApp};

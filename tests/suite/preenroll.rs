@@ -1,7 +1,7 @@
 //! Pre-enrollment, launch and announcements: the promise "pre-enroll and we will tell you", kept.
 //! Every email is received over a real SMTP conversation.
 
-mod common;
+use crate::common;
 
 use common::{AppOptions, Backend, Page, TestApp, new_client};
 use learnwell::db::Db;

@@ -1,6 +1,6 @@
 //! `learnwell content import`: idempotent, keeps ids, never deletes, refuses bad content whole.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

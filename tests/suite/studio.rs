@@ -2,7 +2,7 @@
 //! and deleted from the browser; previews; uploads; concurrent edits; slug redirects; the
 //! dashboard and the audit trail. Every test runs on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::fixture::Fixture;
 use common::{AppOptions, Backend, TestApp, new_client};

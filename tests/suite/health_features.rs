@@ -1,7 +1,7 @@
 //! Issue 17: the versioned health acknowledgement, private lesson notes and knowledge checks
 //! (quizzes), as students and the instructor meet them, on both backends.
 
-mod common;
+use crate::common;
 
 use common::fixture::{Fixture, QUIZ};
 use common::{AppOptions, Backend, TestApp};

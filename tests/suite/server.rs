@@ -3,7 +3,7 @@
 //! no slow client can hold up. Bounds, not timings: resident memory from /proc, and deadlines on
 //! things that must happen.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
