@@ -33,6 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The allocator settings deploy/learnwell.service runs the server with (memory handed back at once).
+export MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" MIMALLOC_ARENA_EAGER_COMMIT="${MIMALLOC_ARENA_EAGER_COMMIT:-0}"
 LEARNWELL_ADDR="127.0.0.1:$PORT" BASE_URL="http://127.0.0.1:$PORT" DATABASE_URL="sqlite://$work/bench.db" \
   DATA_DIR="$work/data" RUST_LOG=warn AUTH_RATE_LIMIT=1000 "$LEARNWELL_BIN" serve >"$work/server.log" 2>&1 &
 server_pid=$!

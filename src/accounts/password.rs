@@ -3,9 +3,10 @@
 //! Each hash needs 19 MiB of working memory. Run through `spawn_blocking`, every hash landed on
 //! whichever blocking thread was free, each thread's allocator arena kept its 19 MiB, and resident
 //! memory grew with the number of log-ins (500 MB after 60 of them). Here a fixed number of threads
-//! ([`threads`]) each allocate their block once and hash into it with
+//! ([`threads`]) each allocate their block at the start of a run of log-ins and hash into it with
 //! [`Argon2::hash_password_into_with_memory`], so hashing costs `threads() × 19 MiB`, however many
-//! hashes are made. Requests wait their turn in one first-come, first-served queue: a burst of
+//! hashes are made; when no log-in is waiting the block is given back (the server's allocator
+//! returns it to the system), so a server that only serves pages holds none. Requests wait their turn in one first-come, first-served queue: a burst of
 //! log-ins is served in order, never refused, and pages keep a core to themselves.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,14 +89,27 @@ pub fn queued() -> usize {
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
-    // Allocated at the first job, then reused for every hash this thread makes.
+    // Allocated for the first job of a run of log-ins and reused for every hash of the run; given
+    // back when nobody is waiting, so a server that is only serving pages holds no 19 MiB block.
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
+        let rx = match rx.lock() {
+            Ok(rx) => rx,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        let Ok(job) = job else { return };
+        let job = match rx.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => {
+                // Nobody waiting: give the block back before waiting for the next log-in.
+                memory = Vec::new();
+                match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            }
+        };
+        drop(rx);
         let answer = match job.work {
             Work::Hash(password) => Answer::Hashed(hash_now(&password, &mut memory)),
             Work::Verify(password, stored) => Answer::Verified(verify_now(&password, stored.as_deref(), &mut memory)),

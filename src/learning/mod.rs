@@ -5,6 +5,7 @@ pub mod acknowledge;
 mod extras;
 mod handlers;
 mod lesson;
+mod nav;
 mod notes;
 pub mod store;
 pub mod view;
