@@ -18,6 +18,7 @@ const PW: &str = "correct horse battery staple";
 
 both_backends!(
     an_upload_on_one_instance_downloads_from_the_other,
+    a_completion_on_one_instance_shows_on_the_others_next_page,
     backup_and_restore_bring_back_the_data_and_the_files,
     readyz_says_what_is_not_ready,
     metrics_are_served_on_their_own_address_only,
@@ -122,6 +123,62 @@ async fn an_upload_on_one_instance_downloads_from_the_other(backend: Backend) {
         download(&b, &outsider, "workbook.pdf", None).await.0,
         StatusCode::FORBIDDEN
     );
+}
+
+/// Issue 14's rule for caches across instances: a student's completion on instance A is on
+/// instance B's very next page. Neither instance keeps a student's progress in memory (the lesson
+/// page reads seat, progress and acknowledgement in its one query from the shared database; only
+/// the session record is cached, and a completion does not change it).
+async fn a_completion_on_one_instance_shows_on_the_others_next_page(backend: Backend) {
+    let fx = Fixture::new();
+    let a = TestApp::spawn_with(
+        &backend,
+        AppOptions {
+            content_dir: fx.path().to_owned(),
+            background: false,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (b, _b_content) = second_instance(&a, &backend, false).await;
+    let maya = a.instructor("maya@example.com", PW).await;
+    let ada_a = a.signup("Ada", "ada@example.com", PW).await;
+    let granted = a
+        .post_form(
+            &maya,
+            "/admin/enrollments",
+            &[("email", "ada@example.com"), ("course", "alpha")],
+        )
+        .await;
+    assert_eq!(granted.header("location"), "/admin?notice=granted");
+    a.acknowledged("ada@example.com", "alpha").await;
+    b.state.refresh_catalog().await.unwrap();
+    let ada_b = b.login("ada@example.com", PW).await;
+    let lesson = "/courses/alpha/lessons/basics";
+    let before = b.get_with(&ada_b, lesson).await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(before.text(".complete-box").contains("Mark complete"));
+    assert!(before.texts(".lesson-nav li.current.done").is_empty());
+
+    let done = a
+        .post_form(&ada_a, &format!("{lesson}/complete"), &[("done", "true")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    // B's next page: the lesson marked done, ticked in the syllabus, counted in the progress.
+    let after = b.get_with(&ada_b, lesson).await;
+    assert!(
+        after.text(".complete-box").contains("Done."),
+        "{}",
+        after.text(".complete-box")
+    );
+    assert_eq!(after.texts(".lesson-nav li.current.done").len(), 1);
+    assert!(after.text(".complete-box .meta").starts_with("1 of "));
+    // And back on A, undone there: B's next page again.
+    a.post_form(&ada_a, &format!("{lesson}/complete"), &[("done", "false")])
+        .await;
+    let again = b.get_with(&ada_b, lesson).await;
+    assert!(again.text(".complete-box").contains("Mark complete"));
+    assert!(again.texts(".lesson-nav li.current.done").is_empty());
 }
 
 /// The `learnwell` binary, with the environment of `app` (its database and content).
