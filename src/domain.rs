@@ -47,18 +47,6 @@ macro_rules! id_type {
         #[serde(transparent)]
         #[sqlx(transparent)]
         pub struct $name(pub i64);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl From<$name> for i64 {
-            fn from(id: $name) -> i64 {
-                id.0
-            }
-        }
     )*};
 }
 

@@ -179,77 +179,72 @@ pub async fn page(
     };
     let reader = reader_asking(&ctx, &visitor, program.course_id, ask).await?;
     let who = |user: &Option<User>| context! { user => user.as_ref().map(Serde) };
-    let (status, template, parts): (StatusCode, &str, [Value; 2]) = match view_for(
-        &ctx, &catalog, program, lesson, reader,
-    )
-    .await?
-    {
-        LessonView::Student {
-            user,
-            progress,
-            done,
-            certificate,
-            note,
-        } => (
-            StatusCode::OK,
-            "catalog/lesson.html",
-            [
-                context! {
-                    learner => context! {
-                        progress => context! { done => progress.done, available => progress.available },
-                        done,
-                        certificate,
-                        extras => super::extras::for_lesson(program, lesson, note),
+    // A student's syllabus, in place of the template's loop (see `nav`).
+    let nav = |progress: &view::Progress| {
+        Value::from_safe_string(super::nav::for_student(program, &lesson.lesson.slug, progress))
+    };
+    let (status, template, parts): (StatusCode, &str, [Value; 2]) =
+        match view_for(&ctx, &catalog, program, lesson, reader).await? {
+            LessonView::Student {
+                user,
+                progress,
+                done,
+                certificate,
+                note,
+            } => (
+                StatusCode::OK,
+                "catalog/lesson.html",
+                [
+                    context! {
+                        learner => context! {
+                            progress => context! { done => progress.done, available => progress.available },
+                            done,
+                            certificate,
+                            extras => super::extras::for_lesson(program, lesson, note),
+                        },
+                        syllabus_nav => nav(&progress),
                     },
-                    syllabus_nav => Value::from_safe_string(super::nav::for_student(program, &lesson.lesson.slug, &progress)),
-                },
-                who(&Some(user)),
-            ],
-        ),
-        LessonView::Acknowledge => {
-            let to = super::acknowledge::gate_url(&slug, &lesson_slug);
-            return Ok(axum::response::Redirect::to(&to).into_response());
-        }
-        LessonView::NotYet { user, progress, opens } => (
-            StatusCode::FORBIDDEN,
-            "catalog/lesson_locked.html",
-            [
-                context! {
-                    learner => context! { progress => context! { done => progress.done, available => progress.available } },
-                    opens,
-                    syllabus_nav => Value::from_safe_string(super::nav::for_student(program, &lesson.lesson.slug, &progress)),
-                },
-                who(&Some(user)),
-            ],
-        ),
-        // Nothing of the reader's own beyond their name: the catalogue's page (rendered once
-        // per content version for anonymous visitors).
-        LessonView::Open { user } | LessonView::Locked { user: user @ None } if user.is_none() => {
-            let (status, template) = if lesson.lesson.free_preview {
-                (StatusCode::OK, "catalog/lesson.html")
-            } else {
-                (StatusCode::FORBIDDEN, "catalog/lesson_locked.html")
-            };
-            let key = format!("{slug}/{lesson_slug}");
-            let body = crate::catalog::page(&ctx, &catalog, &None, &key, template, &lesson.page)?;
-            return Ok(html(status, body));
-        }
-        LessonView::Open { user } => (StatusCode::OK, "catalog/lesson.html", [context! {}, who(&user)]),
-        LessonView::Locked { user } => {
-            // A seat paused by a failed plan payment: the page that says how to resume it.
-            if let Some(u) = &user
-                && let Some(order) =
-                    crate::enrollment::store::paused_order(&ctx.db, UserId(u.id), CourseId(program.course_id)).await?
-            {
-                return Ok(axum::response::Redirect::to(&format!("/plans/{order}")).into_response());
+                    who(&Some(user)),
+                ],
+            ),
+            LessonView::Acknowledge => {
+                let to = super::acknowledge::gate_url(&slug, &lesson_slug);
+                return Ok(axum::response::Redirect::to(&to).into_response());
             }
-            (
+            LessonView::NotYet { user, progress, opens } => (
                 StatusCode::FORBIDDEN,
                 "catalog/lesson_locked.html",
-                [context! {}, who(&user)],
-            )
-        }
-    };
+                [context! { opens, syllabus_nav => nav(&progress) }, who(&Some(user))],
+            ),
+            // Nothing of the reader's own beyond their name: the catalogue's page (rendered once
+            // per content version for anonymous visitors).
+            LessonView::Open { user } | LessonView::Locked { user: user @ None } if user.is_none() => {
+                let (status, template) = if lesson.lesson.free_preview {
+                    (StatusCode::OK, "catalog/lesson.html")
+                } else {
+                    (StatusCode::FORBIDDEN, "catalog/lesson_locked.html")
+                };
+                let key = format!("{slug}/{lesson_slug}");
+                let body = crate::catalog::page(&ctx, &catalog, &None, &key, template, &lesson.page)?;
+                return Ok(html(status, body));
+            }
+            LessonView::Open { user } => (StatusCode::OK, "catalog/lesson.html", [context! {}, who(&user)]),
+            LessonView::Locked { user } => {
+                // A seat paused by a failed plan payment: the page that says how to resume it.
+                if let Some(u) = &user
+                    && let Some(order) =
+                        crate::enrollment::store::paused_order(&ctx.db, UserId(u.id), CourseId(program.course_id))
+                            .await?
+                {
+                    return Ok(axum::response::Redirect::to(&format!("/plans/{order}")).into_response());
+                }
+                (
+                    StatusCode::FORBIDDEN,
+                    "catalog/lesson_locked.html",
+                    [context! {}, who(&user)],
+                )
+            }
+        };
     let [extra, user] = parts;
     let body = ctx.render_parts(&catalog, template, [lesson.page.clone(), extra, user])?;
     Ok(html(status, Bytes::from(body)))

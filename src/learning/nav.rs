@@ -36,6 +36,7 @@ fn write_nav(
     current: &str,
     progress: &Progress,
 ) -> std::fmt::Result {
+    let base = HtmlEscape(&format!("/courses/{slug}/lessons")).to_string();
     let slug = HtmlEscape(slug);
     write!(
         out,
@@ -65,8 +66,6 @@ fn write_nav(
         progress.percent
     )?;
     out.push_str("\n  <ol>\n    ");
-    let base = format!("/courses/{}/lessons", slug);
-    let base = HtmlEscape(&base).to_string();
     for m in &progress.modules {
         out.push_str("\n    <li");
         if !m.open {

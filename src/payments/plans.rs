@@ -11,6 +11,9 @@ use crate::catalog::store::CourseSummary;
 /// The longest plan we accept (and a sane bound on what a typo could do).
 pub const MAX_INSTALMENTS: i64 = 24;
 
+/// How often a plan's payments may fall.
+pub const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -42,7 +45,7 @@ impl Plan {
         if self.amount <= 0 {
             return Err(format!("plan '{}': 'amount' must be more than 0", self.id));
         }
-        if !["day", "week", "month", "year"].contains(&self.interval.as_str()) {
+        if !INTERVALS.contains(&self.interval.as_str()) {
             return Err(format!(
                 "plan '{}': 'interval' must be day, week, month or year, not '{}'",
                 self.id, self.interval

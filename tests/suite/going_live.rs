@@ -62,6 +62,21 @@ async fn download(app: &TestApp, client: &reqwest::Client, file: &str, range: Op
     (res.status(), res.bytes().await.unwrap().to_vec())
 }
 
+/// Two instances on one database, the first on `fx`'s content; no background jobs.
+async fn two_instances(fx: &Fixture, backend: &Backend) -> (TestApp, TestApp, Fixture) {
+    let a = TestApp::spawn_with(
+        backend,
+        AppOptions {
+            content_dir: fx.path().to_owned(),
+            background: false,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (b, b_content) = second_instance(&a, backend, false).await;
+    (a, b, b_content)
+}
+
 /// A second instance on the first one's database (and its own, empty, content folder).
 async fn second_instance(a: &TestApp, backend: &Backend, background: bool) -> (TestApp, Fixture) {
     let fx = Fixture::new();
@@ -80,16 +95,7 @@ async fn second_instance(a: &TestApp, backend: &Backend, background: bool) -> (T
 
 async fn an_upload_on_one_instance_downloads_from_the_other(backend: Backend) {
     let fx = Fixture::new();
-    let a = TestApp::spawn_with(
-        &backend,
-        AppOptions {
-            content_dir: fx.path().to_owned(),
-            background: false,
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    let (b, _b_content) = second_instance(&a, &backend, false).await;
+    let (a, b, _b_content) = two_instances(&fx, &backend).await;
     let maya_a = a.instructor("maya@example.com", PW).await;
     let basics = lesson_id(&a.db, "basics").await;
     // Larger than one stored piece (256 KiB), so it is read back from several.
@@ -131,16 +137,7 @@ async fn an_upload_on_one_instance_downloads_from_the_other(backend: Backend) {
 /// the session record is cached, and a completion does not change it).
 async fn a_completion_on_one_instance_shows_on_the_others_next_page(backend: Backend) {
     let fx = Fixture::new();
-    let a = TestApp::spawn_with(
-        &backend,
-        AppOptions {
-            content_dir: fx.path().to_owned(),
-            background: false,
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    let (b, _b_content) = second_instance(&a, &backend, false).await;
+    let (a, b, _b_content) = two_instances(&fx, &backend).await;
     let maya = a.instructor("maya@example.com", PW).await;
     let ada_a = a.signup("Ada", "ada@example.com", PW).await;
     let granted = a

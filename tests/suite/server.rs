@@ -92,16 +92,7 @@ impl Server {
 
     /// Resident memory, from /proc (KiB).
     fn rss_kib(&self) -> u64 {
-        self.status_kib("VmRSS:")
-    }
-
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
+        rss_kib(self.child.id()).expect("the server's /proc status")
     }
 
     fn terminate(&self) {
@@ -123,6 +114,15 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A process's resident memory, from /proc (KiB).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn client() -> reqwest::Client {
@@ -223,15 +223,7 @@ async fn memory_stays_flat_across_hundreds_of_password_hashes(backend: common::B
         let (busy, pid) = (busy.clone(), server.child.id());
         tokio::spawn(async move {
             loop {
-                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    })
-                    .unwrap_or(0);
-                busy.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                busy.fetch_max(rss_kib(pid).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         })

@@ -18,7 +18,7 @@ use crate::admin::content_store::{CourseFields, CourseRow};
 use crate::content::source::FaqEntry;
 use crate::context::Ctx;
 use crate::domain::CourseStatus;
-use crate::payments::plans::{MAX_INSTALMENTS, Plan, Plans};
+use crate::payments::plans::{INTERVALS, MAX_INSTALMENTS, Plan, Plans};
 use crate::web::AppError;
 use crate::web::form::{Form, text, texts};
 
@@ -210,12 +210,17 @@ fn check_plans(rows: &[PlanRow], price: Option<i64>) -> Result<Plans, String> {
     let mut plans: Vec<Plan> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let n = i + 1;
-        let instalments: i64 = row
+        let instalments = row
             .instalments
-            .parse()
-            .map_err(|_| format!("Plan {n}: enter the number of payments, 2 to {MAX_INSTALMENTS}."))?;
+            .parse::<i64>()
+            .ok()
+            .filter(|count| (2..=MAX_INSTALMENTS).contains(count))
+            .ok_or_else(|| format!("Plan {n}: enter the number of payments, 2 to {MAX_INSTALMENTS}."))?;
         let amount = parse_price(&row.amount).map_err(|e| format!("Plan {n}: {e}"))?;
-        if !["day", "week", "month", "year"].contains(&row.interval.as_str()) {
+        if amount <= 0 {
+            return Err(format!("Plan {n}: each payment must be more than 0."));
+        }
+        if !INTERVALS.contains(&row.interval.as_str()) {
             return Err(format!("Plan {n}: choose how often the payments fall."));
         }
         let kept = crate::domain::Slug::parse(&row.id).is_ok() && !plans.iter().any(|p| p.id == row.id);
@@ -224,22 +229,15 @@ fn check_plans(rows: &[PlanRow], price: Option<i64>) -> Result<Plans, String> {
         } else {
             plan_id(instalments, &row.interval, &plans)
         };
-        let plan = Plan {
+        plans.push(Plan {
             id,
             instalments,
             amount,
             interval: row.interval.clone(),
-        };
-        plan.check().map_err(|_| {
-            if amount <= 0 {
-                format!("Plan {n}: each payment must be more than 0.")
-            } else {
-                format!("Plan {n}: the number of payments must be 2 to {MAX_INSTALMENTS}.")
-            }
-        })?;
-        plans.push(plan);
+        });
     }
-    // Ids kept from the form must not collide with one made for a later row.
+    // As course.toml's are checked (and ids kept from the form must not collide with one made for
+    // a later row).
     crate::payments::plans::check_all(&plans)?;
     Ok(Plans(plans))
 }
@@ -351,7 +349,7 @@ fn render_program_form(
         form => Serde(form),
         faq => Serde(&faq),
         plans => Serde(&plans),
-        intervals => vec![("day", "Every day"), ("week", "Every week"), ("month", "Every month"), ("year", "Every year")],
+        intervals => INTERVALS.map(|every| (every, format!("Every {every}"))),
         errors => Serde(errors),
         notice,
         statuses => vec![
