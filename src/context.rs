@@ -17,6 +17,8 @@ pub struct Ctx(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub db: Db,
+    /// Connections of their own for the busiest reads (see [`crate::db::Reads`]).
+    pub reads: crate::db::Reads,
     pub templates: Templates,
     pub clock: Clock,
     /// Wakes the mail worker when a message was queued (it also polls).
@@ -61,6 +63,7 @@ impl Ctx {
         };
         Ok(Ctx(Arc::new(Inner {
             config,
+            reads: crate::db::Reads::new(&db),
             db,
             templates,
             clock: Clock::default(),

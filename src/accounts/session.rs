@@ -222,7 +222,7 @@ async fn resolve(parts: &mut Parts, state: &Ctx) -> Result<Option<User>, AppErro
     let user = match claim(&session).await? {
         None => None,
         Some(auth) => {
-            let found = store::user_by_id(&state.db, auth.user_id).await?;
+            let found = store::signed_in_user(&state.reads, auth.user_id).await?;
             admit(&session, state, auth, found).await?
         }
     };

@@ -6,7 +6,7 @@ use crate::db::{Db, Tx};
 use crate::{db_run, tx_run};
 
 /// The signed-in person, as every request sees them.
-#[derive(sqlx::FromRow, serde::Serialize, Clone, Debug)]
+#[derive(sqlx::FromRow, serde::Serialize, Clone, Debug, PartialEq)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -24,6 +24,69 @@ impl User {
     pub fn is_instructor(&self) -> bool {
         self.role == crate::domain::Role::Instructor
     }
+
+    /// The user from a rusqlite row whose columns from `first` on are `USER_COLUMNS` (see
+    /// [`crate::db::Reads::here`]).
+    pub fn from_here(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<User> {
+        use crate::db::reads::{time_at, time_of};
+        let role: String = row.get(first + 3)?;
+        Ok(User {
+            id: row.get(first)?,
+            email: row.get(first + 1)?,
+            name: row.get(first + 2)?,
+            role: role.try_into().map_err(|e: String| {
+                rusqlite::Error::FromSqlConversionFailure(first + 3, rusqlite::types::Type::Text, e.into())
+            })?,
+            email_verified_at: time_at(row, first + 4)?,
+            session_epoch: row.get(first + 5)?,
+            created_at: time_of(row, first + 6)?,
+        })
+    }
+
+    /// How many slots [`User::stand_in`] takes.
+    pub const SLOTS: usize = 6;
+
+    /// This person as a page's shell sees them (`web::shell`): what templates branch on is theirs
+    /// (their role, whether their address is confirmed: `shape` names it), every value a template
+    /// prints is a stand-in, from slot `first` on. `fill` is what goes in those slots.
+    pub fn stand_in(&self, first: usize) -> StandIn {
+        use crate::web::shell::{escaped, slot};
+        let rfc3339 = |t: &OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        let verified = self.email_verified_at.is_some();
+        StandIn {
+            value: minijinja::context! {
+                id => slot(first),
+                email => slot(first + 1),
+                name => slot(first + 2),
+                role => self.role.as_str(),
+                email_verified_at => verified.then(|| slot(first + 3)),
+                session_epoch => slot(first + 4),
+                created_at => slot(first + 5),
+            },
+            shape: format!("{} verified={verified}", self.role),
+            fill: [
+                self.id.to_string(),
+                escaped(&self.email),
+                escaped(&self.name),
+                self.email_verified_at
+                    .as_ref()
+                    .map(|t| escaped(&rfc3339(t)))
+                    .unwrap_or_default(),
+                self.session_epoch.to_string(),
+                escaped(&rfc3339(&self.created_at)),
+            ],
+        }
+    }
+}
+
+/// A [`User`] in a page's shell: see [`User::stand_in`].
+pub struct StandIn {
+    pub value: minijinja::Value,
+    pub shape: String,
+    pub fill: [String; User::SLOTS],
 }
 
 /// What login needs: the hash and the backoff state.
@@ -41,6 +104,35 @@ const USER_COLUMNS: &str = "id, email, name, role, email_verified_at, session_ep
 pub async fn user_by_id(db: &Db, id: i64) -> sqlx::Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     db_run!(db, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)
+}
+
+/// [`user_by_id`] for a signed-in visitor's every request: on a connection of its own
+/// ([`crate::db::Reads`]).
+pub async fn signed_in_user(reads: &crate::db::Reads, id: i64) -> sqlx::Result<Option<User>> {
+    const SQL: &str =
+        "SELECT id, email, name, role, email_verified_at, session_epoch, created_at FROM users WHERE id = $1";
+    let here = reads.here(|conn| {
+        use rusqlite::OptionalExtension;
+        conn.prepare_cached(SQL)?
+            .query_row(rusqlite::named_params! { "$1": id }, |row| User::from_here(row, 0))
+            .optional()
+    });
+    let through_sqlx = || async {
+        crate::read_run!(reads, conn => sqlx::query_as::<_, User>(SQL).bind(id).fetch_optional(conn).await)
+    };
+    match here {
+        Some(user) => {
+            if cfg!(debug_assertions) {
+                assert_eq!(
+                    user,
+                    through_sqlx().await?,
+                    "read on the request's thread ≠ read through sqlx"
+                );
+            }
+            Ok(user)
+        }
+        None => through_sqlx().await,
+    }
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {

@@ -3,7 +3,7 @@
 //! so they make no database queries.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use super::view;
 use crate::content::Download;
 use crate::content::source::FaqEntry;
 use crate::db::Db;
+use crate::web::shell::Shell;
 
 pub struct Catalog {
     /// The `content_version` this snapshot was built from.
@@ -34,6 +35,19 @@ pub struct Catalog {
     /// Rendered HTML of pages that are the same for every anonymous visitor, by URL path. Filled
     /// on first view; dropped with the snapshot when the content changes.
     rendered: RwLock<HashMap<String, Bytes>>,
+    /// Signed-in pages rendered with stand-ins for the reader's own values, by page and shape of
+    /// reader (see `web::shell`). Filled on first view, at most [`SHELLS_MAX_BYTES`] in all.
+    shells: RwLock<Shells>,
+}
+
+/// The most the shells of one snapshot hold (a program's lessons times the few shapes of reader
+/// that read them; past this a page is rendered without its shell).
+pub const SHELLS_MAX_BYTES: usize = 8 << 20;
+
+#[derive(Default)]
+struct Shells {
+    by_key: HashMap<String, Arc<Shell>>,
+    bytes: usize,
 }
 
 /// What a snapshot is built from, as read from the database.
@@ -270,6 +284,7 @@ impl Catalog {
             courses,
             programs,
             rendered: RwLock::new(HashMap::new()),
+            shells: RwLock::default(),
         })
     }
 
@@ -285,6 +300,43 @@ impl Catalog {
             m.insert(path.to_owned(), html.clone());
         }
         Ok(html)
+    }
+
+    /// The shell named `key`, built by `build` on first use. `None` when it cannot be built (the
+    /// caller renders the page the slow way) or when the snapshot's shells are full.
+    pub fn cached_shell<E>(
+        &self,
+        key: &str,
+        build: impl FnOnce() -> Result<String, E>,
+        slots: usize,
+    ) -> Result<Option<Arc<Shell>>, E> {
+        if let Some(shell) = self.shells.read().ok().and_then(|m| m.by_key.get(key).cloned()) {
+            return Ok(Some(shell));
+        }
+        if self.shells.read().is_ok_and(|m| m.bytes >= SHELLS_MAX_BYTES) {
+            return Ok(None);
+        }
+        let Ok(shell) = Shell::cut(&build()?, slots) else {
+            tracing::error!(
+                page = key,
+                "a page's shell did not read back (a stand-in printed through a filter?); rendering it whole"
+            );
+            return Ok(None);
+        };
+        let shell = Arc::new(shell);
+        if let Ok(mut m) = self.shells.write()
+            && m.bytes < SHELLS_MAX_BYTES
+            && !m.by_key.contains_key(key)
+        {
+            m.bytes += shell.size();
+            m.by_key.insert(key.to_owned(), shell.clone());
+        }
+        Ok(Some(shell))
+    }
+
+    /// How many shells this snapshot holds.
+    pub fn shells_held(&self) -> usize {
+        self.shells.read().map(|m| m.by_key.len()).unwrap_or(0)
     }
 
     pub fn program(&self, slug: &str) -> Option<&Program> {

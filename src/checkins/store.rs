@@ -172,12 +172,6 @@ pub async fn definitions(db: &Db, course_id: i64) -> sqlx::Result<Vec<Definition
     rows.into_iter().map(Definition::from_row).collect()
 }
 
-/// The programs that offer check-ins now (course ids).
-pub async fn programs_with_checkins(db: &Db) -> sqlx::Result<Vec<i64>> {
-    const SQL: &str = "SELECT DISTINCT course_id FROM checkin_definitions WHERE archived = FALSE";
-    db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).fetch_all(pool).await)
-}
-
 /// A program's live check-ins, for the content export.
 pub async fn live_definitions_in(tx: &mut Tx, course_id: i64) -> sqlx::Result<Vec<Definition>> {
     let rows = definition_rows(tx, course_id).await?;

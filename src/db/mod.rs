@@ -12,6 +12,9 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 use crate::config::DatabaseKind;
 
+pub mod reads;
+pub use reads::{READ_SLOTS, ReadConn, ReadGuard, Reads};
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),

@@ -100,13 +100,6 @@ pub async fn paused_order(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx
     db_run!(db, pool => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(course_id).fetch_optional(pool).await)
 }
 
-/// This person's seats paused by a failed plan payment: (course id, order id).
-pub async fn paused_of(db: &Db, user_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-    const SQL: &str = "SELECT course_id, order_id FROM enrollments WHERE user_id = $1 AND status = 'paused' \
-        AND order_id IS NOT NULL ORDER BY course_id";
-    db_run!(db, pool => sqlx::query_as::<_, (i64, i64)>(SQL).bind(user_id).fetch_all(pool).await)
-}
-
 /// May this person read this program's lessons?
 pub async fn is_active(db: &Db, user_id: UserId, course_id: CourseId) -> sqlx::Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM enrollments WHERE user_id = $1 AND course_id = $2 AND status = 'active'";

@@ -51,20 +51,25 @@ struct EarlierCertificate {
     code: String,
 }
 
-/// `GET /dashboard`: two queries at once (where the student stands in each program, and the lists
-/// their address is on) besides the session's.
+/// `GET /dashboard`: one query for where the student stands in each program (seats, progress,
+/// certificates, paused plans, check-ins) and one for the lists their address is on, besides the
+/// session's.
 pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    let (standings, on_list, with_checkins, paused) = tokio::try_join!(
-        store::standings(&state.db, user.id),
-        super::on_the_list(&state, &user),
-        crate::checkins::store::programs_with_checkins(&state.db),
-        crate::enrollment::store::paused_of(&state.db, user.id),
-    )?;
+    // The list entries belong to whoever owns the address: shown once it is confirmed.
+    let listed_email = user.email_verified_at.is_some().then_some(user.email.as_str());
+    let standings = store::standings(&state.reads, UserId(user.id), listed_email).await?;
+    let mut on_list: Vec<&store::Standing> = standings.iter().filter(|s| s.listed.is_some()).collect();
+    on_list.sort_by(|a, b| a.position.cmp(&b.position));
+    let on_list: Vec<_> = on_list.into_iter().filter_map(|s| s.listed.clone()).collect();
     let catalog = state.catalog();
     let now = state.clock.now();
     let mut learning: Vec<DashboardProgram> = Vec::new();
     let mut enrolled = Vec::new();
     let mut earlier: Vec<EarlierCertificate> = Vec::new();
+    let paused: Vec<(i64, i64)> = standings
+        .iter()
+        .filter_map(|s| Some((s.course_id, s.paused_order?)))
+        .collect();
     for standing in standings {
         let Some(program) = catalog.program_by_id(standing.course_id) else {
             continue;
@@ -123,7 +128,7 @@ pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Re
                 resume_title,
             },
             certificate: standing.certificate,
-            checkins: with_checkins.contains(&program.course_id),
+            checkins: standing.checkins,
             quizzes,
         });
     }

@@ -1,6 +1,8 @@
 //! The lesson page, on one straight path: the session's claim (no query), then one query for who
-//! is asking, their seat in the program and what they completed there ([`Reader`]), then a typed
-//! view ([`LessonView`]) that the handler renders once, from one catalogue snapshot.
+//! is asking, their seat in the program and what they completed there ([`Reader`]; on SQLite on
+//! the request's own thread, see `db::reads`), then a typed view ([`LessonView`]) that the handler
+//! renders once, from one catalogue snapshot: a student's page is their values filled into the
+//! lesson's shell (see [`StudentPage`] and `web::shell`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,6 +21,7 @@ use crate::context::Ctx;
 use crate::domain::{CourseId, LessonId, UserId};
 use crate::web::AppError;
 use crate::web::auth::Visitor;
+use crate::web::shell;
 
 /// Who is reading a program's pages: the signed-in person, and their active seat there (with the
 /// lessons they completed), read in one query.
@@ -50,7 +53,7 @@ pub async fn reader_asking(
     let Some(claim) = session::claim(session).await? else {
         return Ok(None);
     };
-    let row = store::user_and_seat(&ctx.db, UserId(claim.user_id), CourseId(course_id), ask).await?;
+    let row = store::user_and_seat(&ctx.reads, UserId(claim.user_id), CourseId(course_id), ask).await?;
     let (found, rest) = match row {
         Some(r) => (Some(r.user), Some((r.seat, r.acknowledged, r.note))),
         None => (None, None),
@@ -191,22 +194,20 @@ pub async fn page(
                 done,
                 certificate,
                 note,
-            } => (
-                StatusCode::OK,
-                "catalog/lesson.html",
-                [
-                    context! {
-                        learner => context! {
-                            progress => context! { done => progress.done, available => progress.available },
-                            done,
-                            certificate,
-                            extras => super::extras::for_lesson(program, lesson, note),
-                        },
-                        syllabus_nav => nav(&progress),
-                    },
-                    who(&Some(user)),
-                ],
-            ),
+            } => {
+                let page = StudentPage {
+                    program,
+                    lesson,
+                    user: &user,
+                    done,
+                    done_count: progress.done,
+                    available: progress.available,
+                    certificate: certificate.as_deref(),
+                    note: note.as_deref(),
+                    nav: &super::nav::for_student(program, &lesson.lesson.slug, &progress),
+                };
+                return Ok(html(StatusCode::OK, Bytes::from(page.render(&ctx, &catalog)?)));
+            }
             LessonView::Acknowledge => {
                 let to = super::acknowledge::gate_url(&slug, &lesson_slug);
                 return Ok(axum::response::Redirect::to(&to).into_response());
@@ -248,4 +249,99 @@ pub async fn page(
     let [extra, user] = parts;
     let body = ctx.render_parts(&catalog, template, [lesson.page.clone(), extra, user])?;
     Ok(html(status, Bytes::from(body)))
+}
+
+/// A student's lesson page: the same for every student of the lesson but for their name and
+/// address, their counts, their note, their certificate and their syllabus. Rendered once per
+/// lesson and shape of student as a shell (`web::shell`), then filled in.
+struct StudentPage<'a> {
+    program: &'a Program,
+    lesson: &'a LessonPage,
+    user: &'a User,
+    done: bool,
+    done_count: usize,
+    available: usize,
+    certificate: Option<&'a str>,
+    note: Option<&'a str>,
+    /// The syllabus beside the lesson, as markup.
+    nav: &'a str,
+}
+
+const TEMPLATE: &str = "catalog/lesson.html";
+/// The page's own slots, after the user's.
+const DONE: usize = User::SLOTS;
+const AVAILABLE: usize = DONE + 1;
+const CERTIFICATE: usize = DONE + 2;
+const NOTE: usize = DONE + 3;
+const NAV: usize = DONE + 4;
+const SLOTS: usize = DONE + 5;
+
+impl StudentPage<'_> {
+    fn render(&self, ctx: &Ctx, catalog: &Catalog) -> Result<String, AppError> {
+        let stand_in = self.user.stand_in(0);
+        let key = format!(
+            "{} lesson {}/{} {} done={} certificate={}",
+            ctx.templates.generation(),
+            self.program.slug,
+            self.lesson.lesson.slug,
+            stand_in.shape,
+            self.done,
+            self.certificate.is_some(),
+        );
+        let shell = catalog.cached_shell(
+            &key,
+            || {
+                let learner = self.learner(
+                    shell::slot(DONE),
+                    shell::slot(AVAILABLE),
+                    self.certificate.map(|_| shell::marker(CERTIFICATE)),
+                    Some(shell::marker(NOTE)),
+                );
+                let nav = shell::safe_slot(NAV);
+                ctx.render_parts(catalog, TEMPLATE, self.parts(learner, nav, stand_in.value.clone()))
+            },
+            SLOTS,
+        )?;
+        let Some(shell) = shell else {
+            return self.whole(ctx, catalog);
+        };
+        let [a, b, c, d, e, f] = &stand_in.fill;
+        let (done, available) = (self.done_count.to_string(), self.available.to_string());
+        let certificate = self.certificate.map(shell::escaped).unwrap_or_default();
+        let note = shell::escaped(self.note.unwrap_or_default());
+        let page = shell.fill(&[a, b, c, d, e, f, &done, &available, &certificate, &note, self.nav]);
+        // Every test renders the page the slow way too: the shell must give the same bytes.
+        debug_assert_eq!(page, self.whole(ctx, catalog)?, "the shell of {key} fills differently");
+        Ok(page)
+    }
+
+    /// The page through the template engine, with this student's own values.
+    fn whole(&self, ctx: &Ctx, catalog: &Catalog) -> Result<String, AppError> {
+        let learner = self.learner(
+            Value::from(self.done_count),
+            Value::from(self.available),
+            self.certificate.map(str::to_owned),
+            self.note.map(str::to_owned),
+        );
+        let nav = Value::from_safe_string(self.nav.to_owned());
+        let user = Value::from(Serde(self.user));
+        Ok(ctx.render_parts(catalog, TEMPLATE, self.parts(learner, nav, user))?)
+    }
+
+    fn learner(&self, done: Value, available: Value, certificate: Option<String>, note: Option<String>) -> Value {
+        context! {
+            progress => context! { done, available },
+            done => self.done,
+            certificate,
+            extras => super::extras::for_lesson(self.program, self.lesson, note),
+        }
+    }
+
+    fn parts(&self, learner: Value, nav: Value, user: Value) -> [Value; 3] {
+        [
+            self.lesson.page.clone(),
+            context! { learner, syllabus_nav => nav },
+            context! { user },
+        ]
+    }
 }

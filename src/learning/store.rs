@@ -4,9 +4,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::accounts::store::User;
-use crate::db::{Db, Tx};
+use crate::db::reads::time_at;
+use crate::db::{Db, Reads, Tx};
 use crate::domain::{CourseId, LessonId, ModuleId, UserId};
-use crate::{db_run, tx_run};
+use crate::{db_run, read_run, tx_run};
 
 /// A student's enrollment in one program, if active: when it started and where they were.
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -40,7 +41,7 @@ pub struct ReaderRow {
     pub note: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, PartialEq, Debug)]
 struct UserSeatRow {
     #[sqlx(flatten)]
     user: User,
@@ -56,7 +57,7 @@ struct UserSeatRow {
 /// the program, the lessons they completed there, whether they confirmed the acknowledgement's
 /// current version and their note on the lesson. `None` when the account is gone.
 pub async fn user_and_seat(
-    db: &Db,
+    reads: &Reads,
     user_id: UserId,
     course_id: CourseId,
     ask: LessonAsk<'_>,
@@ -71,8 +72,41 @@ pub async fn user_and_seat(
         FROM users u \
         LEFT JOIN enrollments e ON e.user_id = u.id AND e.course_id = $2 AND e.status = 'active' \
         WHERE u.id = $1";
-    let row = db_run!(db, pool => sqlx::query_as::<_, UserSeatRow>(SQL)
-        .bind(user_id).bind(course_id).bind(ask.ack_version).bind(ask.lesson_id).fetch_optional(pool).await)?;
+    let here = reads.here(|conn| {
+        use rusqlite::OptionalExtension;
+        let params = rusqlite::named_params! {
+            "$1": user_id.0, "$2": course_id.0, "$3": ask.ack_version, "$4": ask.lesson_id,
+        };
+        conn.prepare_cached(SQL)?
+            .query_row(params, |r| {
+                Ok(UserSeatRow {
+                    user: User::from_here(r, 0)?,
+                    seat_created_at: time_at(r, 7)?,
+                    last_lesson_id: r.get(8)?,
+                    done: r.get(9)?,
+                    acknowledged: r.get(10)?,
+                    note: r.get(11)?,
+                })
+            })
+            .optional()
+    });
+    let through_sqlx = || async {
+        read_run!(reads, conn => sqlx::query_as::<_, UserSeatRow>(SQL)
+            .bind(user_id).bind(course_id).bind(ask.ack_version).bind(ask.lesson_id).fetch_optional(conn).await)
+    };
+    let row = match here {
+        Some(row) => {
+            if cfg!(debug_assertions) {
+                assert_eq!(
+                    row,
+                    through_sqlx().await?,
+                    "read on the request's thread ≠ read through sqlx"
+                );
+            }
+            row
+        }
+        None => through_sqlx().await?,
+    };
     Ok(row.map(|r| {
         let seat = r.seat_created_at.map(|created_at| {
             (
@@ -100,48 +134,127 @@ fn ids(list: Option<&str>) -> Vec<i64> {
         .collect()
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, PartialEq, Debug)]
 struct StandingRow {
     course_id: i64,
     seat_created_at: Option<OffsetDateTime>,
     last_lesson_id: Option<i64>,
     done: Option<String>,
     certificate: Option<String>,
+    paused_order: Option<i64>,
+    checkins: bool,
+    slug: String,
+    title: String,
+    status: String,
+    position: i64,
+    listed: bool,
 }
 
-/// Where a student stands in a program they study now or finished once: their active seat (if
-/// any), the lessons they completed and their certificate.
+/// Where a student stands in a program they study now, finished once, or had paused by a failed
+/// plan payment: their active seat (if any), the lessons they completed, their certificate.
 pub struct Standing {
     pub course_id: i64,
     pub seat: Option<Seat>,
     pub done: Vec<i64>,
     pub certificate: Option<String>,
+    /// Their seat is paused by a failed payment of this plan order.
+    pub paused_order: Option<i64>,
+    /// The program offers check-ins.
+    pub checkins: bool,
+    /// Their confirmed address is on the program's pre-enrollment list (the program as listed).
+    pub listed: Option<crate::preenroll::store::OnList>,
+    /// The program's place in the catalogue.
+    pub position: (i64, String),
 }
 
-/// The dashboard's one query: a row per program the student has an active seat in or a
-/// certificate of.
-pub async fn standings(db: &Db, user_id: i64) -> sqlx::Result<Vec<Standing>> {
-    const SQL: &str = "SELECT c.id AS course_id, e.created_at AS seat_created_at, e.last_lesson_id, \
+/// The dashboard's one query: a row per program the student has an active seat in, a certificate
+/// of, a seat paused by a plan payment, or (`listed_email`: their address, once confirmed) a
+/// confirmed place on the pre-enrollment list of. On a connection of [`Reads`]: one hand-off.
+pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str>) -> sqlx::Result<Vec<Standing>> {
+    const SQL: &str = "SELECT c.id AS course_id, \
+            CASE WHEN e.status = 'active' THEN e.created_at END AS seat_created_at, \
+            CASE WHEN e.status = 'active' THEN e.last_lesson_id END AS last_lesson_id, \
             (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \
               WHERE p.user_id = $1 AND p.course_id = c.id AND p.completed_at IS NOT NULL) AS done, \
-            (SELECT k.code FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) AS certificate \
+            (SELECT k.code FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) AS certificate, \
+            CASE WHEN e.status = 'paused' THEN e.order_id END AS paused_order, \
+            EXISTS (SELECT 1 FROM checkin_definitions d WHERE d.course_id = c.id AND d.archived = FALSE) AS checkins, \
+            c.slug, c.title, c.status, c.position, \
+            (c.archived = FALSE AND EXISTS (SELECT 1 FROM preenrollment_courses pc \
+              JOIN preenrollments l ON l.id = pc.preenrollment_id \
+              WHERE pc.course_id = c.id AND l.email = $2 AND pc.confirmed_at IS NOT NULL)) AS listed \
         FROM courses c \
-        LEFT JOIN enrollments e ON e.course_id = c.id AND e.user_id = $1 AND e.status = 'active' \
+        LEFT JOIN enrollments e ON e.course_id = c.id AND e.user_id = $1 \
+          AND (e.status = 'active' OR (e.status = 'paused' AND e.order_id IS NOT NULL)) \
         WHERE e.user_id IS NOT NULL OR EXISTS (SELECT 1 FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) \
+          OR (c.archived = FALSE AND EXISTS (SELECT 1 FROM preenrollment_courses pc \
+              JOIN preenrollments l ON l.id = pc.preenrollment_id \
+              WHERE pc.course_id = c.id AND l.email = $2 AND pc.confirmed_at IS NOT NULL)) \
         ORDER BY c.id";
-    let rows = db_run!(db, pool => sqlx::query_as::<_, StandingRow>(SQL).bind(user_id).fetch_all(pool).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Standing {
-            course_id: r.course_id,
-            seat: r.seat_created_at.map(|created_at| Seat {
-                created_at,
-                last_lesson_id: r.last_lesson_id,
-            }),
-            done: ids(r.done.as_deref()),
-            certificate: r.certificate,
+    let here = reads.here(|conn| {
+        let mut statement = conn.prepare_cached(SQL)?;
+        let rows = statement.query_map(rusqlite::named_params! { "$1": user_id.0, "$2": listed_email }, |r| {
+            Ok(StandingRow {
+                course_id: r.get(0)?,
+                seat_created_at: time_at(r, 1)?,
+                last_lesson_id: r.get(2)?,
+                done: r.get(3)?,
+                certificate: r.get(4)?,
+                paused_order: r.get(5)?,
+                checkins: r.get(6)?,
+                slug: r.get(7)?,
+                title: r.get(8)?,
+                status: r.get(9)?,
+                position: r.get(10)?,
+                listed: r.get(11)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+    });
+    let through_sqlx = || async {
+        read_run!(reads, conn => sqlx::query_as::<_, StandingRow>(SQL).bind(user_id).bind(listed_email)
+            .fetch_all(conn).await)
+    };
+    let rows = match here {
+        Some(rows) => {
+            if cfg!(debug_assertions) {
+                assert_eq!(
+                    rows,
+                    through_sqlx().await?,
+                    "read on the request's thread ≠ read through sqlx"
+                );
+            }
+            rows
+        }
+        None => through_sqlx().await?,
+    };
+    rows.into_iter()
+        .map(|r| {
+            let listed = if r.listed {
+                Some(crate::preenroll::store::OnList {
+                    slug: r.slug.clone(),
+                    title: r.title,
+                    status: r.status.try_into().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    confirmed: true,
+                })
+            } else {
+                None
+            };
+            Ok(Standing {
+                course_id: r.course_id,
+                seat: r.seat_created_at.map(|created_at| Seat {
+                    created_at,
+                    last_lesson_id: r.last_lesson_id,
+                }),
+                done: ids(r.done.as_deref()),
+                certificate: r.certificate,
+                paused_order: r.paused_order,
+                checkins: r.checkins,
+                listed,
+                position: (r.position, r.slug),
+            })
         })
-        .collect())
+        .collect()
 }
 
 // ---- the health acknowledgement ----------------------------------------------------------------

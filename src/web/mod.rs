@@ -12,6 +12,7 @@ pub(crate) mod layers;
 pub mod rate_limit;
 mod render;
 pub mod sessions;
+pub mod shell;
 
 pub use assets::Assets;
 pub use error::AppError;

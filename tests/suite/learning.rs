@@ -23,6 +23,7 @@ both_backends!(
     a_certificate_stays_valid_after_a_refund,
     the_lesson_page_reads_the_student_and_their_seat_together,
     progress_survives_a_reorder_of_modules_and_lessons,
+    students_sharing_a_lesson_page_see_only_their_own,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -866,4 +867,78 @@ async fn progress_survives_a_reorder_of_modules_and_lessons(backend: Backend) {
     let students = app.get_with(&maya, "/admin/courses/alpha/students").await;
     assert_eq!(students.texts(".lessons-table .completed"), ["0", "1", "1", "0", "0"]);
     assert!(students.texts(".students-table tbody tr")[0].contains("40%"));
+}
+
+/// The signed-in lesson page is rendered once per lesson and shape of student, then filled in with
+/// each student's own values (`web::shell`). Two students on the same lesson, one after the other:
+/// each sees their own name, address, note, counts and certificate, never the other's. (Debug
+/// builds also render every such page through the template and compare the bytes.)
+async fn students_sharing_a_lesson_page_see_only_their_own(backend: Backend) {
+    let fx = Fixture::with_pages();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ada = app
+        .signup("Ada <b>\"Lovelace\"</b> & 'co'", "ada@example.com", PW)
+        .await;
+    app.signup_unconfirmed("Bo", "bo+notes@example.com", PW).await;
+    let bo = app.login("bo+notes@example.com", PW).await;
+    grant(&app, &maya, "ada@example.com", "alpha").await;
+    grant(&app, &maya, "bo+notes@example.com", "alpha").await;
+    let note = "</textarea><script>alert('ada')</script> & \"more\"\nline two";
+    let saved = app
+        .post_form(&ada, "/learn/alpha/notes/basics", &[("body", note)])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text(".error"));
+    assert_eq!(complete(&app, &ada, "basics", true).await, StatusCode::SEE_OTHER);
+
+    for _ in 0..2 {
+        // Ada: her note in the box as she wrote it, "done", 1 of 4, no banner (address confirmed).
+        let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
+        assert_eq!(page.status, StatusCode::OK);
+        // (`text` folds whitespace: the line break is checked in the markup.)
+        assert_eq!(page.text("textarea#note-body"), note.replace('\n', " "));
+        assert!(
+            page.body.contains("&quot;more&quot;\nline two"),
+            "the note's lines kept"
+        );
+        assert!(!page.body.contains("<script>alert"), "the note is escaped");
+        assert_eq!(page.text(".complete-box button"), "Mark as not done");
+        assert_eq!(page.text(".complete-box .meta"), "1 of 4 lessons done");
+        assert!(page.texts(".verify-banner").is_empty());
+        assert!(page.texts(".quiz-link").len() == 1, "the module's knowledge check");
+        // Bo, on the same lesson: none of Ada's, all of his.
+        let page = app.get_with(&bo, "/courses/alpha/lessons/basics").await;
+        assert_eq!(page.status, StatusCode::OK);
+        for hers in ["alert(", "Lovelace", "ada@example.com", "line two"] {
+            assert!(!page.body.contains(hers), "Bo's page holds Ada's {hers:?}");
+        }
+        assert_eq!(page.text("textarea#note-body"), "");
+        assert_eq!(page.text(".complete-box button"), "Mark complete");
+        assert_eq!(page.text(".complete-box .meta"), "0 of 4 lessons done");
+        assert_eq!(page.text(".verify-banner strong"), "bo+notes@example.com");
+    }
+    assert!(
+        app.state.catalog().shells_held() >= 2,
+        "the pages came from shells (one per shape of student)"
+    );
+    if matches!(backend, Backend::Sqlite) {
+        // Who they are and where they stand was read on the request's own thread (and, this
+        // being a debug build, read through sqlx as well and found the same).
+        assert!(app.state.reads.answered_here() > 0);
+    }
+
+    // Ada finishes: her certificate on the page; Bo has none.
+    for l in ["welcome", "detail", "wrap-up"] {
+        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
+    }
+    let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
+    let cert = page.attr(".complete-box .finished a", "href");
+    assert!(
+        cert.starts_with("/certificates/") && cert.len() > "/certificates/".len(),
+        "{cert}"
+    );
+    assert_eq!(page.text(".complete-box .meta"), "4 of 4 lessons done");
+    let page = app.get_with(&bo, "/courses/alpha/lessons/basics").await;
+    assert!(page.texts(".complete-box .finished").is_empty());
+    assert!(!page.body.contains(&cert));
 }
