@@ -17,7 +17,7 @@ pub struct Ctx(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub db: Db,
-    /// Connections of their own for the busiest reads (see [`crate::db::Reads`]).
+    /// The busiest reads, on SQLite on the request's own thread (see [`crate::db::Reads`]).
     pub reads: crate::db::Reads,
     pub templates: Templates,
     pub clock: Clock,

@@ -106,33 +106,20 @@ pub async fn user_by_id(db: &Db, id: i64) -> sqlx::Result<Option<User>> {
     db_run!(db, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)
 }
 
-/// [`user_by_id`] for a signed-in visitor's every request: on a connection of its own
+/// [`user_by_id`] for a signed-in visitor's every request: on SQLite on the request's own thread
 /// ([`crate::db::Reads`]).
 pub async fn signed_in_user(reads: &crate::db::Reads, id: i64) -> sqlx::Result<Option<User>> {
     const SQL: &str =
         "SELECT id, email, name, role, email_verified_at, session_epoch, created_at FROM users WHERE id = $1";
-    let here = reads.here(|conn| {
+    let here = |conn: &rusqlite::Connection| {
         use rusqlite::OptionalExtension;
         conn.prepare_cached(SQL)?
             .query_row(rusqlite::named_params! { "$1": id }, |row| User::from_here(row, 0))
             .optional()
-    });
-    let through_sqlx = || async {
-        crate::read_run!(reads, conn => sqlx::query_as::<_, User>(SQL).bind(id).fetch_optional(conn).await)
     };
-    match here {
-        Some(user) => {
-            if cfg!(debug_assertions) {
-                assert_eq!(
-                    user,
-                    through_sqlx().await?,
-                    "read on the request's thread ≠ read through sqlx"
-                );
-            }
-            Ok(user)
-        }
-        None => through_sqlx().await,
-    }
+    let through_pool =
+        || async { db_run!(reads.db(), pool => sqlx::query_as::<_, User>(SQL).bind(id).fetch_optional(pool).await) };
+    reads.read(here, through_pool).await
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> sqlx::Result<Option<User>> {

@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 use crate::config::DatabaseKind;
 
 pub mod reads;
-pub use reads::{READ_SLOTS, ReadConn, ReadGuard, Reads};
+pub use reads::Reads;
 
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -1,24 +1,22 @@
-//! Connections of their own, outside the pool, for the busiest reads: who a signed-in visitor is
-//! and where they stand (every signed-in page asks; the lesson page and the dashboard most).
+//! The busiest reads: who a signed-in visitor is and where they stand (every signed-in page asks;
+//! the lesson page and the dashboard most).
 //!
-//! Why not the pool: sqlx runs each SQLite connection on a worker thread of its own, so a query
-//! is a hand-off to that thread and back, and a pooled connection is pinged (one more hand-off)
-//! each time it goes back to the pool. On a busy page those hand-offs, not the SQL, were most of
-//! the time (a profile of the signed-in lesson page: four thread switches per request).
-//!
-//! - On SQLite, [`Reads::here`] runs the statement on the request's own thread, on a rusqlite
-//!   connection to the same file (WAL: a reader never waits for a writer; a short busy timeout,
-//!   and any surprise, hand the read back to sqlx). Debug builds (every test) run the sqlx read
-//!   too and compare the two.
-//! - Otherwise (PostgreSQL, or SQLite declined) [`read_run!`](crate::read_run) runs it on one of
-//!   a few sqlx connections held here: one statement at a time under a lock, never pinged; one
-//!   that fails is dropped and made again on its next use.
+//! Why not sqlx's pool, on SQLite: sqlx runs each SQLite connection on a worker thread of its own,
+//! so a query is a hand-off to that thread and back, and a pooled connection is pinged (one more
+//! hand-off) each time it goes back to the pool. On a busy page those hand-offs, not the SQL, were
+//! most of the time (a profile of the signed-in lesson page: four thread switches per request).
+//! [`Reads::here`] runs the statement on the request's own thread instead, on a rusqlite
+//! connection to the same file (the same SQLite library as sqlx's; write-ahead log: a reader never
+//! waits for a writer). A short busy timeout, and anything unexpected, hand the read back to the
+//! pool, as on PostgreSQL, where a read is a round trip to the server either way. Debug builds
+//! (every test) read through the pool as well and compare ([`agree`]).
 //!
 //! Nothing is cached: every read sees the database as it is (what another instance wrote too).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -28,37 +26,23 @@ use super::Db;
 
 pub struct Reads {
     db: Db,
-    slots: Vec<tokio::sync::Mutex<Option<ReadConn>>>,
-    next: AtomicUsize,
     here: Option<Here>,
     /// Reads answered on the request's thread so far.
     answered_here: AtomicUsize,
 }
 
-pub enum ReadConn {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-/// How many sqlx connections [`Reads`] keeps (a statement holds one for tens of microseconds;
-/// each SQLite connection has its own page cache, so few).
-pub const READ_SLOTS: usize = 2;
-
-/// How long a read on the request's thread waits for a lock before handing over to sqlx.
+/// How long a read on the request's thread waits for a lock before handing over to the pool.
 const HERE_BUSY: Duration = Duration::from_millis(50);
-
-/// Idle rusqlite connections kept for reads on the request's thread (one per runtime thread that
-/// reads at the same moment; more are opened when needed and closed after).
-const HERE_IDLE: usize = 4;
 
 /// SQLite's file and the idle connections to it.
 struct Here {
     file: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Idle connections kept: one per runtime thread (more are opened when needed, closed after).
+    keep: usize,
+    /// Set when the file could not be opened (said once in the log): reads go to the pool.
+    refused: AtomicBool,
 }
-
-/// One of [`Reads`]' sqlx connections, held for a statement.
-pub struct ReadGuard<'a>(tokio::sync::MutexGuard<'a, Option<ReadConn>>);
 
 impl Reads {
     pub fn new(db: &Db) -> Reads {
@@ -66,41 +50,52 @@ impl Reads {
             Db::Sqlite(pool) => {
                 let options = pool.connect_options();
                 let file = options.get_filename();
-                // An in-memory database is the pool's own: nothing else can open it.
-                let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+                let name = file.to_string_lossy();
+                // An in-memory database is the pool's own: nothing else can open it (sqlx names
+                // it `file:sqlx-in-memory-N`).
+                let in_memory = name.is_empty() || name.contains(":memory:") || name.starts_with("file:sqlx-in-memory");
                 (!in_memory).then(|| Here {
                     file: file.to_owned(),
                     idle: Mutex::new(Vec::new()),
+                    keep: std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(2, 16),
+                    refused: AtomicBool::new(false),
                 })
             }
             Db::Postgres(_) => None,
         };
         Reads {
             db: db.clone(),
-            slots: (0..READ_SLOTS).map(|_| tokio::sync::Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
             here,
             answered_here: AtomicUsize::new(0),
         }
     }
 
+    /// The database, for the reads that go through the pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Runs `read` on SQLite, on this thread. `None` on PostgreSQL, or when SQLite was busy or
-    /// something was not as expected (logged): the caller then reads through sqlx.
+    /// something was not as expected (logged): the caller then reads through the pool.
     pub fn here<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> Option<T> {
         let here = self.here.as_ref()?;
+        if here.refused.load(Ordering::Relaxed) {
+            return None;
+        }
         let conn = match here.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             Some(conn) => conn,
             None => match open(&here.file) {
                 Ok(conn) => conn,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not open a reading connection; reading through the pool");
+                    here.refused.store(true, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "could not open the database for reads on the request's thread; reading through the pool");
                     return None;
                 }
             },
         };
         let result = read(&conn);
         if let Ok(mut idle) = here.idle.lock()
-            && idle.len() < HERE_IDLE
+            && idle.len() < here.keep
         {
             idle.push(conn);
         }
@@ -123,30 +118,49 @@ impl Reads {
         }
     }
 
-    /// How many reads [`Reads::here`] answered (the rest went through sqlx).
+    /// How many reads [`Reads::here`] answered (the rest went through the pool).
     pub fn answered_here(&self) -> usize {
         self.answered_here.load(Ordering::Relaxed)
     }
 
-    /// A free sqlx connection (the first free one from a rotating start, else the next to free
-    /// up), connected on first use with the pool's own settings.
-    pub async fn get(&self) -> sqlx::Result<ReadGuard<'_>> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.slots.len();
-        let free = (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok());
-        let mut guard = match free {
-            Some(g) => g,
-            None => self.slots[start % n].lock().await,
-        };
-        if guard.is_none() {
-            use sqlx::ConnectOptions;
-            *guard = Some(match &self.db {
-                Db::Sqlite(pool) => ReadConn::Sqlite(pool.connect_options().connect().await?),
-                Db::Postgres(pool) => ReadConn::Postgres(pool.connect_options().connect().await?),
-            });
+    /// The read on this thread if it answers, else through the pool; in debug builds both, which
+    /// must agree (see [`agree`]).
+    pub async fn read<T, H, P, Fut>(&self, here: H, pool: P) -> sqlx::Result<T>
+    where
+        T: PartialEq + std::fmt::Debug,
+        H: Fn(&rusqlite::Connection) -> rusqlite::Result<T>,
+        P: Fn() -> Fut,
+        Fut: Future<Output = sqlx::Result<T>>,
+    {
+        match self.here(&here) {
+            Some(value) => {
+                if cfg!(debug_assertions) {
+                    agree(&value, || self.here(&here), &pool).await?;
+                }
+                Ok(value)
+            }
+            None => pool().await,
         }
-        Ok(ReadGuard(guard))
     }
+}
+
+/// Debug builds: the read on the request's thread and the read through sqlx give the same value.
+/// Asked twice before calling it a difference, in case a write landed between the two reads.
+async fn agree<T, Fut>(first: &T, here: impl Fn() -> Option<T>, pool: impl Fn() -> Fut) -> sqlx::Result<()>
+where
+    T: PartialEq + std::fmt::Debug,
+    Fut: Future<Output = sqlx::Result<T>>,
+{
+    if *first == pool().await? {
+        return Ok(());
+    }
+    let through_pool = pool().await?;
+    assert_eq!(
+        here().as_ref(),
+        Some(&through_pool),
+        "read on the request's thread ≠ read through sqlx"
+    );
+    Ok(())
 }
 
 fn open(file: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -160,26 +174,6 @@ fn open(file: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     // the system keeps the file's pages cached anyway.
     conn.pragma_update(None, "cache_size", -1024)?;
     Ok(conn)
-}
-
-impl ReadGuard<'_> {
-    pub fn conn(&mut self) -> &mut ReadConn {
-        self.0.as_mut().expect("connected by Reads::get")
-    }
-
-    /// Keeps the connection after `result` unless the error says the connection itself failed
-    /// (anything but a row that did not decode or was not found).
-    pub fn check<T>(mut self, result: sqlx::Result<T>) -> sqlx::Result<T> {
-        if let Err(e) = &result
-            && !matches!(
-                e,
-                sqlx::Error::RowNotFound | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)
-            )
-        {
-            *self.0 = None;
-        }
-        result
-    }
 }
 
 /// Column `i` as a time, written by sqlx as RFC 3339 text (any other form is refused, and the
@@ -200,23 +194,6 @@ pub fn time_of(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<OffsetDate
         "NULL time".into(),
         rusqlite::types::Type::Null,
     ))
-}
-
-/// Runs `$body` with `$conn` bound to one of [`Reads`]' sqlx connections (`&mut SqliteConnection`
-/// or `&mut PgConnection`): one statement, as [`db_run!`](crate::db_run) runs one on the pool.
-#[macro_export]
-macro_rules! read_run {
-    ($reads:expr, $conn:ident => $body:expr) => {
-        async {
-            let mut guard = $reads.get().await?;
-            let result = match guard.conn() {
-                $crate::db::ReadConn::Sqlite($conn) => $body,
-                $crate::db::ReadConn::Postgres($conn) => $body,
-            };
-            guard.check(result)
-        }
-        .await
-    };
 }
 
 #[cfg(test)]

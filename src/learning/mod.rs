@@ -71,7 +71,7 @@ pub async fn programs_of(state: &Ctx, user: &User) -> Result<Programs, Error> {
 /// The programs a person's confirmed address is on the list for (none while it is unconfirmed).
 pub(crate) async fn on_the_list(state: &Ctx, user: &User) -> sqlx::Result<Vec<crate::preenroll::store::OnList>> {
     if user.email_verified_at.is_some() {
-        crate::preenroll::store::confirmed_for_email(&state.reads, &user.email).await
+        crate::preenroll::store::confirmed_for_email(&state.db, &user.email).await
     } else {
         Ok(Vec::new())
     }

@@ -7,7 +7,7 @@ use crate::accounts::store::User;
 use crate::db::reads::time_at;
 use crate::db::{Db, Reads, Tx};
 use crate::domain::{CourseId, LessonId, ModuleId, UserId};
-use crate::{db_run, read_run, tx_run};
+use crate::{db_run, tx_run};
 
 /// A student's enrollment in one program, if active: when it started and where they were.
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -72,7 +72,7 @@ pub async fn user_and_seat(
         FROM users u \
         LEFT JOIN enrollments e ON e.user_id = u.id AND e.course_id = $2 AND e.status = 'active' \
         WHERE u.id = $1";
-    let here = reads.here(|conn| {
+    let here = |conn: &rusqlite::Connection| {
         use rusqlite::OptionalExtension;
         let params = rusqlite::named_params! {
             "$1": user_id.0, "$2": course_id.0, "$3": ask.ack_version, "$4": ask.lesson_id,
@@ -89,24 +89,12 @@ pub async fn user_and_seat(
                 })
             })
             .optional()
-    });
-    let through_sqlx = || async {
-        read_run!(reads, conn => sqlx::query_as::<_, UserSeatRow>(SQL)
-            .bind(user_id).bind(course_id).bind(ask.ack_version).bind(ask.lesson_id).fetch_optional(conn).await)
     };
-    let row = match here {
-        Some(row) => {
-            if cfg!(debug_assertions) {
-                assert_eq!(
-                    row,
-                    through_sqlx().await?,
-                    "read on the request's thread ≠ read through sqlx"
-                );
-            }
-            row
-        }
-        None => through_sqlx().await?,
+    let through_pool = || async {
+        db_run!(reads.db(), pool => sqlx::query_as::<_, UserSeatRow>(SQL)
+            .bind(user_id).bind(course_id).bind(ask.ack_version).bind(ask.lesson_id).fetch_optional(pool).await)
     };
+    let row = reads.read(here, through_pool).await?;
     Ok(row.map(|r| {
         let seat = r.seat_created_at.map(|created_at| {
             (
@@ -169,7 +157,7 @@ pub struct Standing {
 
 /// The dashboard's one query: a row per program the student has an active seat in, a certificate
 /// of, a seat paused by a plan payment, or (`listed_email`: their address, once confirmed) a
-/// confirmed place on the pre-enrollment list of. On a connection of [`Reads`]: one hand-off.
+/// confirmed place on the pre-enrollment list of. Through [`Reads`]: on SQLite, no hand-off.
 pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str>) -> sqlx::Result<Vec<Standing>> {
     const SQL: &str = "SELECT c.id AS course_id, \
             CASE WHEN e.status = 'active' THEN e.created_at END AS seat_created_at, \
@@ -191,7 +179,7 @@ pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str
               JOIN preenrollments l ON l.id = pc.preenrollment_id \
               WHERE pc.course_id = c.id AND l.email = $2 AND pc.confirmed_at IS NOT NULL)) \
         ORDER BY c.id";
-    let here = reads.here(|conn| {
+    let here = |conn: &rusqlite::Connection| {
         let mut statement = conn.prepare_cached(SQL)?;
         let rows = statement.query_map(rusqlite::named_params! { "$1": user_id.0, "$2": listed_email }, |r| {
             Ok(StandingRow {
@@ -210,24 +198,12 @@ pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str
             })
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
-    });
-    let through_sqlx = || async {
-        read_run!(reads, conn => sqlx::query_as::<_, StandingRow>(SQL).bind(user_id).bind(listed_email)
-            .fetch_all(conn).await)
     };
-    let rows = match here {
-        Some(rows) => {
-            if cfg!(debug_assertions) {
-                assert_eq!(
-                    rows,
-                    through_sqlx().await?,
-                    "read on the request's thread ≠ read through sqlx"
-                );
-            }
-            rows
-        }
-        None => through_sqlx().await?,
+    let through_pool = || async {
+        db_run!(reads.db(), pool => sqlx::query_as::<_, StandingRow>(SQL)
+            .bind(user_id).bind(listed_email).fetch_all(pool).await)
     };
+    let rows = reads.read(here, through_pool).await?;
     rows.into_iter()
         .map(|r| {
             let listed = if r.listed {

@@ -117,12 +117,12 @@ pub async fn courses_of(tx: &mut Tx, entry_id: i64) -> sqlx::Result<Vec<OnList>>
 }
 
 /// The confirmed programs on the list for an address (for its account and dashboard).
-pub async fn confirmed_for_email(reads: &crate::db::Reads, email: &str) -> sqlx::Result<Vec<OnList>> {
+pub async fn confirmed_for_email(db: &Db, email: &str) -> sqlx::Result<Vec<OnList>> {
     let sql = format!(
         "{ON_LIST} JOIN preenrollments p ON p.id = pc.preenrollment_id \
          WHERE p.email = $1 AND pc.confirmed_at IS NOT NULL AND c.archived = FALSE ORDER BY c.position, c.slug"
     );
-    crate::read_run!(reads, conn => sqlx::query_as::<_, OnList>(&sql).bind(email).fetch_all(conn).await)
+    db_run!(db, pool => sqlx::query_as::<_, OnList>(&sql).bind(email).fetch_all(pool).await)
 }
 
 /// Deletes unconfirmed entries, and unconfirmed programs on confirmed entries, untouched since

@@ -84,6 +84,10 @@ impl Shell {
             return Err(BadShell);
         }
         text.push_str(rest);
+        // A stand-in printed through a filter that kept its tag (`urlencode`, `trim`): refused.
+        if text.contains(tag()) {
+            return Err(BadShell);
+        }
         Ok(Shell { text, cuts, slots })
     }
 
@@ -153,6 +157,9 @@ mod tests {
         assert_eq!(Shell::cut(&half, 1).unwrap_err(), BadShell);
         assert_eq!(Shell::cut(&marker(3), 1).unwrap_err(), BadShell);
         assert_eq!(Shell::cut(&format!("a{CLOSE}b"), 1).unwrap_err(), BadShell);
+        // A marker whose marks a filter encoded, leaving the tag.
+        let encoded = render("{{ a | urlencode }}", minijinja::context! { a => slot(0) });
+        assert_eq!(Shell::cut(&encoded, 1).unwrap_err(), BadShell);
         // A page with no marker is a shell with nothing to fill.
         assert_eq!(Shell::cut("plain", 1).unwrap().fill(&["unused"]), "plain");
     }
