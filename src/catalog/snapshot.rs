@@ -46,7 +46,8 @@ pub const SHELLS_MAX_BYTES: usize = 8 << 20;
 
 #[derive(Default)]
 struct Shells {
-    by_key: HashMap<String, Arc<Shell>>,
+    /// `None`: the page's shell did not read back (it is rendered whole).
+    by_key: HashMap<String, Option<Arc<Shell>>>,
     bytes: usize,
 }
 
@@ -310,33 +311,38 @@ impl Catalog {
         build: impl FnOnce() -> Result<String, E>,
         slots: usize,
     ) -> Result<Option<Arc<Shell>>, E> {
-        if let Some(shell) = self.shells.read().ok().and_then(|m| m.by_key.get(key).cloned()) {
-            return Ok(Some(shell));
+        if let Ok(m) = self.shells.read() {
+            if let Some(known) = m.by_key.get(key) {
+                return Ok(known.clone());
+            }
+            if m.bytes >= SHELLS_MAX_BYTES {
+                return Ok(None);
+            }
         }
-        if self.shells.read().is_ok_and(|m| m.bytes >= SHELLS_MAX_BYTES) {
-            return Ok(None);
-        }
-        let Ok(shell) = Shell::cut(&build()?, slots) else {
+        // A shell that does not read back is remembered as such: said once, not rebuilt per request.
+        let shell = Shell::cut(&build()?, slots).ok().map(Arc::new);
+        if shell.is_none() {
             tracing::error!(
                 page = key,
                 "a page's shell did not read back (a stand-in printed through a filter?); rendering it whole"
             );
-            return Ok(None);
-        };
-        let shell = Arc::new(shell);
+        }
         if let Ok(mut m) = self.shells.write()
             && m.bytes < SHELLS_MAX_BYTES
             && !m.by_key.contains_key(key)
         {
-            m.bytes += shell.size();
+            m.bytes += shell.as_ref().map_or(0, |s| s.size());
             m.by_key.insert(key.to_owned(), shell.clone());
         }
-        Ok(Some(shell))
+        Ok(shell)
     }
 
     /// How many shells this snapshot holds.
     pub fn shells_held(&self) -> usize {
-        self.shells.read().map(|m| m.by_key.len()).unwrap_or(0)
+        self.shells
+            .read()
+            .map(|m| m.by_key.values().flatten().count())
+            .unwrap_or(0)
     }
 
     pub fn program(&self, slug: &str) -> Option<&Program> {
