@@ -292,6 +292,48 @@ impl FromRequestParts<Ctx> for SignedIn {
     }
 }
 
+/// A page that needs an account and reads who is asking together with what it shows (the
+/// dashboard): the session's claim, not yet looked up. Without one, the visitor is sent to log in
+/// and comes back after; [`Claimed::admit`] does the same when the claim no longer holds.
+pub struct Claimed {
+    session: Session,
+    claim: Claim,
+    next: String,
+}
+
+impl Claimed {
+    /// The account the claim names.
+    pub fn user_id(&self) -> i64 {
+        self.claim.user_id
+    }
+
+    /// The signed-in user, given the claim's account as the page's query found it (see [`admit`]).
+    pub async fn admit(self, state: &Ctx, found: Option<User>) -> Result<User, AuthRejection> {
+        match admit(&self.session, state, self.claim, found)
+            .await
+            .map_err(AuthRejection::Error)?
+        {
+            Some(user) => Ok(user),
+            None => Err(AuthRejection::Login(self.next)),
+        }
+    }
+}
+
+impl FromRequestParts<Ctx> for Claimed {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &Ctx) -> Result<Self, Self::Rejection> {
+        let next = here(parts);
+        let Some(session) = parts.extensions.get::<Session>().cloned() else {
+            return Err(AuthRejection::Login(next));
+        };
+        match claim(&session).await.map_err(AuthRejection::Error)? {
+            Some(claim) => Ok(Claimed { session, claim, next }),
+            None => Err(AuthRejection::Login(next)),
+        }
+    }
+}
+
 /// The studio: instructors only. Anonymous visitors are sent to log in; students get 403.
 pub struct Instructor(pub User);
 

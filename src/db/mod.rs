@@ -56,6 +56,9 @@ macro_rules! tx_run {
     };
 }
 
+/// The bound on SQLite's heap in this process (`PRAGMA soft_heap_limit`), in bytes.
+pub const SQLITE_HEAP_LIMIT: i64 = 8 << 20;
+
 impl Db {
     /// Connects, creating the SQLite file (and its folder) when it does not exist yet.
     pub async fn connect(url: &str, kind: &DatabaseKind) -> anyhow::Result<Db> {
@@ -66,7 +69,16 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(5))
+                    // Half a MiB of pages per connection, not SQLite's 2 MB: each of the pool's
+                    // eight connections keeps its cache for its life (on the C heap, outside our
+                    // allocator), the hottest reads have connections of their own (`reads`), and
+                    // the operating system caches the file anyway.
+                    .pragma("cache_size", "-512")
+                    // And all of SQLite's memory in this process (every connection's pages and
+                    // statements, these and `reads`') at most 8 MiB: past it, SQLite lets cached
+                    // pages go before it asks for more.
+                    .pragma("soft_heap_limit", SQLITE_HEAP_LIMIT.to_string());
                 if let Some(parent) = options.get_filename().parent()
                     && !parent.as_os_str().is_empty()
                 {
@@ -218,5 +230,33 @@ mod tests {
     fn values_lists() {
         assert_eq!(super::values_list(2, "({}, {}, $1)", 2), "($2, $3, $1), ($4, $5, $1)");
         assert_eq!(super::values_list(1, "({})", 1), "($1)");
+    }
+
+    /// SQLite's memory is bounded whatever the load: every pooled connection keeps at most half a
+    /// MiB of pages, and the process's SQLite heap as a whole is capped (the pragmas are applied on
+    /// each connection sqlx opens, not only the first).
+    #[tokio::test]
+    async fn sqlite_memory_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bounded.db").display());
+        let db = super::Db::connect(&url, &crate::config::DatabaseKind::Sqlite)
+            .await
+            .unwrap();
+        let super::Db::Sqlite(pool) = &db else { unreachable!() };
+        // Two connections at once: the second is a fresh one.
+        let mut first = pool.acquire().await.unwrap();
+        let mut second = pool.acquire().await.unwrap();
+        for conn in [&mut first, &mut second] {
+            let pages: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(pages, -512);
+            let limit: i64 = sqlx::query_scalar("PRAGMA soft_heap_limit")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(limit, super::SQLITE_HEAP_LIMIT);
+        }
     }
 }

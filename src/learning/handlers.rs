@@ -1,12 +1,11 @@
-//! The dashboard, a student's lesson page, "Mark complete", downloads and certificates.
+//! "Mark complete", downloads and certificates (the dashboard: `dashboard`; the lesson page: `lesson`).
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
-use minijinja::value::Serde;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{locked_module, store, view};
 use crate::accounts::store::User;
@@ -15,164 +14,6 @@ use crate::domain::{CourseId, LessonId, UserId};
 use crate::accounts::SignedIn;
 use crate::context::Ctx;
 use crate::web::AppError;
-
-/// A program on the dashboard: the numbers and the next lesson, not the whole syllabus.
-#[derive(Serialize)]
-struct DashboardProgram {
-    slug: String,
-    title: String,
-    progress: DashboardProgress,
-    certificate: Option<String>,
-    /// The program offers check-ins (a link to them).
-    checkins: bool,
-    /// The knowledge checks of the modules open to them.
-    quizzes: Vec<QuizLink>,
-}
-
-#[derive(Serialize)]
-struct QuizLink {
-    module: String,
-    url: String,
-}
-
-#[derive(Serialize)]
-struct DashboardProgress {
-    done: usize,
-    available: usize,
-    total: usize,
-    percent: usize,
-    resume: Option<String>,
-    resume_title: Option<String>,
-}
-
-#[derive(Serialize)]
-struct EarlierCertificate {
-    title: String,
-    code: String,
-}
-
-/// `GET /dashboard`: one query for where the student stands in each program (seats, progress,
-/// certificates, paused plans, check-ins) and one for the lists their address is on, besides the
-/// session's.
-pub async fn dashboard(State(state): State<Ctx>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
-    // The list entries belong to whoever owns the address: shown once it is confirmed.
-    let listed_email = user.email_verified_at.is_some().then_some(user.email.as_str());
-    let standings = store::standings(&state.reads, UserId(user.id), listed_email).await?;
-    let mut on_list: Vec<&store::Standing> = standings.iter().filter(|s| s.listed.is_some()).collect();
-    on_list.sort_by(|a, b| a.position.cmp(&b.position));
-    let on_list: Vec<_> = on_list.into_iter().filter_map(|s| s.listed.clone()).collect();
-    let catalog = state.catalog();
-    let now = state.clock.now();
-    let mut learning: Vec<DashboardProgram> = Vec::new();
-    let mut enrolled = Vec::new();
-    let mut earlier: Vec<EarlierCertificate> = Vec::new();
-    let paused: Vec<(i64, i64)> = standings
-        .iter()
-        .filter_map(|s| Some((s.course_id, s.paused_order?)))
-        .collect();
-    for standing in standings {
-        let Some(program) = catalog.program_by_id(standing.course_id) else {
-            continue;
-        };
-        let Some(seat) = standing.seat else {
-            // A certificate outlives the seat (a refund ends access to the lessons, not the fact
-            // that the program was finished): those of programs no longer studied are listed apart.
-            if let Some(code) = standing.certificate {
-                earlier.push(EarlierCertificate {
-                    title: program.title.clone(),
-                    code,
-                });
-            }
-            continue;
-        };
-        let progress = view::progress(
-            &program.rows,
-            &standing.done,
-            seat.last_lesson_id,
-            seat.created_at,
-            now,
-            &catalog.tz,
-        );
-        let mut quizzes: Vec<QuizLink> = Vec::new();
-        for row in &program.rows {
-            let open = progress.modules.iter().any(|m| m.slug == row.module_slug && m.open);
-            if open && program.quiz(row.module_id).is_some() && !quizzes.iter().any(|q| q.module == row.module_title) {
-                quizzes.push(QuizLink {
-                    module: row.module_title.clone(),
-                    url: format!("/learn/{}/{}/quiz", program.slug, row.module_slug),
-                });
-            }
-        }
-        let resume_title = progress.resume.as_ref().and_then(|slug| {
-            program
-                .rows
-                .iter()
-                .find(|r| &r.lesson_slug == slug)
-                .map(|r| r.lesson_title.clone())
-        });
-        enrolled.push(crate::enrollment::store::Enrolled {
-            course_id: program.course_id,
-            slug: program.slug.clone(),
-            title: program.title.clone(),
-            created_at: seat.created_at,
-        });
-        learning.push(DashboardProgram {
-            slug: program.slug.clone(),
-            title: program.title.clone(),
-            progress: DashboardProgress {
-                done: progress.done,
-                available: progress.available,
-                total: progress.total,
-                percent: progress.percent,
-                resume: progress.resume,
-                resume_title,
-            },
-            certificate: standing.certificate,
-            checkins: standing.checkins,
-            quizzes,
-        });
-    }
-    let position = |slug: &str| catalog.courses.iter().position(|c| c.slug == slug);
-    learning.sort_by_key(|p| position(&p.slug));
-    enrolled.sort_by_key(|p| position(&p.slug));
-    let studied: Vec<&str> = learning.iter().map(|p| p.slug.as_str()).collect();
-    let programs = super::Programs {
-        preenrolled: super::not_studied(on_list, &studied),
-        preenrolled_hidden: user.email_verified_at.is_none(),
-        enrolled,
-    };
-    // Programs paused by a failed plan payment: where to update the card.
-    let paused: Vec<minijinja::Value> = paused
-        .into_iter()
-        .filter_map(|(course_id, order)| {
-            let program = catalog.program_by_id(course_id)?;
-            Some(context! { title => program.title.clone(), order })
-        })
-        .collect();
-    // "Upgrade to the bundle for $X", for someone who bought part of it.
-    // Asked only of someone who studies part of the bundle, not all of it.
-    let bundle = crate::payments::pricing::bundle_courses(&catalog).unwrap_or_default();
-    let studies = |id: i64| {
-        learning
-            .iter()
-            .any(|p| catalog.program_by_id(id).is_some_and(|c| c.slug == p.slug))
-    };
-    let part_of_bundle = bundle.iter().any(|c| studies(c.id)) && !bundle.iter().all(|c| studies(c.id));
-    let upgrade = if part_of_bundle {
-        crate::payments::flows::upgrade_for(&state, &user).await?
-    } else {
-        None
-    };
-    let ctx = context! {
-        user => Serde(&user),
-        programs => Serde(&programs),
-        learning => Serde(&learning),
-        certificates => Serde(&earlier),
-        paused,
-        upgrade => Serde(&upgrade),
-    };
-    Ok(state.render("learning/dashboard.html", ctx)?.into_response())
-}
 
 /// The program and lesson of a URL, for a student with access to it (instructors too); 404 for a
 /// lesson of another program, 403 for someone without access.

@@ -2,6 +2,7 @@
 //! certificates, and the "a new module is open" emails.
 
 pub mod acknowledge;
+mod dashboard;
 mod extras;
 mod handlers;
 mod lesson;
@@ -27,7 +28,7 @@ pub use lesson::{LessonView, Reader, reader};
 
 pub fn routes() -> Router<Ctx> {
     Router::new()
-        .route("/dashboard", get(handlers::dashboard))
+        .route("/dashboard", get(dashboard::page))
         .route("/courses/{slug}/lessons/{lesson}", get(lesson::page))
         .route("/courses/{slug}/lessons/{lesson}/complete", post(handlers::complete))
         .route(

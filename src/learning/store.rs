@@ -124,18 +124,21 @@ fn ids(list: Option<&str>) -> Vec<i64> {
 
 #[derive(sqlx::FromRow, PartialEq, Debug)]
 struct StandingRow {
-    course_id: i64,
+    #[sqlx(flatten)]
+    user: User,
+    /// None: the student has no program to show (the one row says who they are).
+    course_id: Option<i64>,
     seat_created_at: Option<OffsetDateTime>,
     last_lesson_id: Option<i64>,
     done: Option<String>,
     certificate: Option<String>,
     paused_order: Option<i64>,
-    checkins: bool,
-    slug: String,
-    title: String,
-    status: String,
-    position: i64,
-    listed: bool,
+    checkins: Option<bool>,
+    slug: Option<String>,
+    title: Option<String>,
+    status: Option<String>,
+    position: Option<i64>,
+    listed: Option<bool>,
 }
 
 /// Where a student stands in a program they study now, finished once, or had paused by a failed
@@ -155,11 +158,15 @@ pub struct Standing {
     pub position: (i64, String),
 }
 
-/// The dashboard's one query: a row per program the student has an active seat in, a certificate
-/// of, a seat paused by a plan payment, or (`listed_email`: their address, once confirmed) a
-/// confirmed place on the pre-enrollment list of. Through [`Reads`]: on SQLite, no hand-off.
-pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str>) -> sqlx::Result<Vec<Standing>> {
-    const SQL: &str = "SELECT c.id AS course_id, \
+/// The dashboard's one query: who the student is, and a row per program they have an active seat
+/// in, a certificate of, a seat paused by a plan payment, or (once their address is confirmed: the
+/// list entry belongs to whoever owns the address) a confirmed place on the pre-enrollment list
+/// of. `None` when the account is gone. Through [`Reads`]: on SQLite, no hand-off.
+pub async fn standings(reads: &Reads, user_id: UserId) -> sqlx::Result<Option<(User, Vec<Standing>)>> {
+    const SQL: &str = "SELECT u.id, u.email, u.name, u.role, u.email_verified_at, u.session_epoch, u.created_at, \
+            s.course_id, s.seat_created_at, s.last_lesson_id, s.done, s.certificate, s.paused_order, s.checkins, \
+            s.slug, s.title, s.status, s.position, s.listed \
+        FROM users u LEFT JOIN (SELECT c.id AS course_id, \
             CASE WHEN e.status = 'active' THEN e.created_at END AS seat_created_at, \
             CASE WHEN e.status = 'active' THEN e.last_lesson_id END AS last_lesson_id, \
             (SELECT string_agg(CAST(p.lesson_id AS TEXT), ',') FROM lesson_progress p \
@@ -170,54 +177,65 @@ pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str
             c.slug, c.title, c.status, c.position, \
             (c.archived = FALSE AND EXISTS (SELECT 1 FROM preenrollment_courses pc \
               JOIN preenrollments l ON l.id = pc.preenrollment_id \
-              WHERE pc.course_id = c.id AND l.email = $2 AND pc.confirmed_at IS NOT NULL)) AS listed \
-        FROM courses c \
-        LEFT JOIN enrollments e ON e.course_id = c.id AND e.user_id = $1 \
-          AND (e.status = 'active' OR (e.status = 'paused' AND e.order_id IS NOT NULL)) \
-        WHERE e.user_id IS NOT NULL OR EXISTS (SELECT 1 FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) \
-          OR (c.archived = FALSE AND EXISTS (SELECT 1 FROM preenrollment_courses pc \
+              WHERE pc.course_id = c.id AND l.email = (SELECT x.email FROM users x \
+                WHERE x.id = $1 AND x.email_verified_at IS NOT NULL) AND pc.confirmed_at IS NOT NULL)) AS listed \
+          FROM courses c \
+          LEFT JOIN enrollments e ON e.course_id = c.id AND e.user_id = $1 \
+            AND (e.status = 'active' OR (e.status = 'paused' AND e.order_id IS NOT NULL)) \
+          WHERE e.user_id IS NOT NULL OR EXISTS (SELECT 1 FROM completions k WHERE k.user_id = $1 AND k.course_id = c.id) \
+            OR (c.archived = FALSE AND EXISTS (SELECT 1 FROM preenrollment_courses pc \
               JOIN preenrollments l ON l.id = pc.preenrollment_id \
-              WHERE pc.course_id = c.id AND l.email = $2 AND pc.confirmed_at IS NOT NULL)) \
-        ORDER BY c.id";
+              WHERE pc.course_id = c.id AND l.email = (SELECT x.email FROM users x \
+                WHERE x.id = $1 AND x.email_verified_at IS NOT NULL) AND pc.confirmed_at IS NOT NULL))) s ON TRUE \
+        WHERE u.id = $1 \
+        ORDER BY s.course_id";
     let here = |conn: &rusqlite::Connection| {
         let mut statement = conn.prepare_cached(SQL)?;
-        let rows = statement.query_map(rusqlite::named_params! { "$1": user_id.0, "$2": listed_email }, |r| {
+        let rows = statement.query_map(rusqlite::named_params! { "$1": user_id.0 }, |r| {
             Ok(StandingRow {
-                course_id: r.get(0)?,
-                seat_created_at: time_at(r, 1)?,
-                last_lesson_id: r.get(2)?,
-                done: r.get(3)?,
-                certificate: r.get(4)?,
-                paused_order: r.get(5)?,
-                checkins: r.get(6)?,
-                slug: r.get(7)?,
-                title: r.get(8)?,
-                status: r.get(9)?,
-                position: r.get(10)?,
-                listed: r.get(11)?,
+                user: User::from_here(r, 0)?,
+                course_id: r.get(7)?,
+                seat_created_at: time_at(r, 8)?,
+                last_lesson_id: r.get(9)?,
+                done: r.get(10)?,
+                certificate: r.get(11)?,
+                paused_order: r.get(12)?,
+                checkins: r.get(13)?,
+                slug: r.get(14)?,
+                title: r.get(15)?,
+                status: r.get(16)?,
+                position: r.get(17)?,
+                listed: r.get(18)?,
             })
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
     };
     let through_pool = || async {
-        db_run!(reads.db(), pool => sqlx::query_as::<_, StandingRow>(SQL)
-            .bind(user_id).bind(listed_email).fetch_all(pool).await)
+        db_run!(reads.db(), pool => sqlx::query_as::<_, StandingRow>(SQL).bind(user_id).fetch_all(pool).await)
     };
     let rows = reads.read(here, through_pool).await?;
-    rows.into_iter()
-        .map(|r| {
-            let listed = if r.listed {
-                Some(crate::preenroll::store::OnList {
-                    slug: r.slug.clone(),
-                    title: r.title,
-                    status: r.status.try_into().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+    let Some(user) = rows.first().map(|r| r.user.clone()) else {
+        return Ok(None);
+    };
+    let standings = rows
+        .into_iter()
+        .filter_map(|r| {
+            let course_id = r.course_id?;
+            let slug = r.slug.unwrap_or_default();
+            let listed = match r.listed {
+                Some(true) => Some(crate::preenroll::store::OnList {
+                    slug: slug.clone(),
+                    title: r.title.unwrap_or_default(),
+                    status: match r.status.unwrap_or_default().try_into() {
+                        Ok(status) => status,
+                        Err(e) => return Some(Err(sqlx::Error::Decode(e.into()))),
+                    },
                     confirmed: true,
-                })
-            } else {
-                None
+                }),
+                _ => None,
             };
-            Ok(Standing {
-                course_id: r.course_id,
+            Some(Ok(Standing {
+                course_id,
                 seat: r.seat_created_at.map(|created_at| Seat {
                     created_at,
                     last_lesson_id: r.last_lesson_id,
@@ -225,12 +243,13 @@ pub async fn standings(reads: &Reads, user_id: UserId, listed_email: Option<&str
                 done: ids(r.done.as_deref()),
                 certificate: r.certificate,
                 paused_order: r.paused_order,
-                checkins: r.checkins,
+                checkins: r.checkins.unwrap_or(false),
                 listed,
-                position: (r.position, r.slug),
-            })
+                position: (r.position.unwrap_or_default(), slug),
+            }))
         })
-        .collect()
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(Some((user, standings)))
 }
 
 // ---- the health acknowledgement ----------------------------------------------------------------

@@ -50,46 +50,43 @@ pub struct Progress {
     pub finished: bool,
 }
 
-/// Builds the view. `rows` is the program's syllabus in order; `completed` the lesson ids done;
+/// A student's numbers in a program, without the syllabus: what the dashboard shows, and what
+/// [`progress`] builds on.
+#[derive(Debug)]
+pub struct Counts<'a> {
+    /// Lessons done, of those available now.
+    pub done: usize,
+    pub available: usize,
+    pub total: usize,
+    pub percent: usize,
+    /// Where "Continue" goes.
+    pub resume: Option<&'a SyllabusRow>,
+    pub finished: bool,
+    /// Row by row of the syllabus: its module is open now.
+    pub open: Vec<bool>,
+}
+
+/// The numbers. `rows` is the program's syllabus in order; `completed` the lesson ids done;
 /// `last` the lesson opened last.
-pub fn progress(
-    rows: &[SyllabusRow],
+pub fn counts<'a>(
+    rows: &'a [SyllabusRow],
     completed: &[i64],
     last: Option<i64>,
     enrolled_at: OffsetDateTime,
     now: OffsetDateTime,
     tz: &TimeZone,
-) -> Progress {
-    let mut modules: Vec<ModuleState> = Vec::new();
-    let mut open_rows: Vec<&SyllabusRow> = Vec::new();
-    for row in rows {
-        if modules.last().map(|m| m.slug.as_str()) != Some(row.module_slug.as_str()) {
-            let at = opens_at(row, enrolled_at, tz);
-            let open = at.is_none_or(|t| now >= t);
-            modules.push(ModuleState {
-                number: modules.len() + 1,
-                slug: row.module_slug.clone(),
-                title: row.module_title.clone(),
-                open,
-                opens: (!open)
-                    .then(|| at.map(|t| crate::local_time::format_local(t, tz)))
-                    .flatten(),
-                lessons: Vec::new(),
-            });
-        }
-        let done = completed.contains(&row.lesson_id);
-        if let Some(m) = modules.last_mut() {
-            if m.open {
-                open_rows.push(row);
-            }
-            m.lessons.push(LessonState {
-                slug: row.lesson_slug.clone(),
-                title: row.lesson_title.clone(),
-                duration_minutes: row.duration_minutes,
-                done,
-            });
-        }
+) -> Counts<'a> {
+    let mut open: Vec<bool> = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let first_of_module = i == 0 || rows[i - 1].module_slug != row.module_slug;
+        let is_open = if first_of_module {
+            opens_at(row, enrolled_at, tz).is_none_or(|t| now >= t)
+        } else {
+            open[i - 1]
+        };
+        open.push(is_open);
     }
+    let open_rows: Vec<&SyllabusRow> = rows.iter().zip(&open).filter(|(_, o)| **o).map(|(r, _)| r).collect();
     let done = rows.iter().filter(|r| completed.contains(&r.lesson_id)).count();
     let available = open_rows.len();
     let is_done = |r: &&SyllabusRow| completed.contains(&r.lesson_id);
@@ -103,15 +100,58 @@ pub fn progress(
     }
     .or_else(|| open_rows.iter().find(|r| !is_done(r)).copied())
     .or_else(|| last_pos.map(|i| open_rows[i]))
-    .or_else(|| open_rows.first().copied())
-    .map(|r| r.lesson_slug.clone());
-    Progress {
+    .or_else(|| open_rows.first().copied());
+    Counts {
         percent: (done.min(available) * 100).checked_div(available).unwrap_or(0),
         finished: !rows.is_empty() && done == rows.len(),
         total: rows.len(),
         done,
         available,
         resume,
+        open,
+    }
+}
+
+/// Builds the view: [`counts`], and the syllabus module by module.
+pub fn progress(
+    rows: &[SyllabusRow],
+    completed: &[i64],
+    last: Option<i64>,
+    enrolled_at: OffsetDateTime,
+    now: OffsetDateTime,
+    tz: &TimeZone,
+) -> Progress {
+    let counts = counts(rows, completed, last, enrolled_at, now, tz);
+    let mut modules: Vec<ModuleState> = Vec::new();
+    for (row, &open) in rows.iter().zip(&counts.open) {
+        if modules.last().map(|m| m.slug.as_str()) != Some(row.module_slug.as_str()) {
+            modules.push(ModuleState {
+                number: modules.len() + 1,
+                slug: row.module_slug.clone(),
+                title: row.module_title.clone(),
+                open,
+                opens: (!open)
+                    .then(|| opens_at(row, enrolled_at, tz).map(|t| crate::local_time::format_local(t, tz)))
+                    .flatten(),
+                lessons: Vec::new(),
+            });
+        }
+        if let Some(m) = modules.last_mut() {
+            m.lessons.push(LessonState {
+                slug: row.lesson_slug.clone(),
+                title: row.lesson_title.clone(),
+                duration_minutes: row.duration_minutes,
+                done: completed.contains(&row.lesson_id),
+            });
+        }
+    }
+    Progress {
+        percent: counts.percent,
+        finished: counts.finished,
+        total: counts.total,
+        done: counts.done,
+        available: counts.available,
+        resume: counts.resume.map(|r| r.lesson_slug.clone()),
         modules,
     }
 }

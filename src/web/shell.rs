@@ -47,6 +47,89 @@ pub fn escaped(value: &str) -> String {
     HtmlEscape(value).to_string()
 }
 
+/// A page's own values, in slot order, as one function builds its context: the template gets a
+/// stand-in for each while the shell is built ([`Values::stand_ins`]), the value itself when the
+/// page is rendered whole ([`Values::themselves`]), nothing when only the fill is wanted
+/// ([`Values::fill_only`]); the fill is kept, escaped, in every case. Building the context and the
+/// fill in the same walk keeps the slots and the fill in step.
+pub struct Values {
+    give: Give,
+    next: usize,
+    fill: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Give {
+    StandIns,
+    Themselves,
+    Nothing,
+}
+
+impl Values {
+    /// Stand-ins from slot `first` on (the slots before are the caller's, e.g. the user's).
+    pub fn stand_ins(first: usize) -> Values {
+        Values::new(Give::StandIns, first)
+    }
+
+    pub fn themselves(first: usize) -> Values {
+        Values::new(Give::Themselves, first)
+    }
+
+    pub fn fill_only(first: usize) -> Values {
+        Values::new(Give::Nothing, first)
+    }
+
+    fn new(give: Give, first: usize) -> Values {
+        Values {
+            give,
+            next: first,
+            fill: Vec::new(),
+        }
+    }
+
+    fn give(&mut self, value: Value, fill: String) -> Value {
+        let n = self.next;
+        self.next += 1;
+        self.fill.push(fill);
+        match self.give {
+            Give::StandIns => slot(n),
+            Give::Themselves => value,
+            Give::Nothing => Value::UNDEFINED,
+        }
+    }
+
+    /// Text the template prints escaped (`{{ x }}`). Not for a value the template branches on
+    /// (a stand-in is never empty).
+    pub fn text(&mut self, value: &str) -> Value {
+        let fill = if self.give == Give::Themselves {
+            String::new()
+        } else {
+            escaped(value)
+        };
+        self.give(Value::from(value), fill)
+    }
+
+    /// A number the template prints (`{{ n }}`); not one it compares or computes with.
+    pub fn number<N: std::fmt::Display + Into<Value>>(&mut self, value: N) -> Value {
+        let fill = if self.give == Give::Themselves {
+            String::new()
+        } else {
+            value.to_string()
+        };
+        self.give(value.into(), fill)
+    }
+
+    /// The slot after the last one given: the count of slots.
+    pub fn end(&self) -> usize {
+        self.next
+    }
+
+    /// What goes in the slots given, in order.
+    pub fn fill(&self) -> &[String] {
+        &self.fill
+    }
+}
+
 #[derive(Debug)]
 pub struct Shell {
     /// The page with the markers cut out.

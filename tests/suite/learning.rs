@@ -24,6 +24,7 @@ both_backends!(
     the_lesson_page_reads_the_student_and_their_seat_together,
     progress_survives_a_reorder_of_modules_and_lessons,
     students_sharing_a_lesson_page_see_only_their_own,
+    students_sharing_a_dashboard_see_only_their_own,
 );
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -941,4 +942,93 @@ async fn students_sharing_a_lesson_page_see_only_their_own(backend: Backend) {
     let page = app.get_with(&bo, "/courses/alpha/lessons/basics").await;
     assert!(page.texts(".complete-box .finished").is_empty());
     assert!(!page.body.contains(&cert));
+}
+
+/// The dashboard too is filled into a shell per shape of dashboard (`learning::dashboard`): two
+/// students of the same program, one after the other, each see their own counts, next lesson,
+/// address and certificate, never the other's; a visitor whose session no longer holds is sent to
+/// log in. (Debug builds also render every dashboard through the template and compare the bytes.)
+async fn students_sharing_a_dashboard_see_only_their_own(backend: Backend) {
+    let fx = Fixture::with_pages();
+    let app = app_with(&backend, &fx).await;
+    let maya = app.instructor("maya@example.com", PW).await;
+    let ada = app
+        .signup("Ada <b>\"Lovelace\"</b> & 'co'", "ada@example.com", PW)
+        .await;
+    app.signup_unconfirmed("Bo", "bo+dash@example.com", PW).await;
+    let bo = app.login("bo+dash@example.com", PW).await;
+    grant(&app, &maya, "ada@example.com", "alpha").await;
+    grant(&app, &maya, "bo+dash@example.com", "alpha").await;
+    assert_eq!(complete(&app, &ada, "basics", true).await, StatusCode::SEE_OTHER);
+    // Ada reads "Detail": that is where she resumes.
+    let read = app.get_with(&ada, "/courses/alpha/lessons/detail").await;
+    assert_eq!(read.status, StatusCode::OK);
+    let before = app.state.catalog().shells_held();
+
+    for _ in 0..2 {
+        let page = app.get_with(&ada, "/dashboard").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.text(".dashboard-program .progress-numbers"), "1 of 4 lessons done");
+        assert_eq!(page.attr(".dashboard-program progress", "value"), "1");
+        assert_eq!(page.attr(".dashboard-program progress", "max"), "4");
+        assert_eq!(page.text(".dashboard-program progress"), "25%");
+        assert_eq!(page.text(".next-lesson"), "Next: Detail");
+        assert_eq!(page.attr("a.continue", "href"), "/courses/alpha/lessons/detail");
+        assert_eq!(
+            page.texts(".dashboard-quizzes li").len(),
+            1,
+            "the open module's knowledge check"
+        );
+        assert!(page.texts(".verify-banner").is_empty());
+        assert!(page.texts(".finished").is_empty());
+        assert!(!page.body.contains("bo+dash@example.com"));
+        assert!(!page.body.contains("Confirm your email address and your programs"));
+
+        let page = app.get_with(&bo, "/dashboard").await;
+        assert_eq!(page.status, StatusCode::OK);
+        for hers in ["Lovelace", "ada@example.com"] {
+            assert!(!page.body.contains(hers), "Bo's dashboard holds Ada's {hers:?}");
+        }
+        assert_eq!(page.text(".dashboard-program .progress-numbers"), "0 of 4 lessons done");
+        assert_eq!(page.attr(".dashboard-program progress", "value"), "0");
+        assert_eq!(page.text(".next-lesson"), "Next: Welcome to alpha");
+        assert_eq!(page.attr("a.continue", "href"), "/courses/alpha/lessons/welcome");
+        assert_eq!(page.text(".verify-banner strong"), "bo+dash@example.com");
+        assert!(
+            page.body
+                .contains("Confirm your email address and your programs will show here.")
+        );
+    }
+    assert!(
+        app.state.catalog().shells_held() >= before + 2,
+        "the dashboards came from shells (one per shape)"
+    );
+    if matches!(backend, Backend::Sqlite) {
+        assert!(app.state.reads.answered_here() > 0);
+    }
+
+    // Ada finishes: her certificate on her dashboard, not on Bo's.
+    for l in ["welcome", "detail", "wrap-up"] {
+        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
+    }
+    let page = app.get_with(&ada, "/dashboard").await;
+    let cert = page.attr(".dashboard-program .finished a", "href");
+    assert!(
+        cert.starts_with("/certificates/") && cert.len() > "/certificates/".len(),
+        "{cert}"
+    );
+    assert_eq!(page.text(".dashboard-program .progress-numbers"), "4 of 4 lessons done");
+    let page = app.get_with(&bo, "/dashboard").await;
+    assert!(page.texts(".finished").is_empty());
+    assert!(!page.body.contains(&cert));
+
+    // Bo's password changes elsewhere (the session epoch moves): his session no longer holds, and
+    // the dashboard sends him to log in, coming back after.
+    const MOVE: &str = "UPDATE users SET session_epoch = session_epoch + 1 WHERE email = 'bo+dash@example.com'";
+    db_run!(&app.db, pool => sqlx::query(MOVE).execute(pool).await.map(|_| ())).unwrap();
+    let gone = app.get_with(&bo, "/dashboard").await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.header("location"), "/login?next=%2Fdashboard");
+    let anonymous = app.get_with(&new_client(), "/dashboard").await;
+    assert_eq!(anonymous.header("location"), "/login?next=%2Fdashboard");
 }
