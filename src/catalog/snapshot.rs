@@ -36,7 +36,7 @@ pub struct Catalog {
     /// on first view; dropped with the snapshot when the content changes.
     rendered: RwLock<HashMap<String, Bytes>>,
     /// Signed-in pages rendered with stand-ins for the reader's own values, by page and shape of
-    /// reader (see `web::shell`). Filled on first view, at most [`SHELLS_MAX_BYTES`] in all.
+    /// reader (see `web::shell`). Filled on first view, within each kind's budget ([`ShellKind`]).
     shells: RwLock<Shells>,
 }
 
@@ -44,11 +44,50 @@ pub struct Catalog {
 /// that read them; past this a page is rendered without its shell).
 pub const SHELLS_MAX_BYTES: usize = 8 << 20;
 
+/// The most the dashboards' shells of one snapshot hold (a few hundred shapes; past this a
+/// dashboard is rendered without its shell).
+pub const DASHBOARD_SHELLS_MAX_BYTES: usize = 2 << 20;
+
 #[derive(Default)]
 struct Shells {
     /// `None`: the page's shell did not read back (it is rendered whole).
     by_key: HashMap<String, Option<Arc<Shell>>>,
-    bytes: usize,
+    /// The bytes held, by kind of page ([`ShellKind`]).
+    bytes: [usize; 2],
+}
+
+/// Which budget a shell counts against: dashboards have many more shapes than lesson pages (every
+/// combination of where a student stands in each program), so they have a budget of their own and
+/// never crowd the lesson pages' shells out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellKind {
+    /// A lesson page's: at most [`SHELLS_MAX_BYTES`].
+    Lesson = 0,
+    /// A dashboard's: at most [`DASHBOARD_SHELLS_MAX_BYTES`].
+    Dashboard = 1,
+}
+
+impl Shells {
+    fn has_room(&self, kind: ShellKind) -> bool {
+        self.bytes[kind as usize] < kind.budget()
+    }
+
+    /// Keeps `shell` under `key` if its kind's budget has room (and the key is new).
+    fn hold(&mut self, kind: ShellKind, key: &str, shell: &Option<Arc<Shell>>) {
+        if self.has_room(kind) && !self.by_key.contains_key(key) {
+            self.bytes[kind as usize] += shell.as_ref().map_or(0, |s| s.size());
+            self.by_key.insert(key.to_owned(), shell.clone());
+        }
+    }
+}
+
+impl ShellKind {
+    fn budget(self) -> usize {
+        match self {
+            ShellKind::Lesson => SHELLS_MAX_BYTES,
+            ShellKind::Dashboard => DASHBOARD_SHELLS_MAX_BYTES,
+        }
+    }
 }
 
 /// What a snapshot is built from, as read from the database.
@@ -307,6 +346,7 @@ impl Catalog {
     /// caller renders the page the slow way) or when the snapshot's shells are full.
     pub fn cached_shell<E>(
         &self,
+        kind: ShellKind,
         key: &str,
         build: impl FnOnce() -> Result<String, E>,
         slots: usize,
@@ -315,7 +355,7 @@ impl Catalog {
             if let Some(known) = m.by_key.get(key) {
                 return Ok(known.clone());
             }
-            if m.bytes >= SHELLS_MAX_BYTES {
+            if !m.has_room(kind) {
                 return Ok(None);
             }
         }
@@ -327,12 +367,8 @@ impl Catalog {
                 "a page's shell did not read back (a stand-in printed through a filter?); rendering it whole"
             );
         }
-        if let Ok(mut m) = self.shells.write()
-            && m.bytes < SHELLS_MAX_BYTES
-            && !m.by_key.contains_key(key)
-        {
-            m.bytes += shell.as_ref().map_or(0, |s| s.size());
-            m.by_key.insert(key.to_owned(), shell.clone());
+        if let Ok(mut m) = self.shells.write() {
+            m.hold(kind, key, &shell);
         }
         Ok(shell)
     }
@@ -440,5 +476,30 @@ impl Program {
 
     pub fn worksheet(&self, name: &str) -> Option<&WorksheetPage> {
         self.worksheets.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full budget of dashboards' shells leaves the lesson pages' budget alone, and the other way.
+    #[test]
+    fn each_kind_of_shell_has_its_own_budget() {
+        let big = |bytes: usize| Some(Arc::new(Shell::cut(&"x".repeat(bytes), 0).unwrap()));
+        let mut shells = Shells::default();
+        shells.hold(ShellKind::Dashboard, "d1", &big(DASHBOARD_SHELLS_MAX_BYTES));
+        assert!(!shells.has_room(ShellKind::Dashboard));
+        assert!(shells.has_room(ShellKind::Lesson));
+        shells.hold(ShellKind::Dashboard, "d2", &big(10));
+        assert!(
+            !shells.by_key.contains_key("d2"),
+            "past its budget, a dashboard is not kept"
+        );
+        shells.hold(ShellKind::Lesson, "l1", &big(10));
+        assert!(shells.by_key.contains_key("l1"));
+        shells.hold(ShellKind::Lesson, "l2", &big(SHELLS_MAX_BYTES));
+        assert!(!shells.has_room(ShellKind::Lesson));
+        assert_eq!(shells.bytes, [SHELLS_MAX_BYTES + 10, DASHBOARD_SHELLS_MAX_BYTES]);
     }
 }

@@ -56,8 +56,19 @@ macro_rules! tx_run {
     };
 }
 
-/// The bound on SQLite's heap in this process (`PRAGMA soft_heap_limit`), in bytes.
-pub const SQLITE_HEAP_LIMIT: i64 = 8 << 20;
+/// The pool's connections, on SQLite and PostgreSQL.
+const POOL_CONNECTIONS: u32 = 8;
+
+/// Each pooled SQLite connection's page cache, in KiB.
+const POOL_CACHE_KIB: i64 = 512;
+
+/// The bound on SQLite's heap in this process (`PRAGMA soft_heap_limit`), in bytes: the pool's
+/// page caches, the reading connections' (`reads`, one per runtime thread), and 4 MiB for
+/// statements, schemas and the rest. 10 MiB on two cores.
+pub fn sqlite_heap_limit() -> i64 {
+    let caches_kib = POOL_CONNECTIONS as i64 * POOL_CACHE_KIB + reads::kept_connections() as i64 * reads::CACHE_KIB;
+    (caches_kib << 10) + (4 << 20)
+}
 
 impl Db {
     /// Connects, creating the SQLite file (and its folder) when it does not exist yet.
@@ -74,11 +85,11 @@ impl Db {
                     // eight connections keeps its cache for its life (on the C heap, outside our
                     // allocator), the hottest reads have connections of their own (`reads`), and
                     // the operating system caches the file anyway.
-                    .pragma("cache_size", "-512")
+                    .pragma("cache_size", format!("-{POOL_CACHE_KIB}"))
                     // And all of SQLite's memory in this process (every connection's pages and
-                    // statements, these and `reads`') at most 8 MiB: past it, SQLite lets cached
+                    // statements, these and `reads`') bounded: past the bound, SQLite lets cached
                     // pages go before it asks for more.
-                    .pragma("soft_heap_limit", SQLITE_HEAP_LIMIT.to_string());
+                    .pragma("soft_heap_limit", sqlite_heap_limit().to_string());
                 if let Some(parent) = options.get_filename().parent()
                     && !parent.as_os_str().is_empty()
                 {
@@ -88,7 +99,7 @@ impl Db {
                 // cannot hang up, and the ping is a hand-off to the connection's worker thread
                 // that would double the cost of every query.
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(POOL_CONNECTIONS)
                     .min_connections(1)
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(5))
@@ -99,7 +110,7 @@ impl Db {
             DatabaseKind::Postgres => {
                 let options = PgConnectOptions::from_str(url)?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(POOL_CONNECTIONS)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
@@ -233,8 +244,8 @@ mod tests {
     }
 
     /// SQLite's memory is bounded whatever the load: every pooled connection keeps at most half a
-    /// MiB of pages, and the process's SQLite heap as a whole is capped (the pragmas are applied on
-    /// each connection sqlx opens, not only the first).
+    /// MiB of pages (set on each connection sqlx opens, not only the first), and the process's
+    /// SQLite heap as a whole is capped.
     #[tokio::test]
     async fn sqlite_memory_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
@@ -256,7 +267,7 @@ mod tests {
                 .fetch_one(&mut **conn)
                 .await
                 .unwrap();
-            assert_eq!(limit, super::SQLITE_HEAP_LIMIT);
+            assert_eq!(limit, super::sqlite_heap_limit());
         }
     }
 }

@@ -44,6 +44,14 @@ struct Here {
     refused: AtomicBool,
 }
 
+/// Idle reading connections kept: one per runtime thread.
+pub fn kept_connections() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(2, 16)
+}
+
+/// Each reading connection's page cache, in KiB.
+pub const CACHE_KIB: i64 = 1024;
+
 impl Reads {
     pub fn new(db: &Db) -> Reads {
         let here = match db {
@@ -57,7 +65,7 @@ impl Reads {
                 (!in_memory).then(|| Here {
                     file: file.to_owned(),
                     idle: Mutex::new(Vec::new()),
-                    keep: std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(2, 16),
+                    keep: kept_connections(),
                     refused: AtomicBool::new(false),
                 })
             }
@@ -172,7 +180,7 @@ fn open(file: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     conn.busy_timeout(HERE_BUSY)?;
     // A page cache of 1 MiB each (SQLite's default is 2): these read a few rows per request, and
     // the system keeps the file's pages cached anyway.
-    conn.pragma_update(None, "cache_size", -1024)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     Ok(conn)
 }
 

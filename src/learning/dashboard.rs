@@ -167,6 +167,7 @@ impl<'a> Dashboard<'a> {
         let mut own = Values::fill_only(User::SLOTS);
         self.context(&mut own, Value::UNDEFINED, Value::UNDEFINED);
         let shell = catalog.cached_shell(
+            crate::catalog::snapshot::ShellKind::Dashboard,
             &key,
             || {
                 let mut stand_ins = Values::stand_ins(User::SLOTS);

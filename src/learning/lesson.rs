@@ -289,6 +289,7 @@ impl StudentPage<'_> {
             self.certificate.is_some(),
         );
         let shell = catalog.cached_shell(
+            crate::catalog::snapshot::ShellKind::Lesson,
             &key,
             || {
                 let learner = self.learner(
