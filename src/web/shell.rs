@@ -98,8 +98,9 @@ impl Values {
         }
     }
 
-    /// Text the template prints escaped (`{{ x }}`). Not for a value the template branches on
-    /// (a stand-in is never empty).
+    /// Text the template prints escaped (`{{ x }}`). A stand-in is never empty: for a value the
+    /// template branches on, the page's key must name whether it is there (and an empty one is
+    /// given as itself, not through here).
     pub fn text(&mut self, value: &str) -> Value {
         let fill = if self.give == Give::Themselves {
             String::new()

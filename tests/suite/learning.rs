@@ -870,6 +870,23 @@ async fn progress_survives_a_reorder_of_modules_and_lessons(backend: Backend) {
     assert!(students.texts(".students-table tbody tr")[0].contains("40%"));
 }
 
+/// Completes the rest of alpha for a student who has done "basics".
+async fn finish_after_basics(app: &TestApp, client: &reqwest::Client) {
+    for l in ["welcome", "detail", "wrap-up"] {
+        assert_eq!(complete(app, client, l, true).await, StatusCode::SEE_OTHER);
+    }
+}
+
+/// The link to a certificate under `selector`, which must name one.
+fn certificate_link(page: &common::Page, selector: &str) -> String {
+    let cert = page.attr(selector, "href");
+    assert!(
+        cert.starts_with("/certificates/") && cert.len() > "/certificates/".len(),
+        "{cert}"
+    );
+    cert
+}
+
 /// The signed-in lesson page is rendered once per lesson and shape of student, then filled in with
 /// each student's own values (`web::shell`). Two students on the same lesson, one after the other:
 /// each sees their own name, address, note, counts and certificate, never the other's. (Debug
@@ -929,15 +946,9 @@ async fn students_sharing_a_lesson_page_see_only_their_own(backend: Backend) {
     }
 
     // Ada finishes: her certificate on the page; Bo has none.
-    for l in ["welcome", "detail", "wrap-up"] {
-        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
-    }
+    finish_after_basics(&app, &ada).await;
     let page = app.get_with(&ada, "/courses/alpha/lessons/basics").await;
-    let cert = page.attr(".complete-box .finished a", "href");
-    assert!(
-        cert.starts_with("/certificates/") && cert.len() > "/certificates/".len(),
-        "{cert}"
-    );
+    let cert = certificate_link(&page, ".complete-box .finished a");
     assert_eq!(page.text(".complete-box .meta"), "4 of 4 lessons done");
     let page = app.get_with(&bo, "/courses/alpha/lessons/basics").await;
     assert!(page.texts(".complete-box .finished").is_empty());
@@ -1008,15 +1019,9 @@ async fn students_sharing_a_dashboard_see_only_their_own(backend: Backend) {
     }
 
     // Ada finishes: her certificate on her dashboard, not on Bo's.
-    for l in ["welcome", "detail", "wrap-up"] {
-        assert_eq!(complete(&app, &ada, l, true).await, StatusCode::SEE_OTHER);
-    }
+    finish_after_basics(&app, &ada).await;
     let page = app.get_with(&ada, "/dashboard").await;
-    let cert = page.attr(".dashboard-program .finished a", "href");
-    assert!(
-        cert.starts_with("/certificates/") && cert.len() > "/certificates/".len(),
-        "{cert}"
-    );
+    let cert = certificate_link(&page, ".dashboard-program .finished a");
     assert_eq!(page.text(".dashboard-program .progress-numbers"), "4 of 4 lessons done");
     let page = app.get_with(&bo, "/dashboard").await;
     assert!(page.texts(".finished").is_empty());
